@@ -1,0 +1,397 @@
+"""Simulated campaigns with known ground truth, one per hypothesis kind.
+
+Each simulator draws a customer base with pre-period, transaction-derived features
+(recency, frequency, monetary value, tenure, plan), then knows, for every customer and
+every arm, the expected value of each outcome. Outcomes are drawn from those
+expectations once the arms are known. The true effect of an arm on a customer is the
+difference of expectations, so tests can check estimates against the truth.
+
+Effects are heterogeneous by design, so that the average misleads: in every kind there
+are customers for whom the campaign loses money (a discount paid on orders that would
+have happened anyway, trial lessons given to people who would have bought the course
+anyway, an unlock that delays upgrades that were coming).
+
+Outcome draws are deterministic given the seed, the customer's row and the arm: the
+noise is drawn once per customer and mapped through the arm's distribution, so the
+same customer in the same arm always has the same outcome.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+__all__ = [
+    "SIMULATORS",
+    "CampaignSimulator",
+    "FeatureUnlockSimulator",
+    "LowerCheckOfferSimulator",
+    "Simulation",
+    "TrialLessonsSimulator",
+    "simulate",
+]
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return np.asarray(1.0 / (1.0 + np.exp(-x)))
+
+
+def _customer_base(rng: np.random.Generator, n: int) -> pd.DataFrame:
+    """Transaction-derived pre-period features shared by every kind."""
+    tenure = rng.integers(30, 1500, n)
+    intensity = rng.gamma(1.2, 1.0, n)
+    frequency = rng.poisson(intensity * 2.5)
+    recency = np.where(
+        frequency > 0,
+        rng.exponential(180.0 / (frequency + 1.0)),
+        180.0 + rng.exponential(240.0, n),
+    )
+    recency = np.minimum(np.round(recency), tenure).astype(int)
+    check = rng.lognormal(np.log(45.0), 0.45, n)
+    monetary = np.round(frequency * check * rng.lognormal(0.0, 0.15, n), 2)
+    return pd.DataFrame(
+        {
+            "customer_id": np.char.add("c", np.arange(1, n + 1).astype(str)).astype(object),
+            "recency_days": recency,
+            "frequency_180d": frequency,
+            "monetary_180d": monetary,
+            "tenure_days": tenure,
+            "avg_check": np.round(check, 2),
+        }
+    )
+
+
+class CampaignSimulator(ABC):
+    """A hypothesis kind's customer base and outcome model.
+
+    Subclasses define the base (:meth:`_population`), the expected outcomes of a customer
+    under an effect scale (:meth:`expected`; scale 0 is the control arm) and how outcomes
+    are drawn around those expectations (:meth:`_draw`).
+    """
+
+    kind: ClassVar[str]
+    #: outcome column -> "binary" or "continuous"
+    outcomes: ClassVar[dict[str, str]]
+    #: outcome column -> its pre-period twin, drawn with the population
+    pre_period: ClassVar[dict[str, str]] = {}
+
+    def population(self, n: int, seed: int) -> pd.DataFrame:
+        """Draw ``n`` customers with their pre-period features and eligibility columns."""
+        return self._population(np.random.default_rng([seed, 0]), n)
+
+    @abstractmethod
+    def _population(self, rng: np.random.Generator, n: int) -> pd.DataFrame: ...
+
+    @abstractmethod
+    def expected(self, population: pd.DataFrame, scale: np.ndarray) -> pd.DataFrame:
+        """Expected outcomes per customer when the effect is scaled by ``scale`` (0: control)."""
+
+    @abstractmethod
+    def _draw(
+        self, population: pd.DataFrame, scale: np.ndarray, noise: np.ndarray
+    ) -> pd.DataFrame: ...
+
+    def draw(self, population: pd.DataFrame, scale: np.ndarray, seed: int) -> pd.DataFrame:
+        """Draw outcomes for each customer under its arm's effect ``scale``."""
+        rng = np.random.default_rng([seed, 1])
+        noise = rng.random((len(population), 4))
+        # the noise belongs to the customer's row, so it does not depend on who else is drawn
+        return self._draw(population, np.asarray(scale, dtype=float), noise)
+
+
+class TrialLessonsSimulator(CampaignSimulator):
+    """EdTech: paid trial lessons for applicants who did not buy the premium course.
+
+    Recent, light learners convert more after a trial. Frequent, recent learners would
+    mostly have bought anyway and take the cheap lessons; lapsed applicants rarely take
+    them and almost never convert: in both groups the lessons cost more than they bring.
+    """
+
+    kind = "trial_lessons"
+    outcomes: ClassVar[dict[str, str]] = {
+        "took_trial": "binary",
+        "bought_course": "binary",
+        "revenue_60d": "continuous",
+    }
+    pre_period: ClassVar[dict[str, str]] = {"revenue_60d": "revenue_pre_60d"}
+    course_price = 290.0
+    extra_rate = 0.25
+    extra_mean = 30.0
+
+    def _population(self, rng: np.random.Generator, n: int) -> pd.DataFrame:
+        base = _customer_base(rng, n)
+        base["plan"] = rng.choice(["free", "basic", "plus"], n, p=[0.5, 0.35, 0.15])
+        base["applied_premium"] = (rng.random(n) < 0.6).astype(int)
+        base["bought_premium_before"] = (rng.random(n) < 0.1).astype(int)
+        p0 = self._baseline(base)
+        extra = (rng.random(n) < self.extra_rate) * rng.lognormal(np.log(25.0), 0.5, n)
+        base["revenue_pre_60d"] = np.round(
+            self.course_price * (rng.random(n) < 0.5 * p0) + extra, 2
+        )
+        return base.drop(columns="avg_check")
+
+    @staticmethod
+    def _baseline(pop: pd.DataFrame) -> np.ndarray:
+        f = np.log1p(pop["frequency_180d"].to_numpy())
+        r = pop["recency_days"].to_numpy()
+        plus = (pop["plan"].to_numpy() == "plus") * 0.4
+        return _sigmoid(-3.0 + 1.2 * f - r / 90.0 + plus)
+
+    def _rates(self, pop: pd.DataFrame, scale: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        f = pop["frequency_180d"].to_numpy()
+        r = pop["recency_days"].to_numpy()
+        p0 = self._baseline(pop)
+        lift = 0.13 * np.exp(-r / 70.0) * np.exp(-f / 4.0)
+        bought = np.clip(p0 + scale * lift, 0.0, 1.0)
+        uptake = np.where(scale > 0, _sigmoid(-0.3 + 0.5 * np.log1p(f) - r / 120.0), 0.0)
+        return bought, uptake
+
+    def expected(self, population: pd.DataFrame, scale: np.ndarray) -> pd.DataFrame:
+        bought, uptake = self._rates(population, np.broadcast_to(scale, len(population)))
+        extra = self.extra_rate * self.extra_mean
+        return pd.DataFrame(
+            {
+                "took_trial": uptake,
+                "bought_course": bought,
+                "revenue_60d": self.course_price * bought + extra,
+            },
+            index=population.index,
+        )
+
+    def _draw(self, population: pd.DataFrame, scale: np.ndarray, noise: np.ndarray) -> pd.DataFrame:
+        bought_p, uptake_p = self._rates(population, scale)
+        bought = (noise[:, 0] < bought_p).astype(int)
+        took = (noise[:, 1] < uptake_p).astype(int)
+        # lognormal(mu, 0.5) has mean extra_mean
+        mu = np.log(self.extra_mean) - 0.5**2 / 2
+        extra = (noise[:, 2] < self.extra_rate) * stats.lognorm.ppf(
+            noise[:, 3], 0.5, scale=np.exp(mu)
+        )
+        revenue = self.course_price * bought + extra
+        return pd.DataFrame(
+            {"took_trial": took, "bought_course": bought, "revenue_60d": np.round(revenue, 2)},
+            index=population.index,
+        )
+
+
+class FeatureUnlockSimulator(CampaignSimulator):
+    """B2B SaaS: paid features unlocked for a month for accounts that hit their plan's limits.
+
+    Active accounts that use the product moderately upgrade more after seeing the paid
+    features. Heavy users would have upgraded anyway; the free month only delays their
+    upgrade, so their revenue in the window falls. Lapsing accounts churn a little less.
+    """
+
+    kind = "feature_unlock"
+    outcomes: ClassVar[dict[str, str]] = {
+        "upgraded": "binary",
+        "churned": "binary",
+        "revenue_90d": "continuous",
+    }
+    pre_period: ClassVar[dict[str, str]] = {"revenue_90d": "revenue_pre_90d"}
+    upgrade_price = 49.0
+    plan_price: ClassVar[dict[str, float]] = {"starter": 19.0, "team": 59.0}
+
+    def _population(self, rng: np.random.Generator, n: int) -> pd.DataFrame:
+        base = _customer_base(rng, n)
+        base["plan"] = rng.choice(["starter", "team", "enterprise"], n, p=[0.6, 0.3, 0.1])
+        base["seats"] = 1 + rng.poisson(2.0, n)
+        activity = np.log1p(base["frequency_180d"].to_numpy())
+        base["hit_limit_30d"] = (rng.random(n) < _sigmoid(-1.0 + 0.9 * activity)).astype(int)
+        monthly = self._monthly(base)
+        base["revenue_pre_90d"] = np.round(3 * monthly * rng.lognormal(0.0, 0.2, n), 2)
+        return base.drop(columns="avg_check")
+
+    def _monthly(self, pop: pd.DataFrame) -> np.ndarray:
+        price = pop["plan"].map(self.plan_price).fillna(99.0).to_numpy(dtype=float)
+        return np.asarray(price * np.sqrt(pop["seats"].to_numpy()))
+
+    def _rates(
+        self, pop: pd.DataFrame, scale: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        f = pop["frequency_180d"].to_numpy()
+        r = pop["recency_days"].to_numpy()
+        p0 = _sigmoid(-3.2 + 0.45 * f - r / 60.0)
+        lift = 0.12 * np.exp(-((np.log1p(f) - 1.2) ** 2)) * np.exp(-r / 90.0)
+        upgraded = np.clip(p0 + scale * lift, 0.0, 1.0)
+        # months of upgrade revenue in the 90-day window: 2 on average for an upgrader;
+        # accounts that would have upgraded anyway wait out the free month
+        delayed = np.minimum(scale, 1.0) * p0
+        months = 2.0 * upgraded - delayed
+        churn0 = _sigmoid(-2.5 + r / 120.0)
+        churned = np.clip(churn0 * (1.0 - 0.25 * np.minimum(scale, 2.0) * (r > 60)), 0.0, 1.0)
+        return upgraded, months, churned
+
+    def expected(self, population: pd.DataFrame, scale: np.ndarray) -> pd.DataFrame:
+        upgraded, months, churned = self._rates(population, np.broadcast_to(scale, len(population)))
+        base = 3 * self._monthly(population)
+        return pd.DataFrame(
+            {
+                "upgraded": upgraded,
+                "churned": churned,
+                "revenue_90d": base * (1.0 - 0.5 * churned) + self.upgrade_price * months,
+            },
+            index=population.index,
+        )
+
+    def _draw(self, population: pd.DataFrame, scale: np.ndarray, noise: np.ndarray) -> pd.DataFrame:
+        up_p, months_mean, churn_p = self._rates(population, scale)
+        upgraded = (noise[:, 0] < up_p).astype(int)
+        churned = (noise[:, 1] < churn_p).astype(int)
+        # months paid by an upgrader ~ Binomial(3, q) with the mean that the arm implies
+        q = np.divide(months_mean, 3.0 * up_p, out=np.zeros_like(up_p), where=up_p > 0)
+        months = upgraded * stats.binom.ppf(noise[:, 2], 3, np.clip(q, 0.0, 1.0))
+        base = 3 * self._monthly(population)
+        revenue = base * (1.0 - 0.5 * churned) + self.upgrade_price * months
+        return pd.DataFrame(
+            {"upgraded": upgraded, "churned": churned, "revenue_90d": np.round(revenue, 2)},
+            index=population.index,
+        )
+
+
+class LowerCheckOfferSimulator(CampaignSimulator):
+    """E-commerce: a discount on every order for a month, trading a lower check for more checks.
+
+    Lapsing and occasional shoppers order more under the discount. Frequent, recent
+    shoppers order about as much as they would have anyway, so the discount on their
+    orders is pure cost.
+    """
+
+    kind = "lower_check_offer"
+    outcomes: ClassVar[dict[str, str]] = {
+        "redeemed": "binary",
+        "orders_30d": "continuous",
+        "revenue_30d": "continuous",
+    }
+    pre_period: ClassVar[dict[str, str]] = {"revenue_30d": "revenue_pre_30d"}
+    check_shape = 2.0
+
+    def _population(self, rng: np.random.Generator, n: int) -> pd.DataFrame:
+        base = _customer_base(rng, n)
+        base["plan"] = rng.choice(["none", "silver", "gold"], n, p=[0.7, 0.2, 0.1])
+        lam = self._baseline(base)
+        orders = rng.poisson(lam)
+        base["revenue_pre_30d"] = np.round(
+            rng.gamma(
+                np.maximum(orders, 1) * self.check_shape, base["avg_check"] / self.check_shape
+            )
+            * (orders > 0),
+            2,
+        )
+        return base
+
+    @staticmethod
+    def _baseline(pop: pd.DataFrame) -> np.ndarray:
+        f = pop["frequency_180d"].to_numpy()
+        r = pop["recency_days"].to_numpy()
+        return np.asarray(f / 6.0 * np.exp(-r / 120.0) + 0.03)
+
+    def _rate(self, pop: pd.DataFrame, scale: np.ndarray) -> np.ndarray:
+        f = pop["frequency_180d"].to_numpy()
+        r = pop["recency_days"].to_numpy()
+        lift = 0.35 * np.exp(-f / 3.0) * (0.3 + np.exp(-r / 150.0))
+        return np.asarray(self._baseline(pop) + scale * lift)
+
+    def expected(self, population: pd.DataFrame, scale: np.ndarray) -> pd.DataFrame:
+        scale = np.broadcast_to(scale, len(population))
+        lam = self._rate(population, scale)
+        check = population["avg_check"].to_numpy()
+        return pd.DataFrame(
+            {
+                "redeemed": np.where(scale > 0, 1.0 - np.exp(-lam), 0.0),
+                "orders_30d": lam,
+                "revenue_30d": lam * check,
+            },
+            index=population.index,
+        )
+
+    def _draw(self, population: pd.DataFrame, scale: np.ndarray, noise: np.ndarray) -> pd.DataFrame:
+        lam = self._rate(population, scale)
+        orders = stats.poisson.ppf(noise[:, 0], lam).astype(int)
+        check = population["avg_check"].to_numpy()
+        # the sum of k Gamma(shape, check/shape) checks is Gamma(k * shape, check/shape)
+        revenue = np.zeros(len(population))
+        has = orders > 0
+        revenue[has] = stats.gamma.ppf(
+            noise[has, 1], orders[has] * self.check_shape, scale=check[has] / self.check_shape
+        )
+        return pd.DataFrame(
+            {
+                "redeemed": ((scale > 0) & has).astype(int),
+                "orders_30d": orders,
+                "revenue_30d": np.round(revenue, 2),
+            },
+            index=population.index,
+        )
+
+
+SIMULATORS: dict[str, type[CampaignSimulator]] = {
+    cls.kind: cls
+    for cls in (TrialLessonsSimulator, FeatureUnlockSimulator, LowerCheckOfferSimulator)
+}
+
+
+@dataclass(frozen=True)
+class Simulation:
+    """A simulated base and the simulator that knows its truth."""
+
+    simulator: CampaignSimulator
+    population: pd.DataFrame
+    arm_scale: Mapping[str, float]
+    seed: int
+
+    def scales(self, arms: pd.Series) -> np.ndarray:
+        """The effect scale of each customer's arm (0 for control and unknown arms)."""
+        return arms.map(self.arm_scale).fillna(0.0).to_numpy(dtype=float)
+
+    def draw(self, arms: pd.Series) -> pd.DataFrame:
+        """Outcomes for the customers in ``arms`` (indexed like the population)."""
+        rows = self.population.loc[arms.index]
+        return self.simulator.draw(rows, self.scales(arms), self.seed)
+
+    def expected(self, arm: str, index: pd.Index | None = None) -> pd.DataFrame:
+        """Expected outcomes of every customer (or those in ``index``) were they in ``arm``."""
+        rows = self.population if index is None else self.population.loc[index]
+        return self.simulator.expected(rows, np.asarray(self.arm_scale.get(arm, 0.0)))
+
+
+def simulate(
+    kind: str,
+    n: int,
+    seed: int,
+    treatments: Sequence[str],
+    arm_effects: Mapping[str, float] | None = None,
+) -> Simulation:
+    """Simulate a customer base for a hypothesis kind.
+
+    Parameters
+    ----------
+    kind : str
+        ``trial_lessons``, ``feature_unlock`` or ``lower_check_offer``.
+    n : int
+        Customers to draw (eligible or not).
+    seed : int
+        Seed of the base and of the outcome noise.
+    treatments : sequence of str
+        Treatment arm names; by default the first has effect scale 1.0, the next 1.5, ...
+    arm_effects : mapping, optional
+        Effect scale per treatment arm, overriding the default.
+
+    Returns
+    -------
+    Simulation
+    """
+    if kind not in SIMULATORS:
+        raise ValueError(
+            f"no simulator for hypothesis kind {kind!r}; there are {sorted(SIMULATORS)}"
+        )
+    simulator = SIMULATORS[kind]()
+    scale = {arm: 1.0 + 0.5 * i for i, arm in enumerate(treatments)}
+    scale.update(arm_effects or {})
+    return Simulation(simulator, simulator.population(n, seed), scale, seed)

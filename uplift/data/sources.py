@@ -1,0 +1,98 @@
+"""Reading population and outcome tables from CSV and Parquet files.
+
+Every problem with a file or its columns is a :class:`~uplift.errors.DataError` that
+names the file, the spec key that points at it, and what was expected and found.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from uplift.errors import DataError
+
+__all__ = ["check_ids", "metric_frame", "read_table"]
+
+
+def read_table(kind: str, path: Path, key: str) -> pd.DataFrame:
+    """Read a CSV or Parquet file named by the spec key ``key``."""
+    if not path.is_file():
+        raise DataError(
+            f"{key}: the {kind} file {path} does not exist (paths are relative to "
+            f"the directory the command runs in, here {Path.cwd()})."
+        )
+    try:
+        if kind == "csv":
+            return pd.read_csv(path, low_memory=False)
+        return pd.read_parquet(path)
+    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataError(f"{key}: the {kind} file {path} cannot be read: {detail}.") from None
+
+
+def check_ids(frame: pd.DataFrame, id_column: str, source: str) -> None:
+    """The id column exists and holds no missing or repeated ids."""
+    if id_column not in frame.columns:
+        raise DataError(
+            f"{source} has no id column {id_column!r} (population.id); its columns are "
+            f"{sorted(map(str, frame.columns))[:30]}."
+        )
+    ids = frame[id_column]
+    if ids.isna().any():
+        raise DataError(
+            f"{source}: id column {id_column!r} has {int(ids.isna().sum())} missing ids."
+        )
+    duplicated = ids[ids.duplicated()]
+    if not duplicated.empty:
+        raise DataError(
+            f"{source}: id column {id_column!r} repeats {duplicated.nunique()} ids "
+            f"(for example {duplicated.iloc[0]!r}); each customer must appear once."
+        )
+
+
+def metric_frame(
+    frame: pd.DataFrame, metrics: Mapping[str, tuple[str, str]], source: str
+) -> pd.DataFrame:
+    """Outcome columns renamed to metric names, checked for type and completeness.
+
+    Parameters
+    ----------
+    frame : pd.DataFrame
+        Holds the outcome columns.
+    metrics : mapping
+        Metric name -> (column, kind) with kind ``binary`` or ``continuous``.
+    source : str
+        Where the frame came from, for messages.
+    """
+    out = {}
+    for name, (column, kind) in metrics.items():
+        if column not in frame.columns:
+            raise DataError(
+                f"outcomes.metrics.{name}: {source} has no column {column!r}; its columns are "
+                f"{sorted(map(str, frame.columns))[:30]}."
+            )
+        values = frame[column]
+        if not (pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values)):
+            raise DataError(
+                f"outcomes.metrics.{name}: column {column!r} of {source} must be numeric, "
+                f"found {values.dtype} (for example {values.dropna().iloc[0]!r})."
+                if values.notna().any()
+                else f"outcomes.metrics.{name}: column {column!r} of {source} is empty."
+            )
+        numeric = values.astype(float)
+        if numeric.isna().any():
+            raise DataError(
+                f"outcomes.metrics.{name}: column {column!r} of {source} has "
+                f"{int(numeric.isna().sum())} missing values; outcomes must be complete."
+            )
+        if kind == "binary" and not np.isin(numeric.unique(), (0.0, 1.0)).all():
+            found = sorted(set(numeric.unique()) - {0.0, 1.0})[:5]
+            raise DataError(
+                f"outcomes.metrics.{name}: binary column {column!r} of {source} must hold only "
+                f"0 and 1, found also {found}."
+            )
+        out[name] = numeric
+    return pd.DataFrame(out, index=frame.index)

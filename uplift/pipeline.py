@@ -1,0 +1,469 @@
+"""Runs the stages in order and hands their results to the tracking layer.
+
+This is the only module that knows every stage: data, design, analysis, value and
+tracking. Each stage can also be used alone; :func:`prepare` and :func:`analyze` return
+plain results without touching MLflow, :func:`run` logs them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from uplift import __version__
+from uplift.analysis.effects import EffectResults, estimate_effects
+from uplift.analysis.learners import CrossFitResult, cross_fit_uplift, encode_features
+from uplift.analysis.metrics import UpliftCurve, auuc_score, qini_curve, qini_score, uplift_at_k
+from uplift.data.simulate import SIMULATORS, Simulation, simulate
+from uplift.data.sources import check_ids, metric_frame, read_table
+from uplift.design.hashing import GLOBAL_HOLDOUT, assign_arms
+from uplift.design.srm import SRMResult, srm_test
+from uplift.errors import DataError, SpecError
+from uplift.expressions import parse
+from uplift.spec import ExperimentSpec, HashAssignment, SimulateSource
+from uplift.summary import Summary
+from uplift.value.clv import clv_multiplier
+from uplift.value.costs import cost_model_for
+from uplift.value.decision import CampaignDecision, decide
+from uplift.value.profit import ProfitModel, SegmentResults, segment_profit
+from uplift.value.rfm import rfm_scores, rfm_segments
+
+__all__ = ["Analysis", "PreparedData", "RunOutcome", "analyze", "prepare", "run"]
+
+UPLIFT_AT_K = 0.3
+
+Report = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class PreparedData:
+    """The experiment's customers with their arms, features and outcomes."""
+
+    frame: pd.DataFrame
+    """Eligible customers in the experiment (global holdout removed)."""
+    arms: pd.Series
+    outcomes: pd.DataFrame
+    """Outcomes by metric name."""
+    control: str
+    treatments: list[str]
+    n_population: int
+    n_eligible: int
+    n_global_holdout: int
+    weights: dict[str, float] | None
+    simulation: Simulation | None
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """Every stage's result for one experiment."""
+
+    data: PreparedData
+    srm: SRMResult | None
+    effects: EffectResults
+    models: list[CrossFitResult]
+    model_table: pd.DataFrame
+    curves: dict[str, UpliftCurve]
+    segments: SegmentResults
+    decision: CampaignDecision
+    data_digest: str
+
+
+def _population(spec: ExperimentSpec) -> tuple[pd.DataFrame, Simulation | None, str]:
+    source = spec.population.source
+    if isinstance(source, SimulateSource):
+        kind = spec.hypothesis.kind
+        if kind not in SIMULATORS:
+            raise SpecError(
+                f"population.source: there is no simulator for hypothesis kind {kind!r}; "
+                f"simulated campaigns exist for {sorted(SIMULATORS)}."
+            )
+        treatments = (
+            spec.assignment.treatments if isinstance(spec.assignment, HashAssignment) else []
+        )
+        sim = simulate(kind, source.n, source.seed, treatments, source.arm_effects)
+        return sim.population, sim, f"simulated {kind} population"
+    frame = read_table(source.kind, source.path, "population.source.path")
+    return frame, None, f"population file {source.path}"
+
+
+def prepare(spec: ExperimentSpec, report: Report = _quiet) -> PreparedData:
+    """Read or simulate the population, filter the eligible, assign arms, attach outcomes."""
+    population, simulation, where = _population(spec)
+    report(f"population: {len(population):,} customers ({where})")
+    check_ids(population, spec.population.id, where)
+    if spec.population.eligible:
+        mask = parse(spec.population.eligible).evaluate(population, source=where)
+        eligible = population[mask.to_numpy()]
+    else:
+        eligible = population
+    if eligible.empty:
+        raise DataError(f"population.eligible: no customer of the {where} is eligible.")
+    encode_features(eligible, spec.population.features)  # fails early on a missing feature
+
+    assignment = spec.assignment
+    n_holdout = 0
+    weights: dict[str, float] | None
+    if isinstance(assignment, HashAssignment):
+        arms = assign_arms(
+            eligible[spec.population.id],
+            assignment.salt,
+            assignment.arms,
+            assignment.global_holdout,
+        )
+        n_holdout = int((arms == GLOBAL_HOLDOUT).sum())
+        control, treatments, weights = assignment.control, assignment.treatments, assignment.arms
+    else:
+        if assignment.column not in eligible.columns:
+            raise DataError(f"assignment.column: the {where} has no column {assignment.column!r}.")
+        if eligible[assignment.column].isna().any():
+            raise DataError(
+                f"assignment.column: column {assignment.column!r} has "
+                f"{int(eligible[assignment.column].isna().sum())} customers with no arm."
+            )
+        arms = eligible[assignment.column].astype(str).rename("arm")
+        control = assignment.control
+        found = sorted(arms.unique())
+        if control not in found:
+            raise DataError(
+                f"assignment.control: the control label {control!r} is not in column "
+                f"{assignment.column!r}, which holds {found[:20]}."
+            )
+        treatments = [a for a in found if a != control]
+        if not treatments:
+            raise DataError(
+                f"assignment.column: column {assignment.column!r} holds only the control arm."
+            )
+        weights = None
+    in_experiment = (arms != GLOBAL_HOLDOUT).to_numpy()
+    frame, arms = eligible[in_experiment], arms[in_experiment]
+    for arm in [control, *treatments]:
+        if not (arms == arm).any():
+            raise DataError(f"arm {arm!r} has no eligible customers.")
+
+    metrics = {name: (m.column, m.kind) for name, m in spec.outcomes.metrics.items()}
+    source = spec.outcomes.source
+    if source.kind == "simulate":
+        assert simulation is not None  # the spec validator ties the two together
+        outcomes = metric_frame(simulation.draw(arms), metrics, "simulated outcomes")
+    elif source.kind == "population":
+        outcomes = metric_frame(frame, metrics, where)
+    else:
+        assert source.path is not None
+        table = read_table(source.kind, source.path, "outcomes.source.path")
+        check_ids(table, spec.population.id, f"outcome file {source.path}")
+        keyed = table.set_index(spec.population.id)
+        ids = frame[spec.population.id]
+        absent = ~ids.isin(keyed.index)
+        if absent.any():
+            raise DataError(
+                f"outcomes.source.path: {int(absent.sum())} customers of the experiment have no "
+                f"row in {source.path} (for example {ids[absent].iloc[0]!r})."
+            )
+        joined = keyed.loc[ids.to_numpy()].set_axis(frame.index)
+        outcomes = metric_frame(joined, metrics, f"outcome file {source.path}")
+    report(
+        f"eligible: {len(eligible):,}; in the experiment: {len(frame):,} "
+        f"({', '.join(f'{a} {int((arms == a).sum()):,}' for a in [control, *treatments])})"
+    )
+    return PreparedData(
+        frame,
+        arms,
+        outcomes,
+        control,
+        list(treatments),
+        len(population),
+        len(eligible),
+        n_holdout,
+        weights,
+        simulation,
+    )
+
+
+def _segments(spec: ExperimentSpec, frame: pd.DataFrame) -> pd.Series:
+    if spec.value.segments == "rfm":
+        rfm = spec.value.rfm
+        scores = rfm_scores(frame, rfm.recency, rfm.frequency, rfm.monetary, rfm.bins)
+        return rfm_segments(scores, rfm.bins)
+    column = spec.value.segments
+    if column not in frame.columns:
+        raise DataError(
+            f"value.segments: {column!r} is neither 'rfm' nor a column of the population."
+        )
+    return frame[column].astype(str).fillna("(missing)").rename("segment")
+
+
+def profit_model(spec: ExperimentSpec, treatments: list[str]) -> ProfitModel:
+    """The value and cost parameters of the spec as a :class:`ProfitModel`."""
+    clv = spec.value.clv
+    return ProfitModel(
+        value_metric=spec.value_metric,
+        unit_value=spec.value.unit_value,
+        margin=clv.margin,
+        clv_multiplier=clv_multiplier(
+            spec.outcomes.window_days, clv.horizon_months, clv.annual_discount_rate, clv.persistence
+        ),
+        contact_cost=spec.economics.contact_cost,
+        fixed_cost=spec.economics.fixed_cost,
+        cost_models={
+            arm: cost_model_for(spec.offer_for(arm), spec.value_metric) for arm in treatments
+        },
+    )
+
+
+def _digest(data: PreparedData) -> str:
+    hashed = pd.util.hash_pandas_object(
+        pd.concat([data.frame, data.outcomes.add_prefix("outcome:")], axis=1), index=False
+    )
+    return hashlib.sha256(hashed.to_numpy().tobytes()).hexdigest()
+
+
+def analyze(spec: ExperimentSpec, data: PreparedData, report: Report = _quiet) -> Analysis:
+    """Effects, uplift models, segment economics and the decision."""
+    alpha = spec.decision.alpha
+    srm = None
+    if data.weights is not None:
+        counts = data.arms.value_counts().to_dict()
+        srm = srm_test({str(k): int(v) for k, v in counts.items()}, data.weights)
+    metrics = {name: name for name in spec.outcomes.metrics}
+    effects = estimate_effects(
+        data.outcomes, data.arms, metrics, data.control, data.treatments, alpha
+    )
+    report("effects: difference in means with Welch intervals")
+
+    X = encode_features(data.frame, spec.population.features)
+    primary = spec.outcomes.primary
+    y = data.outcomes[primary]
+    propensity = None
+    if data.weights is not None:
+        w = data.weights
+        propensity = {arm: w[arm] / (w[arm] + w[data.control]) for arm in data.treatments}
+    models, rows, curves = [], [], {}
+    for name in spec.models.learners:
+        report(f"uplift model: {name}, {spec.models.folds}-fold cross-fitting on {primary!r}")
+        fitted = cross_fit_uplift(
+            name,
+            X,
+            data.arms,
+            y,
+            data.control,
+            data.treatments,
+            folds=spec.models.folds,
+            seed=spec.models.seed,
+            propensity=propensity,
+            base_params=spec.models.base_params,
+        )
+        models.append(fitted)
+        for arm in data.treatments:
+            keep = data.arms.isin([arm, data.control]).to_numpy()
+            yy = y.to_numpy(dtype=float)[keep]
+            tt = (data.arms.to_numpy()[keep] == arm).astype(int)
+            score = fitted.predictions[arm].to_numpy()[keep]
+            rows.append(
+                {
+                    "name": name,
+                    "arm": arm,
+                    "metric": primary,
+                    "qini": qini_score(yy, tt, score),
+                    "auuc": auuc_score(yy, tt, score),
+                    "uplift_at_k": uplift_at_k(yy, tt, score, k=UPLIFT_AT_K),
+                    "k": UPLIFT_AT_K,
+                }
+            )
+            curves[f"{name} / {arm}"] = qini_curve(yy, tt, score)
+
+    segments = segment_profit(
+        data.outcomes,
+        data.arms,
+        _segments(spec, data.frame),
+        primary,
+        profit_model(spec, data.treatments),
+        data.control,
+        data.treatments,
+        alpha=alpha,
+        min_segment_size=spec.value.min_segment_size,
+    )
+    report("value: incremental CLV, costs and profit per segment")
+    decision = decide(segments, data.treatments)
+    return Analysis(
+        data, srm, effects, models, pd.DataFrame(rows), curves, segments, decision, _digest(data)
+    )
+
+
+def build_summary(
+    spec: ExperimentSpec, analysis: Analysis, run_id: str | None, tracking_uri: str | None
+) -> dict[str, Any]:
+    """The summary document (DESIGN.md section 4), validated against its model."""
+    data, srm, decision = analysis.data, analysis.srm, analysis.decision
+    counts = {str(k): int(v) for k, v in data.arms.value_counts().items()}
+    summary = Summary.model_validate(
+        {
+            "experiment": spec.name,
+            "hypothesis_kind": spec.hypothesis.kind,
+            "spec_digest": spec.digest(),
+            "uplift_version": __version__,
+            "mlflow_run_id": run_id,
+            "tracking_uri": tracking_uri,
+            "n_population": data.n_population,
+            "n_eligible": data.n_eligible,
+            "primary_metric": spec.outcomes.primary,
+            "alpha": spec.decision.alpha,
+            "assignment": {
+                "method": "hash" if data.weights is not None else "observed",
+                "control": data.control,
+                "counts": counts,
+                "expected_shares": srm.expected_shares if srm else None,
+                "srm_p_value": srm.p_value if srm else None,
+                "srm_alert": srm.alert if srm else None,
+                "global_holdout": data.n_global_holdout,
+            },
+            "effects": analysis.effects.to_records(),
+            "segments": _records(analysis.segments.table),
+            "models": _records(analysis.model_table),
+            "policy": {
+                "rule": "treat segments whose incremental profit interval is above zero, "
+                "each with its most profitable arm",
+                "treated": decision.policy.treated,
+                "treat_share": decision.policy.treat_share,
+                "expected_incremental_profit": decision.policy.expected_incremental_profit,
+                "ci_low": decision.policy.ci_low,
+                "ci_high": decision.policy.ci_high,
+            },
+            "decision": {
+                "verdict": decision.verdict,
+                "reason": decision.reason,
+                "best_arm": decision.best_arm,
+            },
+        }
+    )
+    return summary.model_dump(mode="json")
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    out = []
+    for row in frame.to_dict(orient="records"):
+        out.append({k: (v.item() if isinstance(v, np.generic) else v) for k, v in row.items()})
+    return out
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """What :func:`run` did: the analysis, the summary and where it was logged."""
+
+    analysis: Analysis
+    summary: dict[str, Any]
+    run_id: str
+    tracking_uri: str
+    experiment: str
+
+
+def run(
+    spec: ExperimentSpec,
+    spec_path: Path,
+    *,
+    tracking_uri: str | None = None,
+    summary_path: Path | None = None,
+    report: Report = _quiet,
+) -> RunOutcome:
+    """Prepare, analyze and log one experiment to MLflow; optionally write the summary JSON."""
+    from uplift.tracking.figures import qini_figure
+    from uplift.tracking.mlflow_log import flatten, metric_name, open_run
+
+    uri = tracking_uri or spec.tracking.uri
+    data = prepare(spec, report)
+    analysis = analyze(spec, data, report)
+    with open_run(uri, spec.tracking.experiment, spec.name) as log:
+        summary = build_summary(spec, analysis, log.run_id, log.tracking_uri)
+        decision = analysis.decision
+        log.tags(
+            {
+                "hypothesis_kind": spec.hypothesis.kind,
+                "owner": spec.hypothesis.owner or "",
+                "spec_digest": summary["spec_digest"],
+                "data_digest": analysis.data_digest,
+                "uplift_version": __version__,
+                "verdict": decision.verdict,
+                "mlflow.note.content": _note(spec, summary),
+            }
+        )
+        log.params(flatten(spec.model_dump(mode="json", exclude_none=True)))
+        log.metrics(_metrics(summary))
+        log.file(spec_path, "spec")
+        log.json(summary, "summary.json")
+        log.table(analysis.segments.to_frame(), "segments.csv")
+        log.table(analysis.effects.to_frame(), "effects.csv")
+        log.table(analysis.model_table, "models.csv")
+        log.figure(qini_figure(analysis.curves, spec.outcomes.primary), "figures/qini.png")
+        report(f"logged MLflow run {log.run_id}")
+        _ = metric_name  # names are built in _metrics
+    if summary_path is not None:
+        summary_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = summary_path.with_suffix(summary_path.suffix + ".tmp")
+        tmp.write_text(json.dumps(summary, indent=2, allow_nan=False), encoding="utf-8")
+        tmp.replace(summary_path)
+    return RunOutcome(analysis, summary, log.run_id, log.tracking_uri, spec.tracking.experiment)
+
+
+def _metrics(summary: dict[str, Any]) -> dict[str, float]:
+    from uplift.tracking.mlflow_log import metric_name
+
+    out: dict[str, float] = {
+        "n_population": summary["n_population"],
+        "n_eligible": summary["n_eligible"],
+        "policy.treat_share": summary["policy"]["treat_share"],
+        "policy.expected_incremental_profit": summary["policy"]["expected_incremental_profit"],
+    }
+    if summary["assignment"]["srm_p_value"] is not None:
+        out["assignment.srm_p_value"] = summary["assignment"]["srm_p_value"]
+    for row in summary["effects"]:
+        for key in ("estimate", "ci_low", "ci_high", "p_value"):
+            out[metric_name("effect", row["arm"], row["metric"], key)] = row[key]
+    for row in summary["models"]:
+        for key in ("qini", "auuc", "uplift_at_k"):
+            out[metric_name("model", row["name"], row["arm"], key)] = row[key]
+    for row in summary["segments"]:
+        for key in (
+            "incremental_clv",
+            "incremental_profit",
+            "profit_ci_low",
+            "profit_ci_high",
+            "roi",
+        ):
+            out[metric_name("segment", row["segment"], row["arm"], key)] = row[key]
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def _note(spec: ExperimentSpec, summary: dict[str, Any]) -> str:
+    decision = summary["decision"]
+    lines = [
+        f"# {spec.name}",
+        "",
+        f"**Hypothesis ({spec.hypothesis.kind}):** {spec.hypothesis.statement}",
+        "",
+        f"**Verdict: {decision['verdict']}.** {decision['reason']}",
+        "",
+        "| segment | arm | n | incremental profit per customer | CI | decision |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in summary["segments"]:
+        profit = row["incremental_profit"]
+        ci = (
+            f"{row['profit_ci_low']:.2f} to {row['profit_ci_high']:.2f}"
+            if profit is not None
+            else ""
+        )
+        shown = f"{profit:.2f}" if profit is not None else ""
+        lines.append(
+            f"| {row['segment']} | {row['arm']} | {row['n']} | {shown} | {ci} | {row['decision']} |"
+        )
+    return "\n".join(lines)

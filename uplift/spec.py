@@ -1,0 +1,561 @@
+"""The experiment spec: pydantic models of the YAML file and :func:`load_spec`.
+
+One YAML file describes one experiment: the hypothesis, who is eligible, how arms are
+assigned (by us, or read from the data), which outcomes are measured, how outcomes turn
+into money, the economics of the offer, the uplift models, the decision rule and where
+results are tracked. Every model forbids unknown keys, so a typo is an error, never a
+silently ignored setting.
+
+Relative paths in the spec (data files, the SQLite tracking store) are resolved against
+the directory the command runs in, the project root in the README's commands.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from uplift.errors import SpecError
+from uplift.expressions import ExpressionError, parse
+
+__all__ = [
+    "BUCKETS",
+    "Assignment",
+    "Economics",
+    "ExperimentSpec",
+    "FileSource",
+    "HashAssignment",
+    "Metric",
+    "ObservedAssignment",
+    "Outcomes",
+    "SimulateSource",
+    "load_spec",
+    "spec_json_schema",
+]
+
+#: Number of hash buckets; arm weights must be multiples of ``1 / BUCKETS``.
+BUCKETS = 10_000
+
+HypothesisKind = Literal[
+    "trial_lessons", "feature_unlock", "lower_check_offer", "channel", "custom"
+]
+
+
+class KeyPathError(ValueError):
+    """A cross-field problem that belongs to a key below the model being validated."""
+
+    def __init__(self, keys: Sequence[str | int], message: str) -> None:
+        super().__init__(message)
+        self.keys = tuple(keys)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Hypothesis(_Model):
+    """What the campaign claims and who owns the claim."""
+
+    kind: HypothesisKind
+    statement: str = Field(min_length=1)
+    owner: str | None = None
+
+
+class SimulateSource(_Model):
+    """A simulated campaign of the hypothesis kind, with known ground truth."""
+
+    kind: Literal["simulate"]
+    n: int = Field(default=200_000, ge=100, le=50_000_000)
+    seed: int = 0
+    arm_effects: dict[str, float] | None = None
+    """Scale of the true effect per treatment arm (default: 1.0, 1.5, 2.0, ... in order)."""
+
+
+class FileSource(_Model):
+    """A CSV or Parquet file keyed by the population id."""
+
+    kind: Literal["csv", "parquet"]
+    path: Path
+
+
+class PopulationSpec(_Model):
+    source: Annotated[SimulateSource | FileSource, Field(discriminator="kind")]
+    id: str = "customer_id"
+    eligible: str | None = None
+    features: list[str] = Field(min_length=1)
+
+    @field_validator("eligible")
+    @classmethod
+    def _parse_eligible(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                parse(value)
+            except ExpressionError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("features")
+    @classmethod
+    def _unique_features(cls, value: list[str]) -> list[str]:
+        seen: set[str] = set()
+        for i, name in enumerate(value):
+            if name in seen:
+                raise KeyPathError([i], f"feature {name!r} is listed twice")
+            seen.add(name)
+        return value
+
+
+class HashAssignment(_Model):
+    """We assign: a salted hash of the id puts each customer in a fixed bucket range."""
+
+    salt: str = Field(min_length=1)
+    arms: dict[str, float]
+    control: str = "control"
+    layer: str | None = None
+    global_holdout: float = Field(default=0.0, ge=0.0, lt=0.5)
+
+    @field_validator("arms")
+    @classmethod
+    def _weights(cls, arms: dict[str, float]) -> dict[str, float]:
+        if len(arms) < 2:
+            raise ValueError(
+                f"at least two arms are needed (a control and a treatment), found {len(arms)}"
+            )
+        for name, weight in arms.items():
+            if not weight > 0:
+                raise KeyPathError([name], f"arm weight must be positive, found {weight}")
+            if not math.isclose(weight * BUCKETS, round(weight * BUCKETS), abs_tol=1e-6):
+                raise KeyPathError(
+                    [name], f"arm weight must be a multiple of 1/{BUCKETS}, found {weight}"
+                )
+        total = sum(arms.values())
+        if not math.isclose(total, 1.0, abs_tol=1e-9):
+            parts = " + ".join(f"{k} {v:g}" for k, v in arms.items())
+            raise ValueError(f"arm weights must sum to 1, found {total:g} ({parts})")
+        return arms
+
+    @model_validator(mode="after")
+    def _control_is_an_arm(self) -> HashAssignment:
+        if self.control not in self.arms:
+            raise KeyPathError(
+                ["control"],
+                f"control arm {self.control!r} is not one of the arms {sorted(self.arms)}",
+            )
+        return self
+
+    @property
+    def treatments(self) -> list[str]:
+        """Treatment arm names in spec order."""
+        return [arm for arm in self.arms if arm != self.control]
+
+
+class ObservedAssignment(_Model):
+    """The experiment already ran: a column of the data says who got what."""
+
+    column: str
+    control: str
+
+
+def _assignment_kind(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return "observed" if "column" in value else "hash"
+    if isinstance(value, ObservedAssignment):
+        return "observed"
+    return "hash"
+
+
+Assignment = Annotated[
+    Annotated[HashAssignment, Tag("hash")] | Annotated[ObservedAssignment, Tag("observed")],
+    Discriminator(_assignment_kind),
+]
+
+
+class OutcomeSource(_Model):
+    """Where outcomes come from; ``population`` means the population file holds them."""
+
+    kind: Literal["simulate", "csv", "parquet", "population"]
+    path: Path | None = None
+
+    @model_validator(mode="after")
+    def _path_for_files(self) -> OutcomeSource:
+        if self.kind in ("csv", "parquet") and self.path is None:
+            raise KeyPathError(["path"], f"an outcome source of kind {self.kind!r} needs a path")
+        if self.kind in ("simulate", "population") and self.path is not None:
+            raise KeyPathError(["path"], f"an outcome source of kind {self.kind!r} takes no path")
+        return self
+
+
+class Metric(_Model):
+    """One outcome column: binary (0/1) or continuous, optionally with its pre-period twin."""
+
+    column: str
+    kind: Literal["binary", "continuous"]
+    pre_period: str | None = None
+
+
+class Outcomes(_Model):
+    source: OutcomeSource = OutcomeSource(kind="population")
+    window_days: int = Field(gt=0, le=3660)
+    metrics: dict[str, Metric] = Field(min_length=1)
+    primary: str
+
+    @model_validator(mode="after")
+    def _primary_is_a_metric(self) -> Outcomes:
+        if self.primary not in self.metrics:
+            raise KeyPathError(
+                ["primary"],
+                f"primary metric {self.primary!r} is not one of the metrics {sorted(self.metrics)}",
+            )
+        return self
+
+
+class CLV(_Model):
+    """Turns a window effect into lifetime value."""
+
+    horizon_months: float = Field(default=12.0, gt=0, le=120)
+    margin: float = Field(default=1.0, gt=0, le=1)
+    annual_discount_rate: float = Field(default=0.1, ge=0, le=1)
+    persistence: float = Field(default=0.0, ge=0, le=1)
+    """Share of the window effect that repeats in each following window of the horizon."""
+
+
+class RFMSpec(_Model):
+    recency: str = "recency_days"
+    frequency: str = "frequency_180d"
+    monetary: str = "monetary_180d"
+    bins: int = Field(default=3, ge=2, le=10)
+
+
+class Value(_Model):
+    segments: str = "rfm"
+    """``rfm`` for named RFM segments from the pre-period features, or a column name."""
+    metric: str | None = None
+    """The metric whose unit has a money value (default: the primary metric)."""
+    unit_value: float = Field(default=1.0, gt=0)
+    clv: CLV = CLV()
+    rfm: RFMSpec = RFMSpec()
+    min_segment_size: int = Field(default=200, ge=10)
+
+
+class TrialLessonsOffer(_Model):
+    kind: Literal["trial_lessons"]
+    price: float = Field(ge=0)
+    delivery_cost: float = Field(ge=0)
+    uptake_metric: str | None = None
+    """Binary metric saying who took the lessons; without it every treated customer does."""
+
+
+class FeatureUnlockOffer(_Model):
+    kind: Literal["feature_unlock"]
+    serving_cost_per_day: float = Field(ge=0)
+    days: int = Field(gt=0)
+
+
+class LowerCheckOffer(_Model):
+    kind: Literal["lower_check_offer"]
+    discount: float = Field(gt=0, lt=1)
+    """Share of the check given back on every order of a treated customer in the window."""
+
+
+class ChannelOffer(_Model):
+    kind: Literal["channel"]
+    cost: float = Field(ge=0)
+
+
+Offer = Annotated[
+    TrialLessonsOffer | FeatureUnlockOffer | LowerCheckOffer | ChannelOffer,
+    Field(discriminator="kind"),
+]
+
+
+class Economics(_Model):
+    contact_cost: float = Field(default=0.0, ge=0)
+    fixed_cost: float = Field(default=0.0, ge=0)
+    offer: Offer | None = None
+    """The offer of every treatment arm, unless ``offers`` names one per arm."""
+    offers: dict[str, Offer] | None = None
+
+    @model_validator(mode="after")
+    def _one_offer_form(self) -> Economics:
+        if self.offer is not None and self.offers is not None:
+            raise KeyPathError(
+                ["offers"], "give either 'offer' (all arms) or 'offers' (per arm), not both"
+            )
+        return self
+
+
+LearnerName = Literal["s_learner", "t_learner", "x_learner"]
+
+
+class Models(_Model):
+    learners: list[LearnerName] = Field(default=["t_learner"], min_length=1)
+    base: Literal["lightgbm"] = "lightgbm"
+    base_params: dict[str, Any] = Field(default_factory=dict)
+    folds: int = Field(default=5, ge=2, le=20)
+    seed: int = 0
+
+
+class Decision(_Model):
+    objective: Literal["incremental_profit"] = "incremental_profit"
+    alpha: float = Field(default=0.05, gt=0, lt=0.5)
+
+
+class Tracking(_Model):
+    uri: str = "sqlite:///experiments/mlflow.db"
+    experiment: str = "crm-uplift"
+
+
+class ExperimentSpec(_Model):
+    """A whole experiment, as written in one YAML file."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+    hypothesis: Hypothesis
+    population: PopulationSpec
+    assignment: Assignment
+    outcomes: Outcomes
+    value: Value = Value()
+    economics: Economics = Economics()
+    models: Models = Models()
+    decision: Decision = Decision()
+    tracking: Tracking = Tracking()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ExperimentSpec:
+        metrics = self.outcomes.metrics
+        if self.value.metric is not None and self.value.metric not in metrics:
+            raise KeyPathError(
+                ["value", "metric"],
+                f"value metric {self.value.metric!r} is not one of the metrics {sorted(metrics)}",
+            )
+        simulated_population = isinstance(self.population.source, SimulateSource)
+        if self.outcomes.source.kind == "simulate" and not simulated_population:
+            raise KeyPathError(
+                ["outcomes", "source", "kind"],
+                "simulated outcomes need a simulated population (population.source.kind: simulate)",
+            )
+        if simulated_population and self.outcomes.source.kind != "simulate":
+            raise KeyPathError(
+                ["outcomes", "source", "kind"],
+                "a simulated population needs simulated outcomes (outcomes.source.kind: simulate)",
+            )
+        if simulated_population and not isinstance(self.assignment, HashAssignment):
+            raise KeyPathError(
+                ["assignment"], "a simulated population is assigned by hash: give salt and arms"
+            )
+        if isinstance(self.assignment, HashAssignment):
+            treatments = self.assignment.treatments
+            effects = getattr(self.population.source, "arm_effects", None)
+            if effects is not None:
+                for arm in effects:
+                    if arm not in treatments:
+                        raise KeyPathError(
+                            ["population", "source", "arm_effects", arm],
+                            f"{arm!r} is not a treatment arm; treatment arms are {treatments}",
+                        )
+            if self.economics.offers is not None:
+                for arm in self.economics.offers:
+                    if arm not in treatments:
+                        raise KeyPathError(
+                            ["economics", "offers", arm],
+                            f"{arm!r} is not a treatment arm; treatment arms are {treatments}",
+                        )
+                missing = [arm for arm in treatments if arm not in self.economics.offers]
+                if missing:
+                    raise KeyPathError(
+                        ["economics", "offers"], f"no offer given for treatment arms {missing}"
+                    )
+        for key, offer in self._offer_items():
+            if self.hypothesis.kind != "custom" and offer.kind != self.hypothesis.kind:
+                raise KeyPathError(
+                    [*key, "kind"],
+                    f"offer kind {offer.kind!r} does not match hypothesis kind "
+                    f"{self.hypothesis.kind!r}",
+                )
+            uptake = getattr(offer, "uptake_metric", None)
+            if uptake is not None and (uptake not in metrics or metrics[uptake].kind != "binary"):
+                raise KeyPathError(
+                    [*key, "uptake_metric"],
+                    f"uptake metric {uptake!r} must be one of the binary metrics "
+                    f"{sorted(m for m, spec in metrics.items() if spec.kind == 'binary')}",
+                )
+        return self
+
+    def _offer_items(self) -> list[tuple[list[str], Any]]:
+        if self.economics.offer is not None:
+            return [(["economics", "offer"], self.economics.offer)]
+        if self.economics.offers is not None:
+            return [(["economics", "offers", arm], o) for arm, o in self.economics.offers.items()]
+        return []
+
+    @property
+    def value_metric(self) -> str:
+        """The metric whose unit the value block prices."""
+        return self.value.metric or self.outcomes.primary
+
+    def offer_for(self, arm: str) -> Any:
+        """The offer a treatment arm receives, or ``None`` when it costs only the contact."""
+        if self.economics.offers is not None:
+            return self.economics.offers.get(arm)
+        return self.economics.offer
+
+    def digest(self) -> str:
+        """SHA-256 of the spec's canonical JSON: equal specs give equal digests."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def spec_json_schema() -> dict[str, Any]:
+    """The JSON Schema of the experiment YAML, for editors and validators."""
+    return ExperimentSpec.model_json_schema()
+
+
+# --- loading --------------------------------------------------------------------------------
+
+
+def load_spec(path: str | Path) -> ExperimentSpec:
+    """Read, parse and validate an experiment YAML file.
+
+    Parameters
+    ----------
+    path : str or Path
+        The YAML file.
+
+    Returns
+    -------
+    ExperimentSpec
+        The validated spec.
+
+    Raises
+    ------
+    SpecError
+        When the file is missing or unreadable, is not YAML, repeats a key, or does
+        not match the spec. The message names the file, each offending key path with
+        its line, what was expected and what was found.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError(f"Spec file {path} does not exist.") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(f"Spec file {path} cannot be read: {exc}.") from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise SpecError(f"Spec file {path} is not valid YAML{where}: {problem}.") from None
+    if node is not None:
+        _refuse_duplicate_keys(node, path)
+    if not isinstance(data, dict):
+        found = "an empty file" if data is None else f"a {type(data).__name__}"
+        raise SpecError(
+            f"Spec file {path} must hold a mapping of keys (name, hypothesis, population, ...), "
+            f"found {found}."
+        )
+    try:
+        return ExperimentSpec.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(_format_errors(path, exc, node)) from None
+
+
+def _refuse_duplicate_keys(node: yaml.Node, path: Path, trail: tuple[str, ...] = ()) -> None:
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                where = ".".join((*trail, key))
+                raise SpecError(
+                    f"Spec file {path}, line {line}: key {where!r} is given twice "
+                    f"(first at line {seen[key]}); YAML would silently keep only the last one."
+                )
+            seen[key] = line
+            _refuse_duplicate_keys(value_node, path, (*trail, key))
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _refuse_duplicate_keys(item, path, (*trail, str(i)))
+
+
+def _locate(node: yaml.Node | None, loc: Sequence[str | int]) -> tuple[list[str | int], int | None]:
+    """Follow a pydantic error location through the YAML tree: the key path and its line."""
+    keys: list[str | int] = []
+    line = None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                if str(key_node.value) == str(part):
+                    keys.append(part)
+                    line = key_node.start_mark.line + 1
+                    node = value_node
+                    break
+            else:
+                if part in ("hash", "observed", "simulate", "csv", "parquet") or "[" in str(part):
+                    continue  # a union tag, not a key of the file
+                keys.append(part)
+                node = None
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            if part < len(node.value):
+                node = node.value[part]
+                line = node.start_mark.line + 1
+            keys.append(part)
+        elif not (isinstance(part, str) and ("[" in part or part in ("hash", "observed"))):
+            keys.append(part)
+    return keys, line
+
+
+def _format_errors(path: Path, exc: ValidationError, root: yaml.Node | None) -> str:
+    problems = []
+    for error in exc.errors(include_url=False):
+        loc = list(error["loc"])
+        ctx = error.get("ctx") or {}
+        original = ctx.get("error")
+        if isinstance(original, KeyPathError):
+            loc += list(original.keys)
+            message = str(original)
+        elif error["type"] == "value_error" and original is not None:
+            message = str(original)
+        else:
+            message = _describe(error)
+        keys, line = _locate(root, loc)
+        where = ".".join(str(k) for k in keys) or "(top level)"
+        at = f"line {line}, " if line is not None else ""
+        problems.append(f"{at}key {where!r}: {message}")
+    return f"Invalid experiment spec {path}: " + "; ".join(problems) + "."
+
+
+def _describe(error: Any) -> str:
+    kind = error["type"]
+    found = error.get("input")
+    if kind == "extra_forbidden":
+        return "unknown key (check its spelling and the README's spec reference)"
+    if kind == "missing":
+        return "required key is missing"
+    message = str(error["msg"])
+    message = message[0].lower() + message[1:] if message else message
+    if isinstance(found, dict | list):
+        shown = f"a {'mapping' if isinstance(found, dict) else 'list'}"
+    else:
+        shown = repr(found)
+        if len(shown) > 80:
+            shown = shown[:77] + "..."
+    return f"expected: {message}; found {shown}"

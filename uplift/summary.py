@@ -1,0 +1,151 @@
+"""The summary JSON document of a run: its models and its JSON Schema.
+
+Other tools read this document (DESIGN.md section 4), so its shape is a contract: the
+schema shipped in ``uplift/schemas/summary.schema.json`` is generated from these models
+and a test keeps the two equal. Numbers that cannot be computed are ``null``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from importlib import resources
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, field_validator
+
+__all__ = [
+    "AssignmentSummary",
+    "DecisionSummary",
+    "EffectRow",
+    "ModelRow",
+    "PolicySummary",
+    "SegmentRow",
+    "Summary",
+    "shipped_schema",
+    "summary_json_schema",
+]
+
+Number = float | None
+
+
+class _Row(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _nan_is_null(cls, value: Any) -> Any:
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        return value
+
+
+class AssignmentSummary(_Row):
+    method: str
+    """``hash`` (assigned by uplift) or ``observed`` (read from the data)."""
+    control: str
+    counts: dict[str, int]
+    expected_shares: dict[str, float] | None
+    srm_p_value: Number
+    srm_alert: bool | None
+    global_holdout: int
+
+
+class EffectRow(_Row):
+    arm: str
+    metric: str
+    estimate: Number
+    ci_low: Number
+    ci_high: Number
+    p_value: Number
+    std_error: Number
+    df: Number
+    method: str
+    n_treated: int
+    n_control: int
+    mean_treated: Number
+    mean_control: Number
+
+
+class SegmentRow(_Row):
+    segment: str
+    arm: str
+    n: int
+    n_treated: int
+    n_control: int
+    eligible: int
+    estimate: Number = None
+    ci_low: Number = None
+    ci_high: Number = None
+    p_value: Number = None
+    incremental_clv: Number = None
+    cost_per_customer: Number = None
+    incremental_profit: Number = None
+    profit_se: Number = None
+    profit_ci_low: Number = None
+    profit_ci_high: Number = None
+    roi: Number = None
+    total_incremental_profit: Number = None
+    decision: str
+    reason: str
+
+
+class ModelRow(_Row):
+    name: str
+    arm: str
+    metric: str
+    qini: Number
+    auuc: Number
+    uplift_at_k: Number
+    k: float
+
+
+class PolicySummary(_Row):
+    rule: str
+    treated: list[dict[str, Any]]
+    treat_share: float
+    expected_incremental_profit: float
+    ci_low: float
+    ci_high: float
+
+
+class DecisionSummary(_Row):
+    verdict: str
+    reason: str
+    best_arm: str | None
+
+
+class Summary(_Row):
+    """The whole summary document."""
+
+    experiment: str
+    hypothesis_kind: str
+    spec_digest: str
+    uplift_version: str
+    mlflow_run_id: str | None
+    tracking_uri: str | None
+    n_population: int
+    n_eligible: int
+    primary_metric: str
+    alpha: float
+    assignment: AssignmentSummary
+    effects: list[EffectRow]
+    segments: list[SegmentRow]
+    models: list[ModelRow]
+    policy: PolicySummary
+    decision: DecisionSummary
+
+
+def summary_json_schema() -> dict[str, Any]:
+    """The JSON Schema of the summary document, generated from the models."""
+    schema = Summary.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "uplift/summary.schema.json"
+    return schema
+
+
+def shipped_schema() -> dict[str, Any]:
+    """The schema file shipped with the package."""
+    text = resources.files("uplift").joinpath("schemas/summary.schema.json").read_text("utf-8")
+    result: dict[str, Any] = json.loads(text)
+    return result

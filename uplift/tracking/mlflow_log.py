@@ -1,0 +1,139 @@
+"""Logging a run to MLflow: connection, parameters, metrics, tags and artifacts.
+
+Relative SQLite paths in a tracking URI (``sqlite:///experiments/mlflow.db``) are
+resolved against the working directory, and for a local store the artifacts go to
+``mlartifacts`` beside the database, never to ``./mlruns`` wherever the command ran.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from uplift.errors import TrackingError
+
+__all__ = ["RunLogger", "flatten", "metric_name", "open_run", "resolve_tracking_uri"]
+
+_SQLITE = "sqlite:///"
+
+
+def resolve_tracking_uri(uri: str) -> str:
+    """Make a relative SQLite path absolute and create its folder; leave other URIs alone."""
+    if uri.startswith(_SQLITE) and not uri.startswith(_SQLITE + "/"):
+        path = (Path.cwd() / uri[len(_SQLITE) :]).resolve()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return _SQLITE + str(path)
+    if uri.startswith(_SQLITE):
+        Path(uri[len(_SQLITE) :]).parent.mkdir(parents=True, exist_ok=True)
+    return uri
+
+
+def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """Nested mapping -> ``{"a.b.c": "value"}``, lists written as JSON."""
+    out: dict[str, str] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            out.update(flatten(value, name + "."))
+        else:
+            text = json.dumps(value) if isinstance(value, list | dict) else str(value)
+            out[name] = text[:500]
+    return out
+
+
+def metric_name(*parts: str) -> str:
+    """A metric name from parts: lower case, spaces as underscores, joined by dots."""
+    return ".".join(str(p).strip().lower().replace(" ", "_") for p in parts)
+
+
+class RunLogger:
+    """Writes into one open MLflow run."""
+
+    def __init__(self, run_id: str, tracking_uri: str, experiment_id: str) -> None:
+        self.run_id = run_id
+        self.tracking_uri = tracking_uri
+        self.experiment_id = experiment_id
+
+    def params(self, params: Mapping[str, str]) -> None:
+        import mlflow
+
+        mlflow.log_params(dict(params))
+
+    def metrics(self, metrics: Mapping[str, float]) -> None:
+        import mlflow
+
+        finite = {k: float(v) for k, v in metrics.items() if v is not None and v == v}
+        mlflow.log_metrics(finite)
+
+    def tags(self, tags: Mapping[str, str]) -> None:
+        import mlflow
+
+        mlflow.set_tags(dict(tags))
+
+    def text(self, text: str, path: str) -> None:
+        import mlflow
+
+        mlflow.log_text(text, path)
+
+    def json(self, document: Mapping[str, Any], path: str) -> None:
+        self.text(json.dumps(document, indent=2, allow_nan=False), path)
+
+    def table(self, frame: pd.DataFrame, path: str) -> None:
+        self.text(frame.to_csv(index=False), path)
+
+    def figure(self, figure: Any, path: str) -> None:
+        import matplotlib.pyplot as plt
+        import mlflow
+
+        mlflow.log_figure(figure, path)
+        plt.close(figure)
+
+    def file(self, source: Path, folder: str) -> None:
+        import mlflow
+
+        mlflow.log_artifact(str(source), folder)
+
+
+@contextmanager
+def open_run(uri: str, experiment: str, run_name: str) -> Iterator[RunLogger]:
+    """Start an MLflow run in ``experiment`` at ``uri``; it ends FAILED if the block raises.
+
+    Raises
+    ------
+    TrackingError
+        When the tracking store cannot be reached or the experiment cannot be created.
+    """
+    import mlflow
+
+    for name in ("alembic", "mlflow"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    resolved = resolve_tracking_uri(uri)
+    mlflow.set_tracking_uri(resolved)
+    try:
+        found = mlflow.get_experiment_by_name(experiment)
+        if found is None:
+            location = None
+            if resolved.startswith(_SQLITE):
+                location = (Path(resolved[len(_SQLITE) :]).parent / "mlartifacts").as_uri()
+            experiment_id = mlflow.create_experiment(experiment, artifact_location=location)
+        else:
+            experiment_id = found.experiment_id
+    except Exception as exc:  # MLflow raises many types for an unusable store
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise TrackingError(
+            f"tracking.uri {uri!r}: the MLflow tracking store cannot be used ({first}). Check the "
+            f"URI, that the server is running, or pass --tracking-uri."
+        ) from exc
+    run = mlflow.start_run(experiment_id=experiment_id, run_name=run_name)
+    try:
+        yield RunLogger(run.info.run_id, resolved, experiment_id)
+    except BaseException:
+        mlflow.end_run(status="FAILED")
+        raise
+    mlflow.end_run(status="FINISHED")
