@@ -35,7 +35,17 @@ from uplift.value.decision import CampaignDecision, decide
 from uplift.value.profit import ProfitModel, SegmentResults, segment_profit
 from uplift.value.rfm import rfm_scores, rfm_segments
 
-__all__ = ["Analysis", "PreparedData", "RunOutcome", "analyze", "prepare", "run"]
+__all__ = [
+    "Analysis",
+    "PreparedData",
+    "RunOutcome",
+    "analyze",
+    "build_summary",
+    "prepare",
+    "profit_model",
+    "run",
+    "segment_labels",
+]
 
 UPLIFT_AT_K = 0.3
 
@@ -190,7 +200,8 @@ def prepare(spec: ExperimentSpec, report: Report = _quiet) -> PreparedData:
     )
 
 
-def _segments(spec: ExperimentSpec, frame: pd.DataFrame) -> pd.Series:
+def segment_labels(spec: ExperimentSpec, frame: pd.DataFrame) -> pd.Series:
+    """Each customer's segment: named RFM segments, or the values of a column."""
     if spec.value.segments == "rfm":
         rfm = spec.value.rfm
         scores = rfm_scores(frame, rfm.recency, rfm.frequency, rfm.monetary, rfm.bins)
@@ -285,7 +296,7 @@ def analyze(spec: ExperimentSpec, data: PreparedData, report: Report = _quiet) -
     segments = segment_profit(
         data.outcomes,
         data.arms,
-        _segments(spec, data.frame),
+        segment_labels(spec, data.frame),
         primary,
         profit_model(spec, data.treatments),
         data.control,

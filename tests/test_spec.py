@@ -1,0 +1,345 @@
+"""Tests for uplift.spec: the example configs load, malformed specs fail with precise messages."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from uplift.errors import SpecError
+from uplift.spec import ExperimentSpec, HashAssignment, load_spec, spec_json_schema
+from uplift.summary import summary_json_schema
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "configs" / "edtech_trial_lessons.yaml"
+CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
+
+
+def example_text() -> str:
+    return EXAMPLE.read_text(encoding="utf-8")
+
+
+def replace_once(text: str, old: str, new: str) -> str:
+    """Replace a snippet that must occur exactly once, so a changed example fails loudly."""
+    assert text.count(old) == 1, f"{old!r} occurs {text.count(old)} times in the example"
+    return text.replace(old, new)
+
+
+def replace_block(text: str, key: str, new: str) -> str:
+    """Replace a top-level key and its indented block with the line(s) ``new``."""
+    lines = text.splitlines(keepends=True)
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"{key}:"))
+    end = start + 1
+    while end < len(lines) and (lines[end].startswith((" ", "\t")) or not lines[end].strip()):
+        end += 1
+    return "".join([*lines[:start], new.rstrip("\n") + "\n", *lines[end:]])
+
+
+def line_of(text: str, snippet: str) -> int:
+    """The 1-based line of the only line of ``text`` that contains ``snippet``."""
+    hits = [i for i, line in enumerate(text.splitlines(), start=1) if snippet in line]
+    assert len(hits) == 1, f"{snippet!r} is on lines {hits}"
+    return hits[0]
+
+
+def names_line(message: str, line: int) -> bool:
+    return re.search(rf"\bline {line}\b", message) is not None
+
+
+def write(tmp_path: Path, text: str, name: str = "spec.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# --- the example configs ------------------------------------------------------------------
+
+
+def test_there_is_at_least_one_example_config() -> None:
+    assert CONFIGS, "configs/ holds no *.yaml example"
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=[p.name for p in CONFIGS])
+def test_example_config_loads(path: Path) -> None:
+    spec = load_spec(path)
+    assert isinstance(spec, ExperimentSpec)
+    assert re.fullmatch(r"[a-z0-9][a-z0-9_.-]+", spec.name)
+    assert spec.outcomes.primary in spec.outcomes.metrics
+    assert spec.value_metric in spec.outcomes.metrics
+    assert spec.population.features
+    # The YAML also satisfies the shipped JSON Schema that editors use.
+    jsonschema.validate(yaml.safe_load(path.read_text(encoding="utf-8")), spec_json_schema())
+
+
+def test_edtech_example_reads_as_written() -> None:
+    spec = load_spec(EXAMPLE)
+    assert spec.name == "edtech-trial-lessons"
+    assert spec.hypothesis.kind == "trial_lessons"
+    assert spec.outcomes.primary == "revenue"
+    assert spec.outcomes.metrics["revenue"].kind == "continuous"
+    assert isinstance(spec.assignment, HashAssignment)
+    assert spec.assignment.control == "control"
+    assert spec.assignment.treatments == ["two_lessons", "four_lessons"]
+
+
+# --- malformed specs ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    edit: Callable[[str], str]
+    expected: tuple[str, ...]
+    """Snippets the message must contain (key paths, tokens, values)."""
+    lines: Callable[[str], tuple[int, ...]] = lambda text: ()
+    """The line(s) the message must name, computed from the edited text."""
+
+
+def at(snippet: str) -> Callable[[str], tuple[int, ...]]:
+    return lambda text: (line_of(text, snippet),)
+
+
+CASES = [
+    Case(
+        "unknown-top-level-key",
+        lambda t: t + "colour: blue\n",
+        ("'colour'", "unknown key"),
+        at("colour: blue"),
+    ),
+    Case(
+        "unknown-nested-key",
+        lambda t: replace_once(t, "  features: [", "  featurez: ["),
+        ("'population.featurez'", "unknown key"),
+        at("featurez:"),
+    ),
+    Case(
+        "wrong-type",
+        lambda t: replace_once(t, "n: 200000", "n: many"),
+        ("'population.source.n'", "'many'", "integer"),
+        at("n: many"),
+    ),
+    Case(
+        "weights-do-not-sum-to-1",
+        lambda t: replace_once(
+            t,
+            "{control: 0.2, two_lessons: 0.4, four_lessons: 0.4}",
+            "{control: 0.2, two_lessons: 0.4, four_lessons: 0.3}",
+        ),
+        ("'assignment.arms'", "sum to 1", "0.9"),
+        at("four_lessons: 0.3}"),
+    ),
+    Case(
+        "weight-not-a-multiple-of-1/10000",
+        lambda t: replace_once(
+            t,
+            "{control: 0.2, two_lessons: 0.4, four_lessons: 0.4}",
+            "{control: 0.20005, two_lessons: 0.39995, four_lessons: 0.4}",
+        ),
+        ("'assignment.arms.control'", "1/10000", "0.20005"),
+        at("control: 0.20005"),
+    ),
+    Case(
+        "only-one-arm",
+        lambda t: re.sub(r"(?m)^  arms: .*$", "  arms: {control: 1.0}", t, count=1),
+        ("'assignment.arms'", "two arms", "found 1"),
+        at("arms: {control: 1.0}"),
+    ),
+    Case(
+        "control-not-an-arm",
+        lambda t: replace_once(t, "  control: control\n", "  control: holdout\n"),
+        ("'assignment.control'", "'holdout'"),
+        at("control: holdout"),
+    ),
+    Case(
+        "unknown-primary-metric",
+        lambda t: replace_once(t, "primary: revenue", "primary: profit"),
+        ("'outcomes.primary'", "'profit'"),
+        at("primary: profit"),
+    ),
+    Case(
+        "unknown-value-metric",
+        lambda t: replace_once(t, "  metric: revenue\n", "  metric: margin\n"),
+        ("'value.metric'", "'margin'"),
+        at("metric: margin"),
+    ),
+    Case(
+        "eligibility-function-call",
+        lambda t: re.sub(r"(?m)^  eligible: .*$", "  eligible: len(plan) > 2", t, count=1),
+        ("'population.eligible'", "len("),
+        at("eligible: len(plan)"),
+    ),
+    Case(
+        "eligibility-attribute-access",
+        lambda t: re.sub(r"(?m)^  eligible: .*$", "  eligible: plan.upper == 1", t, count=1),
+        ("'population.eligible'", "'.upper'", "attribute"),
+        at("eligible: plan.upper"),
+    ),
+    Case(
+        "eligibility-dunder-import",
+        lambda t: re.sub(r"(?m)^  eligible: .*$", "  eligible: __import__('os')", t, count=1),
+        ("'population.eligible'", "__import__("),
+        at("eligible: __import__"),
+    ),
+    Case(
+        "missing-required-key",
+        lambda t: replace_once(t, "  window_days: 60\n", ""),
+        ("'outcomes.window_days'", "missing"),
+    ),
+    Case(
+        "negative-contact-cost",
+        lambda t: replace_once(t, "contact_cost: 0.04", "contact_cost: -0.04"),
+        ("'economics.contact_cost'", "-0.04"),
+        at("contact_cost: -0.04"),
+    ),
+    Case(
+        "offer-kind-does-not-match-hypothesis",
+        lambda t: re.sub(
+            r"(?m)^    two_lessons: \{.*\}$", "    two_lessons: {kind: channel, cost: 1.0}", t
+        ),
+        ("'economics.offers.two_lessons.kind'", "'channel'", "'trial_lessons'"),
+        at("two_lessons: {kind: channel"),
+    ),
+    Case(
+        "offers-name-an-unknown-arm",
+        lambda t: replace_once(t, "    four_lessons: {kind:", "    six_lessons: {kind:"),
+        ("'economics.offers.six_lessons'", "not a treatment arm"),
+        at("six_lessons: {kind:"),
+    ),
+    Case(
+        # The offer is a union tagged by kind: the tag must not show up as if it were a key.
+        "offer-field-out-of-range",
+        lambda t: replace_once(t, "price: 5.0,", "price: -5.0,"),
+        ("'economics.offers.two_lessons.price'", "-5.0"),
+        at("price: -5.0"),
+    ),
+    Case(
+        "duplicate-key",
+        lambda t: replace_once(t, "  window_days: 60\n", "  window_days: 60\n  window_days: 90\n"),
+        ("'outcomes.window_days'", "twice"),
+        lambda t: (line_of(t, "window_days: 60"), line_of(t, "window_days: 90")),
+    ),
+    Case(
+        "tab-indentation",
+        lambda t: replace_once(t, "  owner: ", "\towner: "),
+        ("not valid YAML",),
+        at("\towner: "),
+    ),
+    Case(
+        # The unclosed bracket is on the features line; the parser notices it a line later.
+        "unclosed-bracket",
+        lambda t: re.sub(
+            r"(?m)^  features: \[.*\]$", "  features: [recency_days, frequency_180d", t, count=1
+        ),
+        ("not valid YAML",),
+        at("features: [recency_days, frequency_180d"),
+    ),
+    Case("empty-file", lambda t: "", ("empty file", "mapping")),
+    Case("comments-only", lambda t: "# nothing here yet\n", ("empty file", "mapping")),
+    Case("top-level-list", lambda t: "- name: x\n- name: y\n", ("a list", "mapping")),
+    Case(
+        "unknown-learner",
+        lambda t: replace_once(t, "learners: [t_learner]", "learners: [magic_learner]"),
+        ("'models.learners", "'magic_learner'", "t_learner"),
+        at("learners: [magic_learner]"),
+    ),
+    Case(
+        "simulated-population-with-observed-assignment",
+        lambda t: replace_block(t, "assignment", "assignment: {column: segment, control: x}"),
+        ("'assignment'", "simulated population", "salt"),
+        at("assignment: {column: segment"),
+    ),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_malformed_spec_is_refused_with_a_precise_message(case: Case, tmp_path: Path) -> None:
+    text = case.edit(example_text())
+    assert text != example_text()
+    path = write(tmp_path, text)
+    with pytest.raises(SpecError) as info:
+        load_spec(path)
+    message = str(info.value)
+    assert str(path) in message
+    for snippet in case.expected:
+        assert snippet in message, f"{snippet!r} not in: {message}"
+    for line in case.lines(text):
+        assert names_line(message, line), f"line {line} not named in: {message}"
+    assert "\n" not in message.strip()
+
+
+def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
+    text = replace_once(example_text(), "contact_cost: 0.04", "contact_cost: -1")
+    text = replace_once(text, "folds: 5", "folds: 1")
+    path = write(tmp_path, text)
+    with pytest.raises(SpecError) as info:
+        load_spec(path)
+    message = str(info.value)
+    assert "'economics.contact_cost'" in message
+    assert "'models.folds'" in message
+    assert names_line(message, line_of(text, "contact_cost: -1"))
+    assert names_line(message, line_of(text, "folds: 1"))
+
+
+def test_missing_spec_file_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "nope.yaml"
+    with pytest.raises(SpecError, match="does not exist") as info:
+        load_spec(path)
+    assert str(path) in str(info.value)
+
+
+def test_a_directory_is_not_a_spec(tmp_path: Path) -> None:
+    with pytest.raises(SpecError) as info:
+        load_spec(tmp_path)
+    assert str(tmp_path) in str(info.value)
+
+
+def test_load_spec_accepts_a_string_path() -> None:
+    assert load_spec(str(EXAMPLE)) == load_spec(EXAMPLE)
+
+
+# --- digest -------------------------------------------------------------------------------
+
+
+def test_digest_is_stable_and_changes_with_a_value(tmp_path: Path) -> None:
+    first = load_spec(EXAMPLE).digest()
+    assert re.fullmatch(r"[0-9a-f]{64}", first)
+    assert load_spec(EXAMPLE).digest() == first
+
+    # Comments and layout are not part of the experiment.
+    reformatted = write(tmp_path, "# a new comment\n" + example_text() + "\n\n", "same.yaml")
+    assert load_spec(reformatted).digest() == first
+
+    changed = write(
+        tmp_path, replace_once(example_text(), "fixed_cost: 1500", "fixed_cost: 1600"), "x.yaml"
+    )
+    assert load_spec(changed).digest() != first
+
+
+# --- shipped JSON Schemas -----------------------------------------------------------------
+
+
+def shipped(name: str) -> object:
+    text = resources.files("uplift").joinpath(f"schemas/{name}").read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+def test_shipped_spec_schema_is_current() -> None:
+    assert shipped("spec.schema.json") == spec_json_schema()
+
+
+def test_shipped_summary_schema_is_current() -> None:
+    assert shipped("summary.schema.json") == summary_json_schema()
+
+
+def test_spec_schema_refuses_unknown_keys() -> None:
+    data = yaml.safe_load(example_text())
+    data["colour"] = "blue"
+    with pytest.raises(jsonschema.ValidationError, match="colour"):
+        jsonschema.validate(data, spec_json_schema())
