@@ -22,7 +22,7 @@ from uplift.analysis.effects import EffectResults, estimate_effects
 from uplift.analysis.learners import CrossFitResult, cross_fit_uplift, encode_features
 from uplift.analysis.metrics import UpliftCurve, auuc_score, qini_curve, qini_score, uplift_at_k
 from uplift.data.simulate import SIMULATORS, Simulation, simulate
-from uplift.data.sources import check_ids, metric_frame, read_table
+from uplift.data.sources import check_ids, metric_frame, read_table, shown
 from uplift.design.hashing import GLOBAL_HOLDOUT, assign_arms
 from uplift.design.srm import SRMResult, srm_test
 from uplift.errors import DataError, SpecError
@@ -178,7 +178,7 @@ def prepare(spec: ExperimentSpec, report: Report = _quiet) -> PreparedData:
         if absent.any():
             raise DataError(
                 f"outcomes.source.path: {int(absent.sum())} customers of the experiment have no "
-                f"row in {source.path} (for example {ids[absent].iloc[0]!r})."
+                f"row in {source.path} (for example {shown(ids[absent].iloc[0])})."
             )
         joined = keyed.loc[ids.to_numpy()].set_axis(frame.index)
         outcomes = metric_frame(joined, metrics, f"outcome file {source.path}")

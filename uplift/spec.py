@@ -461,6 +461,9 @@ def load_spec(path: str | Path) -> ExperimentSpec:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        context = getattr(exc, "context_mark", None)
+        if context is not None and mark is not None and context.line != mark.line:
+            where += f" ({getattr(exc, 'context', None) or 'context'} at line {context.line + 1})"
         problem = getattr(exc, "problem", None) or str(exc)
         raise SpecError(f"Spec file {path} is not valid YAML{where}: {problem}.") from None
     if node is not None:
@@ -509,7 +512,9 @@ def _locate(node: yaml.Node | None, loc: Sequence[str | int]) -> tuple[list[str 
                     node = value_node
                     break
             else:
-                if part in ("hash", "observed", "simulate", "csv", "parquet") or "[" in str(part):
+                kinds = [v for k, v in node.value if str(k.value) == "kind"]
+                tag = kinds and isinstance(kinds[0], yaml.ScalarNode) and kinds[0].value == part
+                if tag or part in ("hash", "observed") or "[" in str(part):
                     continue  # a union tag, not a key of the file
                 keys.append(part)
                 node = None

@@ -14,7 +14,14 @@ import pandas as pd
 
 from uplift.errors import DataError
 
-__all__ = ["check_ids", "metric_frame", "read_table"]
+__all__ = ["check_ids", "metric_frame", "read_table", "shown"]
+
+
+def shown(value: object) -> str:
+    """A data value as a person reads it in a message: ``4``, ``'abc'``, not ``np.int64(4)``."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    return repr(value)
 
 
 def read_table(kind: str, path: Path, key: str) -> pd.DataFrame:
@@ -49,7 +56,7 @@ def check_ids(frame: pd.DataFrame, id_column: str, source: str) -> None:
     if not duplicated.empty:
         raise DataError(
             f"{source}: id column {id_column!r} repeats {duplicated.nunique()} ids "
-            f"(for example {duplicated.iloc[0]!r}); each customer must appear once."
+            f"(for example {shown(duplicated.iloc[0])}); each customer must appear once."
         )
 
 
@@ -78,7 +85,7 @@ def metric_frame(
         if not (pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values)):
             raise DataError(
                 f"outcomes.metrics.{name}: column {column!r} of {source} must be numeric, "
-                f"found {values.dtype} (for example {values.dropna().iloc[0]!r})."
+                f"found {values.dtype} (for example {shown(values.dropna().iloc[0])})."
                 if values.notna().any()
                 else f"outcomes.metrics.{name}: column {column!r} of {source} is empty."
             )

@@ -1,0 +1,220 @@
+"""Tests of uplift.analysis.learners.
+
+The learners are checked on simulated data whose per-customer effect is known (an
+oracle): cross-fitted predictions must rank customers like the true effect. The base
+models are kept tiny (30 LightGBM trees, one thread) so the module runs in seconds.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from uplift.analysis.learners import (
+    CrossFitResult,
+    cross_fit_uplift,
+    encode_features,
+    make_learner,
+)
+from uplift.errors import DataError
+
+# few, shallow-ish trees on one thread: fast, deterministic, still able to find the effect
+FAST: dict[str, object] = {
+    "n_estimators": 30,
+    "learning_rate": 0.1,
+    "min_child_samples": 50,
+    "n_jobs": 1,
+}
+
+
+# --- encode_features -----------------------------------------------------------------
+
+
+def test_encode_features_keeps_numbers_codes_text_and_keeps_missing() -> None:
+    frame = pd.DataFrame(
+        {
+            "recency": [3, 10, 200, 7, 42],
+            "spend": [1.5, np.nan, 0.0, 12.25, 3.0],
+            "active": [True, False, True, True, False],
+            "plan": ["plus", "free", "basic", None, "free"],
+            "seats": pd.array([1, None, 3, 2, 1], dtype="Int64"),
+            "tier": pd.Categorical(["gold", "silver", "gold", "silver", None]),
+            "unused": ["x", "y", "z", "w", "v"],
+        },
+        index=pd.Index([101, 205, 307, 409, 511], name="customer"),
+    )
+    out = encode_features(frame, ["plan", "recency", "spend", "active", "seats", "tier"])
+
+    assert list(out.columns) == ["plan", "recency", "spend", "active", "seats", "tier"]
+    assert out.index.equals(frame.index)
+    assert all(out[c].dtype == np.float64 for c in out.columns)
+    np.testing.assert_array_equal(out["recency"], [3.0, 10.0, 200.0, 7.0, 42.0])
+    np.testing.assert_array_equal(out["spend"], [1.5, np.nan, 0.0, 12.25, 3.0])
+    np.testing.assert_array_equal(out["active"], [1.0, 0.0, 1.0, 1.0, 0.0])
+    np.testing.assert_array_equal(out["seats"], [1.0, np.nan, 3.0, 2.0, 1.0])
+    # text: codes of the sorted distinct values (basic=0, free=1, plus=2); missing stays NaN
+    np.testing.assert_array_equal(out["plan"], [2.0, 1.0, 0.0, np.nan, 1.0])
+    np.testing.assert_array_equal(out["tier"], [0.0, 1.0, 0.0, 1.0, np.nan])
+
+
+def test_encode_features_codes_do_not_depend_on_row_order() -> None:
+    frame = pd.DataFrame({"plan": ["team", "starter", "enterprise", "team"]})
+    shuffled = frame.iloc[[3, 1, 0, 2]]
+    assert encode_features(shuffled, ["plan"])["plan"].to_dict() == (
+        encode_features(frame, ["plan"])["plan"].to_dict()
+    )
+
+
+def test_encode_features_names_the_missing_feature() -> None:
+    frame = pd.DataFrame({"recency_days": [1, 2], "plan": ["a", "b"]})
+    with pytest.raises(DataError) as info:
+        encode_features(frame, ["recency_days", "monetary_180d"])
+    # only the absent feature is reported as missing
+    assert "['monetary_180d']" in str(info.value)
+
+
+# --- cross-fitted uplift -------------------------------------------------------------
+
+
+def _dataset(n: int = 4000, seed: int = 0) -> tuple[pd.DataFrame, pd.Series, pd.Series, dict]:
+    """Two treatment arms with known, heterogeneous effects.
+
+    Arm ``a`` helps customers with high ``x0`` and hurts those with low ``x0``
+    (tau_a = 2 x0); arm ``b`` helps everyone, more where ``x1 > 0`` (tau_b = 1 + 2 [x1 > 0]).
+    """
+    rng = np.random.default_rng(seed)
+    x0 = rng.uniform(-1.0, 1.0, n)
+    x1 = rng.normal(size=n)
+    x2 = rng.uniform(size=n)
+    X = pd.DataFrame(
+        {"x0": x0, "x1": x1, "x2": x2},
+        # a non-default index: predictions must come back aligned to it
+        index=pd.Index(rng.permutation(np.arange(50_000, 50_000 + n)), name="customer"),
+    )
+    arms = pd.Series(rng.choice(["control", "a", "b"], n, p=[0.4, 0.3, 0.3]), index=X.index)
+    tau = {"a": 2.0 * x0, "b": 1.0 + 2.0 * (x1 > 0)}
+    effect = np.select([arms == "a", arms == "b"], [tau["a"], tau["b"]], 0.0)
+    y = pd.Series(1.0 + x1 + 0.5 * x2 + effect + rng.normal(size=n), index=X.index)
+    return X, arms, y, tau
+
+
+@pytest.fixture(scope="module")
+def data() -> tuple[pd.DataFrame, pd.Series, pd.Series, dict]:
+    return _dataset()
+
+
+@pytest.fixture(scope="module")
+def fitted(data: tuple) -> dict[str, CrossFitResult]:
+    X, arms, y, _ = data
+    return {
+        name: cross_fit_uplift(
+            name, X, arms, y, "control", ["a", "b"], folds=5, seed=3, base_params=FAST
+        )
+        for name in ["t_learner", "x_learner", "s_learner"]
+    }
+
+
+@pytest.mark.parametrize("name", ["t_learner", "x_learner", "s_learner"])
+def test_every_customer_gets_a_prediction_per_arm(
+    name: str, data: tuple, fitted: dict[str, CrossFitResult]
+) -> None:
+    X, *_ = data
+    result = fitted[name]
+    assert result.name == name
+    assert result.folds == 5
+    frame = result.to_frame()
+    assert list(frame.columns) == ["a", "b"]
+    assert frame.index.equals(X.index)
+    assert not frame.isna().any().any()
+    assert np.isfinite(frame.to_numpy()).all()
+
+
+@pytest.mark.parametrize("name", ["t_learner", "x_learner"])
+def test_predictions_rank_customers_like_the_true_effect(
+    name: str, data: tuple, fitted: dict[str, CrossFitResult]
+) -> None:
+    _, _, _, tau = data
+    predictions = fitted[name].predictions
+    # oracle check: the simulated effect of every customer is known
+    for arm in ["a", "b"]:
+        corr = np.corrcoef(predictions[arm].to_numpy(), tau[arm])[0, 1]
+        assert corr > 0.7, f"{name} / {arm}: correlation with the true effect {corr:.2f}"
+    # and the average prediction is near the average true effect (0 for a, 2 for b)
+    assert predictions["a"].mean() == pytest.approx(tau["a"].mean(), abs=0.25)
+    assert predictions["b"].mean() == pytest.approx(tau["b"].mean(), abs=0.25)
+
+
+def test_cross_fitting_is_reproducible_for_a_seed(
+    data: tuple, fitted: dict[str, CrossFitResult]
+) -> None:
+    X, arms, y, _ = data
+    again = cross_fit_uplift(
+        "x_learner", X, arms, y, "control", ["a", "b"], folds=5, seed=3, base_params=FAST
+    )
+    pd.testing.assert_frame_equal(again.predictions, fitted["x_learner"].predictions)
+    other = cross_fit_uplift(
+        "x_learner", X, arms, y, "control", ["a", "b"], folds=5, seed=4, base_params=FAST
+    )
+    assert not np.allclose(other.predictions.to_numpy(), fitted["x_learner"].predictions)
+
+
+def test_a_customers_prediction_ignores_its_own_outcome(
+    data: tuple, fitted: dict[str, CrossFitResult]
+) -> None:
+    # Out-of-fold: the model that predicts a customer never saw that customer, so an
+    # absurd change of its own outcome leaves its own prediction exactly as it was (the
+    # folds depend on the arms only), while the customers whose models trained on it move.
+    X, arms, y, _ = data
+    position = int(np.flatnonzero((arms == "a").to_numpy())[17])
+    customer = X.index[position]
+    altered = y.copy()
+    altered.iloc[position] = 1e5
+    result = cross_fit_uplift(
+        "t_learner", X, arms, altered, "control", ["a", "b"], folds=5, seed=3, base_params=FAST
+    )
+    before = fitted["t_learner"].predictions
+    assert result.predictions.loc[customer, "a"] == before.loc[customer, "a"]
+    assert result.predictions.loc[customer, "b"] == before.loc[customer, "b"]
+    moved = (result.predictions["a"] - before["a"]).abs() > 1e-6
+    assert moved.sum() > len(X) / 2
+
+
+def test_cross_fitted_predictions_differ_from_an_in_sample_fit(
+    data: tuple, fitted: dict[str, CrossFitResult]
+) -> None:
+    X, arms, y, _ = data
+    learner = make_learner("t_learner", "control", 3, FAST)
+    learner.fit(X=X.to_numpy(), treatment=arms.astype(str).to_numpy(), y=y.to_numpy())
+    groups = [str(g) for g in learner.t_groups]
+    in_sample = np.asarray(learner.predict(X=X.to_numpy())).reshape(len(X), -1)
+    oof = fitted["t_learner"].predictions
+    for arm in ["a", "b"]:
+        diff = np.abs(in_sample[:, groups.index(arm)] - oof[arm].to_numpy())
+        assert (diff > 1e-9).mean() > 0.9
+
+
+def test_one_treatment_arm_and_a_known_propensity() -> None:
+    X, arms, y, tau = _dataset(n=3000, seed=1)
+    keep = (arms != "b").to_numpy()
+    result = cross_fit_uplift(
+        "x_learner",
+        X[keep],
+        arms[keep],
+        y[keep],
+        "control",
+        ["a"],
+        folds=3,
+        seed=0,
+        propensity={"a": 3 / 7},  # 0.3 / (0.3 + 0.4), from the assignment weights
+        base_params=FAST,
+    )
+    assert list(result.predictions.columns) == ["a"]
+    assert result.predictions.index.equals(X.index[keep])
+    assert not result.predictions.isna().any().any()
+    assert np.corrcoef(result.predictions["a"], tau["a"][keep])[0, 1] > 0.7
+
+
+def test_unknown_learner_is_refused() -> None:
+    with pytest.raises(ValueError, match="r_learner"):
+        make_learner("r_learner", "control", 0, FAST)
