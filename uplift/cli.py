@@ -61,10 +61,11 @@ def run(
     verbose: Verbose = False,
 ) -> None:
     """Run an experiment end to end and log it to MLflow."""
-    from uplift import pipeline
     from uplift.spec import load_spec
 
-    loaded = load_spec(spec)
+    loaded = load_spec(spec)  # before the heavy imports, so a bad spec fails fast
+    from uplift import pipeline
+
     err = Console(stderr=True, highlight=False)
 
     def report(line: str) -> None:

@@ -25,6 +25,7 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    Strict,
     Tag,
     ValidationError,
     field_validator,
@@ -51,6 +52,10 @@ __all__ = [
 
 #: Number of hash buckets; arm weights must be multiples of ``1 / BUCKETS``.
 BUCKETS = 10_000
+
+# YAML reads `yes` as true; strict numbers refuse it instead of reading it as 1
+Int = Annotated[int, Strict()]
+Float = Annotated[float, Strict()]
 
 HypothesisKind = Literal[
     "trial_lessons", "feature_unlock", "lower_check_offer", "channel", "custom"
@@ -81,9 +86,9 @@ class SimulateSource(_Model):
     """A simulated campaign of the hypothesis kind, with known ground truth."""
 
     kind: Literal["simulate"]
-    n: int = Field(default=200_000, ge=100, le=50_000_000)
-    seed: int = 0
-    arm_effects: dict[str, float] | None = None
+    n: Int = Field(default=200_000, ge=100, le=50_000_000)
+    seed: Int = 0
+    arm_effects: dict[str, Float] | None = None
     """Scale of the true effect per treatment arm (default: 1.0, 1.5, 2.0, ... in order)."""
 
 
@@ -125,14 +130,14 @@ class HashAssignment(_Model):
     """We assign: a salted hash of the id puts each customer in a fixed bucket range."""
 
     salt: str = Field(min_length=1)
-    arms: dict[str, float]
+    arms: dict[str, Float]
     control: str = "control"
     layer: str | None = None
-    global_holdout: float = Field(default=0.0, ge=0.0, lt=0.5)
+    global_holdout: Float = Field(default=0.0, ge=0.0, lt=0.5)
 
     @field_validator("arms")
     @classmethod
-    def _weights(cls, arms: dict[str, float]) -> dict[str, float]:
+    def _weights(cls, arms: dict[str, Float]) -> dict[str, Float]:
         if len(arms) < 2:
             raise ValueError(
                 f"at least two arms are needed (a control and a treatment), found {len(arms)}"
@@ -211,7 +216,7 @@ class Metric(_Model):
 
 class Outcomes(_Model):
     source: OutcomeSource = OutcomeSource(kind="population")
-    window_days: int = Field(gt=0, le=3660)
+    window_days: Int = Field(gt=0, le=3660)
     metrics: dict[str, Metric] = Field(min_length=1)
     primary: str
 
@@ -228,10 +233,10 @@ class Outcomes(_Model):
 class CLV(_Model):
     """Turns a window effect into lifetime value."""
 
-    horizon_months: float = Field(default=12.0, gt=0, le=120)
-    margin: float = Field(default=1.0, gt=0, le=1)
-    annual_discount_rate: float = Field(default=0.1, ge=0, le=1)
-    persistence: float = Field(default=0.0, ge=0, le=1)
+    horizon_months: Float = Field(default=12.0, gt=0, le=120)
+    margin: Float = Field(default=1.0, gt=0, le=1)
+    annual_discount_rate: Float = Field(default=0.1, ge=0, le=1)
+    persistence: Float = Field(default=0.0, ge=0, le=1)
     """Share of the window effect that repeats in each following window of the horizon."""
 
 
@@ -239,7 +244,7 @@ class RFMSpec(_Model):
     recency: str = "recency_days"
     frequency: str = "frequency_180d"
     monetary: str = "monetary_180d"
-    bins: int = Field(default=3, ge=2, le=10)
+    bins: Int = Field(default=3, ge=2, le=10)
 
 
 class Value(_Model):
@@ -247,35 +252,37 @@ class Value(_Model):
     """``rfm`` for named RFM segments from the pre-period features, or a column name."""
     metric: str | None = None
     """The metric whose unit has a money value (default: the primary metric)."""
-    unit_value: float = Field(default=1.0, gt=0)
+    unit_value: Float = Field(default=1.0, gt=0)
     clv: CLV = CLV()
     rfm: RFMSpec = RFMSpec()
-    min_segment_size: int = Field(default=200, ge=10)
+    min_segment_size: Int = Field(default=200, ge=10)
 
 
 class TrialLessonsOffer(_Model):
     kind: Literal["trial_lessons"]
-    price: float = Field(ge=0)
-    delivery_cost: float = Field(ge=0)
+    price: Float = Field(ge=0)
+    delivery_cost: Float = Field(ge=0)
     uptake_metric: str | None = None
     """Binary metric saying who took the lessons; without it every treated customer does."""
 
 
 class FeatureUnlockOffer(_Model):
     kind: Literal["feature_unlock"]
-    serving_cost_per_day: float = Field(ge=0)
-    days: int = Field(gt=0)
+    serving_cost_per_day: Float = Field(ge=0)
+    days: Int = Field(gt=0)
 
 
 class LowerCheckOffer(_Model):
     kind: Literal["lower_check_offer"]
-    discount: float = Field(gt=0, lt=1)
+    discount: Float = Field(gt=0, lt=1)
     """Share of the check given back on every order of a treated customer in the window."""
+    revenue_metric: str | None = None
+    """Continuous metric of gross revenue the discount applies to (default: the value metric)."""
 
 
 class ChannelOffer(_Model):
     kind: Literal["channel"]
-    cost: float = Field(ge=0)
+    cost: Float = Field(ge=0)
 
 
 Offer = Annotated[
@@ -285,8 +292,8 @@ Offer = Annotated[
 
 
 class Economics(_Model):
-    contact_cost: float = Field(default=0.0, ge=0)
-    fixed_cost: float = Field(default=0.0, ge=0)
+    contact_cost: Float = Field(default=0.0, ge=0)
+    fixed_cost: Float = Field(default=0.0, ge=0)
     offer: Offer | None = None
     """The offer of every treatment arm, unless ``offers`` names one per arm."""
     offers: dict[str, Offer] | None = None
@@ -307,13 +314,13 @@ class Models(_Model):
     learners: list[LearnerName] = Field(default=["t_learner"], min_length=1)
     base: Literal["lightgbm"] = "lightgbm"
     base_params: dict[str, Any] = Field(default_factory=dict)
-    folds: int = Field(default=5, ge=2, le=20)
-    seed: int = 0
+    folds: Int = Field(default=5, ge=2, le=20)
+    seed: Int = 0
 
 
 class Decision(_Model):
     objective: Literal["incremental_profit"] = "incremental_profit"
-    alpha: float = Field(default=0.05, gt=0, lt=0.5)
+    alpha: Float = Field(default=0.05, gt=0, lt=0.5)
 
 
 class Tracking(_Model):
@@ -386,6 +393,18 @@ class ExperimentSpec(_Model):
                     [*key, "kind"],
                     f"offer kind {offer.kind!r} does not match hypothesis kind "
                     f"{self.hypothesis.kind!r}",
+                )
+            revenue = getattr(offer, "revenue_metric", None) or (
+                self.value_metric if offer.kind == "lower_check_offer" else None
+            )
+            if revenue is not None and (
+                revenue not in metrics or metrics[revenue].kind != "continuous"
+            ):
+                continuous = sorted(m for m, spec in metrics.items() if spec.kind == "continuous")
+                raise KeyPathError(
+                    [*key, "revenue_metric"],
+                    f"the discount applies to revenue: {revenue!r} must be one of the continuous "
+                    f"metrics {continuous}",
                 )
             uptake = getattr(offer, "uptake_metric", None)
             if uptake is not None and (uptake not in metrics or metrics[uptake].kind != "binary"):

@@ -58,7 +58,7 @@ def test_discounting_and_partial_persistence_by_hand() -> None:
 def test_yearly_windows_discounted_at_ten_percent_by_hand() -> None:
     # window 365 days, horizon 36 months -> 36 / 11.9918 = 3.002 -> 3 windows, fully
     # persistent; the k-th window is discounted by 1.1 ** -(k * 365 / 365.25):
-    # m = 1 + 1.1 ** -0.999316 + 1.1 ** -1.998631 = 1 + 0.909148 + 0.826556 = 2.735704
+    # m = 1 + 1.1 ** -0.999316 + 1.1 ** -1.998631 = 1 + 0.909150 + 0.826554 = 2.735704
     expected = 1 + 1.1 ** -(365 / 365.25) + 1.1 ** -(730 / 365.25)
     assert clv_multiplier(365, 36, 0.1, 1.0) == pytest.approx(expected, abs=1e-12)
     assert clv_multiplier(365, 36, 0.1, 1.0) == pytest.approx(2.735704, abs=1e-6)

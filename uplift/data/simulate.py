@@ -97,11 +97,11 @@ class CampaignSimulator(ABC):
         self, population: pd.DataFrame, scale: np.ndarray, noise: np.ndarray
     ) -> pd.DataFrame: ...
 
-    def draw(self, population: pd.DataFrame, scale: np.ndarray, seed: int) -> pd.DataFrame:
-        """Draw outcomes for each customer under its arm's effect ``scale``."""
-        rng = np.random.default_rng([seed, 1])
-        noise = rng.random((len(population), 4))
-        # the noise belongs to the customer's row, so it does not depend on who else is drawn
+    def draw(self, population: pd.DataFrame, scale: np.ndarray, noise: np.ndarray) -> pd.DataFrame:
+        """Draw outcomes for each customer under its arm's effect ``scale``.
+
+        ``noise`` holds four uniform numbers per customer (see :meth:`Simulation.noise`).
+        """
         return self._draw(population, np.asarray(scale, dtype=float), noise)
 
 
@@ -350,10 +350,21 @@ class Simulation:
         """The effect scale of each customer's arm (0 for control and unknown arms)."""
         return arms.map(self.arm_scale).fillna(0.0).to_numpy(dtype=float)
 
+    def noise(self) -> np.ndarray:
+        """Four uniform numbers per customer of the whole base, fixed by the seed."""
+        return np.random.default_rng([self.seed, 1]).random((len(self.population), 4))
+
     def draw(self, arms: pd.Series) -> pd.DataFrame:
-        """Outcomes for the customers in ``arms`` (indexed like the population)."""
-        rows = self.population.loc[arms.index]
-        return self.simulator.draw(rows, self.scales(arms), self.seed)
+        """Outcomes for the customers in ``arms`` (indexed like the population).
+
+        Each customer's noise is taken by their row in the whole base, so their outcome
+        does not depend on who else is drawn or in what order.
+        """
+        positions = self.population.index.get_indexer(arms.index)
+        if (positions < 0).any():
+            raise ValueError("arms names customers that are not in the simulated population")
+        rows = self.population.iloc[positions]
+        return self.simulator.draw(rows, self.scales(arms), self.noise()[positions])
 
     def expected(self, arm: str, index: pd.Index | None = None) -> pd.DataFrame:
         """Expected outcomes of every customer (or those in ``index``) were they in ``arm``."""

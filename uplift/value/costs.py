@@ -129,7 +129,7 @@ def cost_model_for(offer: Any, value_metric: str) -> CostModel:
     if offer.kind == "feature_unlock":
         return FeatureUnlockCost(offer.serving_cost_per_day, offer.days)
     if offer.kind == "lower_check_offer":
-        return LowerCheckOfferCost(offer.discount, value_metric)
+        return LowerCheckOfferCost(offer.discount, offer.revenue_metric or value_metric)
     if offer.kind == "channel":
         return ChannelCost(offer.cost)
     raise ValueError(f"no cost model for offer kind {offer.kind!r}")

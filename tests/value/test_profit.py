@@ -1,0 +1,251 @@
+"""Tests of uplift.value.profit.
+
+Hand-computed net values and profits on a tiny frame; intervals against statsmodels'
+Welch interval (``CompareMeans.tconfint_diff(usevar="unequal")``) of the net values;
+and a simulated campaign whose true incremental profit is known from the simulator's
+expected outcomes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from statsmodels.stats.weightstats import CompareMeans, DescrStatsW
+
+from uplift.data.simulate import simulate
+from uplift.value.costs import LowerCheckOfferCost, TrialLessonsCost
+from uplift.value.profit import ALL_CUSTOMERS, ProfitModel, net_value, segment_profit
+from uplift.value.rfm import rfm_scores, rfm_segments
+
+TOL = 1e-10
+
+
+def _model(fixed_cost: float = 16.0) -> ProfitModel:
+    # value per unit = clv multiplier 2 * margin 0.25 * unit value 2 = 1.0
+    return ProfitModel(
+        value_metric="revenue",
+        unit_value=2.0,
+        margin=0.25,
+        clv_multiplier=2.0,
+        contact_cost=1.0,
+        fixed_cost=fixed_cost,
+        cost_models={
+            "lessons": TrialLessonsCost(price=5.0, delivery_cost=14.0, uptake_metric="took"),
+            "discount": LowerCheckOfferCost(discount=0.1, revenue_metric="revenue"),
+        },
+    )
+
+
+def _tiny() -> tuple[pd.DataFrame, pd.Series, pd.Series]:
+    arms = pd.Series(
+        ["control"] * 4 + ["lessons"] * 4,
+        index=pd.Index([f"c{i}" for i in (8, 1, 6, 3, 5, 2, 7, 4)], name="customer_id"),
+    )
+    outcomes = pd.DataFrame(
+        {
+            "revenue": [0.0, 10.0, 20.0, 30.0, 10.0, 20.0, 30.0, 60.0],
+            "took": [0, 0, 0, 0, 1, 0, 1, 1],
+        },
+        index=arms.index,
+    )
+    segments = pd.Series(["A", "A", "B", "B", "A", "B", "A", "B"], index=arms.index)
+    return outcomes, arms, segments
+
+
+# by hand, value per unit 1.0: control net = revenue = 0, 10, 20, 30 (mean 15);
+# lessons net = revenue - contact 1 - (14 - 5) * took = 0, 19, 20, 50 (mean 22.25)
+NET_CONTROL = np.array([0.0, 10.0, 20.0, 30.0])
+NET_LESSONS = np.array([0.0, 19.0, 20.0, 50.0])
+
+
+def test_value_per_unit() -> None:
+    assert _model().value_per_unit == pytest.approx(1.0, abs=1e-15)
+
+
+def test_net_value_by_hand_for_two_arms() -> None:
+    arms = pd.Series(["control", "lessons", "discount", "discount", "lessons"], index=list("vwxyz"))
+    outcomes = pd.DataFrame(
+        {"revenue": [30.0, 60.0, 40.0, 0.0, 20.0], "took": [0, 1, 1, 0, 0]}, index=arms.index
+    )
+    net = net_value(outcomes, arms, _model())
+    # control: 30; lessons: 60 - 1 - 9 = 50 and 20 - 1 - 0 = 19;
+    # discount: revenue - 1 - 0.1 * revenue (took is irrelevant) = 35 and -1
+    np.testing.assert_allclose(net.to_numpy(), [30.0, 50.0, 35.0, -1.0, 19.0], atol=TOL)
+    assert net.index.equals(arms.index)
+    assert net.name == "net_value"
+
+
+def test_net_value_scales_with_value_per_unit() -> None:
+    outcomes, arms, _ = _tiny()
+    model = ProfitModel("revenue", 1.0, 0.5, 3.0, 0.0, 0.0, {})  # 1.5 per unit, no costs
+    np.testing.assert_allclose(
+        net_value(outcomes, arms, model).to_numpy(), 1.5 * outcomes["revenue"].to_numpy()
+    )
+
+
+def test_segment_profit_by_hand() -> None:
+    outcomes, arms, segments = _tiny()
+    table = segment_profit(
+        outcomes, arms, segments, "revenue", _model(), "control", ["lessons"], min_segment_size=2
+    ).to_frame()
+    assert list(table["segment"]) == [ALL_CUSTOMERS, "A", "B"]
+    row = table.iloc[0]
+    assert (row["n"], row["n_treated"], row["n_control"], row["eligible"]) == (8, 4, 4, 8)
+    # effect on the primary metric: mean revenue 30 - 15
+    assert row["estimate"] == pytest.approx(15.0, abs=TOL)
+    # incremental CLV: value per unit 1.0 * 15
+    assert row["incremental_clv"] == pytest.approx(15.0, abs=TOL)
+    # profit: 22.25 - 15 - fixed share 16 / 8 = 5.25
+    assert row["incremental_profit"] == pytest.approx(5.25, abs=TOL)
+    # cost per customer: contact 1 + lessons 9 * 3/4 + fixed share 2 = 9.75 = 15 - 5.25
+    assert row["cost_per_customer"] == pytest.approx(9.75, abs=TOL)
+    assert row["roi"] == pytest.approx(5.25 / 9.75, abs=TOL)
+    assert row["total_incremental_profit"] == pytest.approx(5.25 * 8, abs=TOL)
+    # interval: statsmodels' Welch interval of the net values, shifted by the fixed share
+    low, high = CompareMeans(DescrStatsW(NET_LESSONS), DescrStatsW(NET_CONTROL)).tconfint_diff(
+        alpha=0.05, usevar="unequal"
+    )
+    assert row["profit_ci_low"] == pytest.approx(low - 2.0, abs=TOL)
+    assert row["profit_ci_high"] == pytest.approx(high - 2.0, abs=TOL)
+    assert row["decision"] == "inconclusive"
+
+    # segment A: control net 0, 10 (mean 5); lessons net 0, 20 (mean 10): 10 - 5 - 2 = 3
+    # segment B: control net 20, 30 (mean 25); lessons net 19, 50 (mean 34.5): 9.5 - 2 = 7.5
+    by_segment = table.set_index("segment")
+    assert by_segment.loc["A", "incremental_profit"] == pytest.approx(3.0, abs=TOL)
+    assert by_segment.loc["B", "incremental_profit"] == pytest.approx(7.5, abs=TOL)
+    assert by_segment.loc["A", "eligible"] == 4
+    # A: mean revenue 20 - 5 = 15; B: 40 - 25 = 15
+    assert by_segment.loc["A", "estimate"] == pytest.approx(15.0, abs=TOL)
+    assert by_segment.loc["B", "incremental_clv"] == pytest.approx(15.0, abs=TOL)
+
+
+def _replicated(copies: int) -> tuple[pd.DataFrame, pd.Series, pd.Series]:
+    outcomes, arms, segments = _tiny()
+    index = pd.RangeIndex(8 * copies)
+    return (
+        pd.concat([outcomes] * copies).set_axis(index),
+        pd.concat([arms] * copies).set_axis(index),
+        pd.concat([segments] * copies).set_axis(index),
+    )
+
+
+def _welch_net(copies: int, alpha: float = 0.05) -> tuple[float, float]:
+    # reference: statsmodels Welch interval of the replicated net values (no fixed cost)
+    cm = CompareMeans(
+        DescrStatsW(np.tile(NET_LESSONS, copies)), DescrStatsW(np.tile(NET_CONTROL, copies))
+    )
+    return cm.tconfint_diff(alpha=alpha, usevar="unequal")
+
+
+@pytest.mark.parametrize(
+    ("fixed_share", "decision"),
+    [(0.0, "go"), (12.0, "no_go"), (7.25, "inconclusive")],
+)
+def test_decision_follows_the_profit_interval(fixed_share: float, decision: str) -> None:
+    copies = 100  # 400 per arm; the net difference is 7.25, its interval about +-2.4
+    outcomes, arms, segments = _replicated(copies)
+    model = _model(fixed_cost=fixed_share * len(arms))
+    row = (
+        segment_profit(outcomes, arms, segments, "revenue", model, "control", ["lessons"])
+        .to_frame()
+        .iloc[0]
+    )
+    low, high = _welch_net(copies)
+    assert row["profit_ci_low"] == pytest.approx(low - fixed_share, abs=1e-9)
+    assert row["profit_ci_high"] == pytest.approx(high - fixed_share, abs=1e-9)
+    assert row["incremental_profit"] == pytest.approx(7.25 - fixed_share, abs=1e-9)
+    # the reference interval puts the case on the intended side of zero
+    expected = (
+        "go" if low - fixed_share > 0 else "no_go" if high - fixed_share < 0 else "inconclusive"
+    )
+    assert expected == decision
+    assert row["decision"] == decision
+
+
+def test_small_segments_are_inconclusive_whatever_their_interval() -> None:
+    outcomes, arms, segments = _replicated(100)
+    model = _model(fixed_cost=0.0)
+    table = segment_profit(
+        outcomes, arms, segments, "revenue", model, "control", ["lessons"], min_segment_size=401
+    ).to_frame()
+    row = table.iloc[0]
+    assert row["profit_ci_low"] > 0  # the interval alone would say go
+    assert row["decision"] == "inconclusive"
+    assert "401" in row["reason"]
+    assert set(table["decision"]) == {"inconclusive"}
+    # with a smaller minimum the whole base is a go again
+    ok = segment_profit(
+        outcomes, arms, segments, "revenue", model, "control", ["lessons"], min_segment_size=400
+    ).to_frame()
+    assert ok.iloc[0]["decision"] == "go"
+
+
+def test_a_segment_without_treated_customers_is_inconclusive() -> None:
+    outcomes, arms, segments = _replicated(60)
+    segments = segments.copy()
+    # three control customers form their own segment, with no treated customer in it
+    segments.iloc[[0, 1, 2]] = "only control"
+    table = segment_profit(
+        outcomes, arms, segments, "revenue", _model(), "control", ["lessons"]
+    ).to_frame()
+    row = table.set_index("segment").loc["only control"]
+    assert (row["n_treated"], row["n_control"]) == (0, 3)
+    assert row["decision"] == "inconclusive"
+    assert np.isnan(row["incremental_profit"])
+    assert "0 treated" in row["reason"]
+
+
+def test_simulated_campaign_profit_interval_covers_the_true_profit() -> None:
+    # ground truth from the simulator: the expected revenue of every customer with and
+    # without the offer, pushed through the same arithmetic as the profit model
+    sim = simulate("lower_check_offer", 60_000, 2026, ["offer"])
+    index = sim.population.index
+    rng = np.random.default_rng(99)
+    arms = pd.Series(np.where(rng.random(len(index)) < 0.5, "offer", "control"), index=index)
+    outcomes = sim.draw(arms)
+    discount, contact, fixed = 0.15, 0.05, 3000.0
+    model = ProfitModel(
+        value_metric="revenue_30d",
+        unit_value=1.0,
+        margin=0.35,
+        clv_multiplier=1.0,
+        contact_cost=contact,
+        fixed_cost=fixed,
+        cost_models={"offer": LowerCheckOfferCost(discount, "revenue_30d")},
+    )
+    segments = rfm_segments(
+        rfm_scores(sim.population, "recency_days", "frequency_180d", "monetary_180d")
+    )
+    result = segment_profit(
+        outcomes, arms, segments, "revenue_30d", model, "control", ["offer"], alpha=0.05
+    )
+    table = result.to_frame().set_index("segment")
+
+    with_offer = sim.expected("offer")["revenue_30d"].to_numpy()
+    without = sim.expected("control")["revenue_30d"].to_numpy()
+    # per customer: 0.35 * (E[rev | offer] - E[rev | control]) - 0.15 * E[rev | offer]
+    # (the discount is paid on every order) - contact; then minus the fixed share
+    true_gain = model.value_per_unit * (with_offer - without) - discount * with_offer - contact
+    truth = true_gain.mean() - fixed / len(index)
+
+    row = table.loc[ALL_CUSTOMERS]
+    assert row["profit_ci_low"] <= truth <= row["profit_ci_high"], (
+        f"true profit {truth:.3f} outside [{row['profit_ci_low']:.3f}, {row['profit_ci_high']:.3f}]"
+    )
+    # the interval is informative: narrower than the size of the discount on baseline orders,
+    # so charging the discount only on incremental orders would be caught
+    assert row["profit_ci_high"] - row["profit_ci_low"] < discount * without.mean()
+
+    # per segment, at a Bonferroni-style 99.9% level over the five segments
+    strict = segment_profit(
+        outcomes, arms, segments, "revenue_30d", model, "control", ["offer"], alpha=0.001
+    ).to_frame()
+    strict = strict.set_index("segment").drop(ALL_CUSTOMERS)
+    for name, row in strict.iterrows():
+        mask = (segments == name).to_numpy()
+        seg_truth = true_gain[mask].mean() - fixed / len(index)
+        assert row["profit_ci_low"] <= seg_truth <= row["profit_ci_high"], name
+    # the simulator makes some segments lose money and others gain: the verdicts differ
+    assert {"go", "no_go"} <= set(strict["decision"])
