@@ -388,7 +388,7 @@ def run(
 ) -> RunOutcome:
     """Prepare, analyze and log one experiment to MLflow; optionally write the summary JSON."""
     from uplift.tracking.figures import qini_figure
-    from uplift.tracking.mlflow_log import flatten, metric_name, open_run
+    from uplift.tracking.mlflow_log import flatten, open_run
 
     uri = tracking_uri or spec.tracking.uri
     data = prepare(spec, report)
@@ -416,7 +416,6 @@ def run(
         log.table(analysis.model_table, "models.csv")
         log.figure(qini_figure(analysis.curves, spec.outcomes.primary), "figures/qini.png")
         report(f"logged MLflow run {log.run_id}")
-        _ = metric_name  # names are built in _metrics
     if summary_path is not None:
         summary_path.parent.mkdir(parents=True, exist_ok=True)
         tmp = summary_path.with_suffix(summary_path.suffix + ".tmp")
