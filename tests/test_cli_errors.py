@@ -14,10 +14,13 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import jsonschema
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
+
+from uplift.summary import shipped_schema
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "configs" / "edtech_trial_lessons.yaml"
@@ -304,18 +307,8 @@ def test_valid_csv_run_writes_the_summary(valid_run: ValidRun) -> None:
     assert "Traceback" not in result.stderr
     assert "Verdict" in result.stdout
     summary = json.loads(valid_run.summary_path.read_text(encoding="utf-8"))
-    for key in (
-        "experiment",
-        "mlflow_run_id",
-        "tracking_uri",
-        "assignment",
-        "effects",
-        "segments",
-        "models",
-        "policy",
-        "decision",
-    ):
-        assert key in summary, key
+    # the shipped schema requires every key of DESIGN.md section 4
+    jsonschema.validate(summary, shipped_schema())
     assert summary["experiment"] == "csv-discount"
     assert summary["tracking_uri"] == valid_run.uri
     assert re.fullmatch(r"[0-9a-f]{32}", summary["mlflow_run_id"])
