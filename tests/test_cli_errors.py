@@ -79,9 +79,9 @@ SPEC_CASES: dict[str, tuple[Callable[[str], str], tuple[str, ...]]] = {
         lambda t: replace_once(t, "n: 200000", "n: many"),
         ("population.source.n", "'many'"),
     ),
-    "weights-do-not-sum-to-1": (
-        lambda t: replace_once(t, "four_lessons: 0.4}", "four_lessons: 0.3}"),
-        ("assignment.arms", "0.9"),
+    "weights-sum-above-1": (
+        lambda t: replace_once(t, "four_lessons: 0.4}", "four_lessons: 0.5}"),
+        ("assignment.arms", "1.1"),
     ),
     "unknown-primary-metric": (
         lambda t: replace_once(t, "primary: revenue", "primary: profit"),
@@ -101,7 +101,7 @@ SPEC_CASES: dict[str, tuple[Callable[[str], str], tuple[str, ...]]] = {
     "top-level-list": (lambda t: "- a\n- b\n", ("mapping", "list")),
 }
 
-RUN_CASES = ["unknown-top-level-key", "weights-do-not-sum-to-1", "function-call"]
+RUN_CASES = ["unknown-top-level-key", "weights-sum-above-1", "function-call"]
 
 
 def write_spec(tmp_path: Path, case: str) -> Path:

@@ -40,6 +40,7 @@ def _small_copy(config: Path, tmp_path: Path) -> Path:
     data["population"]["source"]["n"] = N
     data["models"]["folds"] = 3
     data["decision"]["alpha"] = ALPHA
+    data["ledger"] = {"url": f"sqlite:///{tmp_path / 'ledger.db'}"}
     path = tmp_path / config.name
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path

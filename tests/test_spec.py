@@ -126,14 +126,14 @@ CASES = [
         at("n: many"),
     ),
     Case(
-        "weights-do-not-sum-to-1",
+        "weights-sum-above-1",
         lambda t: replace_once(
             t,
             "{control: 0.2, two_lessons: 0.4, four_lessons: 0.4}",
-            "{control: 0.2, two_lessons: 0.4, four_lessons: 0.3}",
+            "{control: 0.2, two_lessons: 0.4, four_lessons: 0.5}",
         ),
-        ("'assignment.arms'", "sum to 1", "0.9"),
-        at("four_lessons: 0.3}"),
+        ("'assignment.arms'", "sum to at most 1", "1.1"),
+        at("four_lessons: 0.5}"),
     ),
     Case(
         "weight-not-a-multiple-of-1/10000",

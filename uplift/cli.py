@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -58,6 +59,9 @@ def run(
     tracking_uri: Annotated[
         str | None, typer.Option(help="MLflow tracking URI, overriding tracking.uri of the spec.")
     ] = None,
+    ledger: Annotated[
+        str | None, typer.Option(help="Ledger SQLAlchemy URL, overriding ledger.url of the spec.")
+    ] = None,
     verbose: Verbose = False,
 ) -> None:
     """Run an experiment end to end and log it to MLflow."""
@@ -66,15 +70,134 @@ def run(
     loaded = load_spec(spec)  # before the heavy imports, so a bad spec fails fast
     from uplift import pipeline
 
-    err = Console(stderr=True, highlight=False)
-
-    def report(line: str) -> None:
-        err.print(f"[dim]· {line}[/dim]", markup=True, soft_wrap=True)
-
     outcome = pipeline.run(
-        loaded, spec, tracking_uri=tracking_uri, summary_path=summary, report=report
+        loaded,
+        spec,
+        tracking_uri=tracking_uri,
+        summary_path=summary,
+        ledger_url=ledger,
+        report=_reporter(),
     )
     _print_outcome(outcome)
+
+
+@app.command()
+def assign(
+    spec: SpecArg,
+    out: Annotated[
+        Path,
+        typer.Option(
+            help="Where to write customer_id, arm for the CRM tool (.csv or .parquet).",
+            show_default=False,
+        ),
+    ],
+    ledger: Annotated[
+        str | None, typer.Option(help="Ledger SQLAlchemy URL, overriding ledger.url of the spec.")
+    ] = None,
+    new_version: Annotated[
+        bool,
+        typer.Option(
+            "--new-version",
+            help="Launch a new version when the spec would move customers of the launched one.",
+        ),
+    ] = False,
+    verbose: Verbose = False,
+) -> None:
+    """Launch an experiment: assign arms, freeze the snapshot, record both in the ledger.
+
+    Re-running is safe: nobody already assigned moves, newly eligible customers are appended.
+    """
+    from uplift.errors import SpecError
+    from uplift.spec import HashAssignment, load_spec
+
+    suffix = out.suffix.lower()
+    if suffix not in (".csv", ".parquet"):
+        raise typer.BadParameter(
+            f"{out} must end in .csv or .parquet (the export's format follows the "
+            f"extension), found {suffix or 'no extension'!r}.",
+            param_hint="--out",
+        )
+    loaded = load_spec(spec)
+    if not isinstance(loaded.assignment, HashAssignment):
+        raise SpecError(
+            f"{spec}: assignment is observed (column {loaded.assignment.column!r}); only an "
+            f"experiment assigned by salt and arms is launched with `uplift assign`."
+        )
+    from uplift import pipeline
+    from uplift.data.export import write_assignments
+    from uplift.design.hashing import GLOBAL_HOLDOUT
+
+    report = _reporter()
+    ledger_ = pipeline.open_ledger(loaded, ledger)
+    result = pipeline.assign(loaded, ledger_, new_version=new_version, report=report)
+    checks = pipeline.diagnostics(loaded, ledger_, result)
+    exported = result.assignments[result.assignments["arm"] != GLOBAL_HOLDOUT]
+    write_assignments(exported, loaded.population.id, out)
+    _print_launch(result, checks, out, len(exported))
+
+
+@app.command()
+def power(
+    spec: SpecArg,
+    effect: Annotated[
+        float | None,
+        typer.Option(help="Target absolute effect: also report the sample size it needs."),
+    ] = None,
+    metric: Annotated[
+        str | None, typer.Option(help="Metric to plan for (default: the primary metric).")
+    ] = None,
+    target_power: Annotated[float, typer.Option("--power", help="Target power.")] = 0.8,
+    sd: Annotated[
+        float | None,
+        typer.Option(help="Standard deviation of a continuous metric (default: pre-period)."),
+    ] = None,
+    baseline: Annotated[
+        float | None,
+        typer.Option(help="Control rate of a binary metric (default: pre-period mean)."),
+    ] = None,
+    verbose: Verbose = False,
+) -> None:
+    """Minimum detectable effect per arm at the spec's size, and the size a target effect needs."""
+    from uplift.spec import load_spec
+
+    loaded = load_spec(spec)
+    from uplift import pipeline
+
+    plan = pipeline.power_plan(
+        loaded,
+        metric=metric,
+        effect=effect,
+        power=target_power,
+        sd=sd,
+        baseline=baseline,
+        report=_reporter(),
+    )
+    out = Console(highlight=False, width=None if sys.stdout.isatty() else 150)
+    any_result = next(iter(plan.arms.values()))
+    table = Table(
+        title=f"{loaded.name}: power for {plan.metric!r} ({plan.kind}), two-sided alpha "
+        f"{any_result.alpha:g}, power {any_result.power:g}",
+        title_justify="left",
+    )
+    columns = ["arm", "n treatment", "n control", "MDE", "relative MDE"]
+    if plan.needed:
+        columns += [f"n treatment for {effect:g}", f"n control for {effect:g}"]
+    for column in columns:
+        table.add_column(column, justify="left" if column == "arm" else "right")
+    for arm, result in plan.arms.items():
+        relative = "-" if result.relative_mde is None else f"{result.relative_mde:.2%}"
+        row = [
+            arm,
+            f"{result.n_treatment:,}",
+            f"{result.n_control:,}",
+            f"{result.mde:.6g}",
+            relative,
+        ]
+        if arm in plan.needed:
+            row += [f"{plan.needed[arm].n_treatment:,}", f"{plan.needed[arm].n_control:,}"]
+        table.add_row(*row)
+    out.print(table)
+    out.print(f"Spread: {any_result.sd:.6g} ({plan.source}).", soft_wrap=True)
 
 
 @app.command()
@@ -90,6 +213,80 @@ def schema(
         raise typer.BadParameter(f"expected 'spec' or 'summary', found {which!r}")
     document = spec_json_schema() if which == "spec" else summary_json_schema()
     typer.echo(json.dumps(document, indent=2))
+
+
+def _reporter() -> Callable[[str], None]:
+    err = Console(stderr=True, highlight=False)
+
+    def report(line: str) -> None:
+        err.print(f"[dim]· {line}[/dim]", markup=True, soft_wrap=True)
+
+    return report
+
+
+def _print_launch(result: object, checks: object, out_path: Path, n_exported: int) -> None:
+    from uplift.design.launch import LaunchResult
+    from uplift.pipeline import Diagnostics
+
+    assert isinstance(result, LaunchResult) and isinstance(checks, Diagnostics)
+    out = Console(highlight=False, width=None if sys.stdout.isatty() else 150)
+    record = result.experiment
+    srm = checks.srm
+    table = Table(
+        title=f"{record.name} version {record.version}, launched "
+        f"{record.launched_at:%Y-%m-%d %H:%M} UTC",
+        title_justify="left",
+    )
+    for column in ("arm", "buckets", "customers", "share", "expected share", "added now"):
+        table.add_column(column, justify="left" if column in ("arm", "buckets") else "right")
+    total = sum(srm.counts.values())
+    for arm, (start, end) in result.definition.arms.items():
+        n = result.counts.get(arm, 0)
+        expected = srm.expected_shares.get(arm)
+        table.add_row(
+            arm,
+            f"{start}-{end - 1}",
+            f"{n:,}",
+            f"{n / total:.2%}" if total else "-",
+            "-" if expected is None else f"{expected:.2%}",
+            f"{result.new_counts.get(arm, 0):,}",
+        )
+    held = result.counts.get("global_holdout", 0)
+    if held:
+        table.add_row("global_holdout", "-", f"{held:,}", "-", "-", "-")
+    out.print(table)
+    verdict = "[red]ALERT[/red]" if srm.alert else "ok"
+    out.print(
+        f"Sample ratio: chi-square {srm.statistic:.2f}, p = {srm.p_value:.4g} ({verdict}; "
+        f"alert below 0.001).",
+        soft_wrap=True,
+    )
+    flagged = checks.balance.flagged
+    out.print(
+        f"Covariate balance: max |SMD| {checks.balance.max_abs_smd:.3f} over "
+        f"{len(checks.balance.table):,} feature rows; "
+        + (
+            "flagged above 0.1: "
+            + ", ".join(f"{r.arm}/{r.feature} {r.smd:+.3f}" for r in flagged.itertuples())
+            if len(flagged)
+            else "none above 0.1."
+        ),
+        soft_wrap=True,
+    )
+    news = (
+        f"launched with {result.n_new:,} customers"
+        if result.created
+        else f"appended {result.n_new:,} newly eligible customers as batch {result.batch}"
+        if result.batch is not None
+        else "nobody new; the ledger is unchanged"
+    )
+    out.print(
+        f"Ledger {result.ledger_url}: {news}.\n"
+        + (f"Launch snapshot: {result.snapshot_path}\n" if result.snapshot_path else "")
+        + f"Exported {n_exported:,} customers (customer id, arm) to {out_path}.",
+        soft_wrap=True,
+        markup=False,
+    )
 
 
 def _fmt(value: object, digits: int = 2) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,11 +23,28 @@ from uplift.analysis.learners import CrossFitResult, cross_fit_uplift, encode_fe
 from uplift.analysis.metrics import UpliftCurve, auuc_score, qini_curve, qini_score, uplift_at_k
 from uplift.data.simulate import SIMULATORS, Simulation, simulate
 from uplift.data.sources import check_ids, metric_frame, read_table, shown
+from uplift.design.balance import BalanceResult, covariate_balance
 from uplift.design.hashing import GLOBAL_HOLDOUT, assign_arms
+from uplift.design.launch import Definition, LaunchResult, launch
+from uplift.design.ledger import ExperimentRecord, Ledger
+from uplift.design.power import (
+    PowerResult,
+    mde_binary,
+    mde_continuous,
+    pre_period_estimate,
+    sample_size_binary,
+    sample_size_continuous,
+)
 from uplift.design.srm import SRMResult, srm_test
-from uplift.errors import DataError, SpecError
+from uplift.errors import AssignmentError, DataError, SpecError
 from uplift.expressions import parse
-from uplift.spec import ExperimentSpec, HashAssignment, SimulateSource
+from uplift.spec import (
+    ExperimentSpec,
+    FileSource,
+    HashAssignment,
+    ObservedAssignment,
+    SimulateSource,
+)
 from uplift.summary import Summary
 from uplift.value.clv import clv_multiplier
 from uplift.value.costs import cost_model_for
@@ -37,10 +54,16 @@ from uplift.value.rfm import rfm_scores, rfm_segments
 
 __all__ = [
     "Analysis",
+    "Diagnostics",
+    "PowerPlan",
     "PreparedData",
     "RunOutcome",
     "analyze",
+    "assign",
     "build_summary",
+    "diagnostics",
+    "open_ledger",
+    "power_plan",
     "prepare",
     "profit_model",
     "run",
@@ -71,7 +94,12 @@ class PreparedData:
     n_eligible: int
     n_global_holdout: int
     weights: dict[str, float] | None
+    """Arm -> share of the buckets (hash assignment), or ``None`` when observed."""
+    srm_weights: dict[str, float] | None
+    """The shares at launch, which the sample-ratio test checks (arms added later aside)."""
     simulation: Simulation | None
+    launch: ExperimentRecord | None = None
+    """The ledger's record of the launched version (hash assignment)."""
 
 
 @dataclass(frozen=True)
@@ -80,6 +108,7 @@ class Analysis:
 
     data: PreparedData
     srm: SRMResult | None
+    balance: BalanceResult
     effects: EffectResults
     models: list[CrossFitResult]
     model_table: pd.DataFrame
@@ -107,10 +136,7 @@ def _population(spec: ExperimentSpec) -> tuple[pd.DataFrame, Simulation | None, 
     return frame, None, f"population file {source.path}"
 
 
-def prepare(spec: ExperimentSpec, report: Report = _quiet) -> PreparedData:
-    """Read or simulate the population, filter the eligible, assign arms, attach outcomes."""
-    population, simulation, where = _population(spec)
-    report(f"population: {len(population):,} customers ({where})")
+def _eligible(spec: ExperimentSpec, population: pd.DataFrame, where: str) -> pd.DataFrame:
     check_ids(population, spec.population.id, where)
     if spec.population.eligible:
         mask = parse(spec.population.eligible).evaluate(population, source=where)
@@ -120,43 +146,222 @@ def prepare(spec: ExperimentSpec, report: Report = _quiet) -> PreparedData:
     if eligible.empty:
         raise DataError(f"population.eligible: no customer of the {where} is eligible.")
     encode_features(eligible, spec.population.features)  # fails early on a missing feature
+    return eligible
 
+
+def open_ledger(spec: ExperimentSpec, url: str | None = None) -> Ledger:
+    """The assignment ledger the spec names (or ``url``, overriding it)."""
+    return Ledger(url or spec.ledger.url, spec.ledger.snapshots)
+
+
+def assign(
+    spec: ExperimentSpec,
+    ledger: Ledger,
+    *,
+    new_version: bool = False,
+    report: Report = _quiet,
+) -> LaunchResult:
+    """Read the base as it is now, select the eligible and launch (or extend) the experiment."""
+    population, _, where = _population(spec)
+    report(f"population: {len(population):,} customers ({where})")
+    eligible = _eligible(spec, population, where)
+    result = launch(spec, eligible, ledger, new_version=new_version, n_population=len(population))
+    record = result.experiment
+    if result.created:
+        report(f"launched {record.name!r} version {record.version}: {result.n_new:,} customers")
+    elif result.batch is not None:
+        report(
+            f"{record.name!r} version {record.version}: appended {result.n_new:,} newly "
+            f"eligible customers as batch {result.batch}"
+        )
+    else:
+        report(f"{record.name!r} version {record.version}: already launched, nobody new")
+    return result
+
+
+@dataclass(frozen=True)
+class Diagnostics:
+    """Sample-ratio and covariate-balance checks of a launched experiment."""
+
+    srm: SRMResult
+    balance: BalanceResult
+
+
+def diagnostics(spec: ExperimentSpec, ledger: Ledger, result: LaunchResult) -> Diagnostics:
+    """SRM against the launch weights and balance of the frozen features, over every batch."""
+    with ledger.engine.begin() as conn:
+        snapshot = ledger.snapshot(conn, result.experiment)
+        first = ledger.batches(conn, result.experiment.id)[0]
+    launched = Definition.from_json(first.definition)
+    assigned = result.assignments.set_index("customer_id")["arm"]
+    arms = snapshot[spec.population.id].astype(str).map(assigned)
+    counts = {str(k): int(v) for k, v in arms.value_counts().items() if k != GLOBAL_HOLDOUT}
+    srm = srm_test(counts, launched.weights())
+    keep = (arms != GLOBAL_HOLDOUT).to_numpy()
+    treatments = [a for a in result.definition.arms if a != result.definition.control]
+    present = [a for a in treatments if counts.get(a)]
+    balance = covariate_balance(
+        snapshot.loc[keep, spec.population.features],
+        arms[keep],
+        result.definition.control,
+        present,
+    )
+    return Diagnostics(srm, balance)
+
+
+@dataclass(frozen=True)
+class PowerPlan:
+    """Power of the primary metric for every treatment arm at the experiment's size."""
+
+    metric: str
+    kind: str
+    source: str
+    """Where the baseline and spread came from."""
+    arms: dict[str, PowerResult]
+    """Treatment arm -> its minimum detectable effect against the control."""
+    needed: dict[str, PowerResult]
+    """Treatment arm -> the sample size for the target effect (when one was given)."""
+
+
+def power_plan(
+    spec: ExperimentSpec,
+    *,
+    metric: str | None = None,
+    effect: float | None = None,
+    power: float = 0.8,
+    sd: float | None = None,
+    baseline: float | None = None,
+    report: Report = _quiet,
+) -> PowerPlan:
+    """Minimum detectable effects at the spec's size, and the size for a target effect.
+
+    The arm sizes are those the spec's assignment gives on today's eligible base (hash
+    assignment, global holdout and layer aside) or the observed arms. The spread comes
+    from ``sd`` / ``baseline`` when given, else from the metric's pre-period column.
+    """
+    name = metric or spec.outcomes.primary
+    if name not in spec.outcomes.metrics:
+        raise SpecError(
+            f"--metric: {name!r} is not one of the metrics {sorted(spec.outcomes.metrics)}."
+        )
+    definition = spec.outcomes.metrics[name]
+    population, _, where = _population(spec)
+    eligible = _eligible(spec, population, where)
     assignment = spec.assignment
-    n_holdout = 0
-    weights: dict[str, float] | None
     if isinstance(assignment, HashAssignment):
         arms = assign_arms(
             eligible[spec.population.id],
             assignment.salt,
             assignment.arms,
-            assignment.global_holdout,
+            assignment.global_holdout or 0.0,
         )
-        n_holdout = int((arms == GLOBAL_HOLDOUT).sum())
-        control, treatments, weights = assignment.control, assignment.treatments, assignment.arms
+        control, treatments = assignment.control, assignment.treatments
     else:
-        if assignment.column not in eligible.columns:
-            raise DataError(f"assignment.column: the {where} has no column {assignment.column!r}.")
-        if eligible[assignment.column].isna().any():
-            raise DataError(
-                f"assignment.column: column {assignment.column!r} has "
-                f"{int(eligible[assignment.column].isna().sum())} customers with no arm."
+        _, arms, control, treatments = _observed_arms(spec, eligible, where)
+    counts = arms.value_counts()
+    value = baseline if definition.kind == "binary" else sd
+    mean = None
+    source = "given on the command line"
+    if value is None:
+        option = "--baseline" if definition.kind == "binary" else "--sd"
+        column = definition.pre_period
+        if column is None:
+            raise SpecError(
+                f"outcomes.metrics.{name}: no pre_period column is given to estimate its "
+                f"{'baseline rate' if definition.kind == 'binary' else 'standard deviation'}; "
+                f"name one in the spec or pass {option}."
             )
-        arms = eligible[assignment.column].astype(str).rename("arm")
-        control = assignment.control
-        found = sorted(arms.unique())
-        if control not in found:
+        if column not in eligible.columns:
             raise DataError(
-                f"assignment.control: the control label {control!r} is not in column "
-                f"{assignment.column!r}, which holds {found[:20]}."
+                f"outcomes.metrics.{name}.pre_period: the {where} has no column {column!r}."
             )
-        treatments = [a for a in found if a != control]
-        if not treatments:
-            raise DataError(
-                f"assignment.column: column {assignment.column!r} holds only the control arm."
-            )
+        value = pre_period_estimate(eligible[column], definition.kind)
+        mean = float(eligible[column].mean())
+        source = f"pre-period column {column!r} of the {len(eligible):,} eligible customers"
+    report(f"spread of {name!r}: {value:.6g} ({source})")
+    alpha = spec.decision.alpha
+    n_control = int(counts.get(control, 0))
+    results, needed = {}, {}
+    for arm in treatments:
+        n_treatment = int(counts.get(arm, 0))
+        try:
+            if definition.kind == "binary":
+                results[arm] = mde_binary(n_control, n_treatment, value, alpha=alpha, power=power)
+                if effect is not None:
+                    needed[arm] = sample_size_binary(
+                        effect, value, ratio=n_control / n_treatment, alpha=alpha, power=power
+                    )
+            else:
+                results[arm] = mde_continuous(
+                    n_control, n_treatment, value, alpha=alpha, power=power, baseline_mean=mean
+                )
+                if effect is not None:
+                    needed[arm] = sample_size_continuous(
+                        effect, value, ratio=n_control / n_treatment, alpha=alpha, power=power
+                    )
+        except (ValueError, ZeroDivisionError) as exc:
+            raise DataError(f"power of {name!r} for arm {arm!r}: {exc}") from None
+    return PowerPlan(name, definition.kind, source, results, needed)
+
+
+def prepare(
+    spec: ExperimentSpec, report: Report = _quiet, ledger: Ledger | None = None
+) -> PreparedData:
+    """The experiment's customers, arms and outcomes, ready for analysis.
+
+    With hash assignment the customers, their arms and their pre-launch features come
+    from the frozen launch snapshot in the ledger; eligibility is never re-evaluated on
+    data read after launch. A simulated campaign launches (or extends) itself first.
+    """
+    assignment = spec.assignment
+    simulation: Simulation | None = None
+    srm_weights: dict[str, float] | None = None
+    if isinstance(assignment, HashAssignment):
+        ledger = ledger or open_ledger(spec)
+        if isinstance(spec.population.source, SimulateSource):
+            assign(spec, ledger, report=report)
+        with ledger.engine.begin() as conn:
+            record = ledger.latest(conn, spec.name)
+            if record is None:
+                raise AssignmentError(
+                    f"Experiment {spec.name!r} has no launch in the ledger {ledger.url}. Run "
+                    f"`uplift assign SPEC --out arms.csv` at launch: it freezes who was eligible "
+                    f"and their features, which the analysis reads instead of today's data."
+                )
+            snapshot = ledger.snapshot(conn, record)
+            assigned = ledger.assignments(conn, record.id)
+            batches = ledger.batches(conn, record.id)
+        where = f"launch snapshot of {spec.name!r} version {record.version}"
+        id_column = spec.population.id
+        keys = snapshot[id_column].astype(str)
+        all_arms = keys.map(assigned.set_index("customer_id")["arm"]).rename("arm")
+        if isinstance(spec.population.source, SimulateSource):
+            population, simulation, _ = _population(spec)
+            labels = pd.Index(population[id_column].astype(str))
+            snapshot.index = population.index[labels.get_indexer(keys)]
+            all_arms.index = snapshot.index
+        current = Definition.from_json(batches[-1].definition)
+        launched = Definition.from_json(batches[0].definition)
+        control = current.control
+        treatments = [arm for arm in current.arms if arm != control]
+        weights = current.weights()
+        srm_weights = launched.weights()
+        n_population = batches[-1].n_population or 0
+        n_eligible = batches[-1].n_eligible
+        n_holdout = int((all_arms == GLOBAL_HOLDOUT).sum())
+        in_experiment = (all_arms != GLOBAL_HOLDOUT).to_numpy()
+        frame, arms = snapshot[in_experiment], all_arms[in_experiment]
+        report(
+            f"launch snapshot: version {record.version}, {len(batches)} batch(es), "
+            f"{len(snapshot):,} customers frozen at launch"
+        )
+    else:
+        population, _, where = _population(spec)
+        report(f"population: {len(population):,} customers ({where})")
+        eligible = _eligible(spec, population, where)
+        n_population, n_eligible, n_holdout = len(population), len(eligible), 0
+        frame, arms, control, treatments = _observed_arms(spec, eligible, where)
         weights = None
-    in_experiment = (arms != GLOBAL_HOLDOUT).to_numpy()
-    frame, arms = eligible[in_experiment], arms[in_experiment]
     for arm in [control, *treatments]:
         if not (arms == arm).any():
             raise DataError(f"arm {arm!r} has no eligible customers.")
@@ -166,24 +371,21 @@ def prepare(spec: ExperimentSpec, report: Report = _quiet) -> PreparedData:
     if source.kind == "simulate":
         assert simulation is not None  # the spec validator ties the two together
         outcomes = metric_frame(simulation.draw(arms), metrics, "simulated outcomes")
-    elif source.kind == "population":
+    elif source.kind == "population" and weights is None:
         outcomes = metric_frame(frame, metrics, where)
     else:
-        assert source.path is not None
-        table = read_table(source.kind, source.path, "outcomes.source.path")
-        check_ids(table, spec.population.id, f"outcome file {source.path}")
-        keyed = table.set_index(spec.population.id)
-        ids = frame[spec.population.id]
-        absent = ~ids.isin(keyed.index)
-        if absent.any():
-            raise DataError(
-                f"outcomes.source.path: {int(absent.sum())} customers of the experiment have no "
-                f"row in {source.path} (for example {shown(ids[absent].iloc[0])})."
-            )
-        joined = keyed.loc[ids.to_numpy()].set_axis(frame.index)
-        outcomes = metric_frame(joined, metrics, f"outcome file {source.path}")
+        if source.kind == "population":
+            population_source = spec.population.source
+            assert isinstance(population_source, FileSource)
+            kind, path, key = population_source.kind, population_source.path, "population"
+        else:
+            assert source.path is not None
+            kind, path, key = source.kind, source.path, "outcomes"
+        table = read_table(kind, path, f"{key}.source.path")
+        check_ids(table, spec.population.id, f"outcome file {path}")
+        outcomes = _joined_outcomes(table, frame, spec.population.id, metrics, path)
     report(
-        f"eligible: {len(eligible):,}; in the experiment: {len(frame):,} "
+        f"eligible: {n_eligible:,}; in the experiment: {len(frame):,} "
         f"({', '.join(f'{a} {int((arms == a).sum()):,}' for a in [control, *treatments])})"
     )
     return PreparedData(
@@ -192,12 +394,61 @@ def prepare(spec: ExperimentSpec, report: Report = _quiet) -> PreparedData:
         outcomes,
         control,
         list(treatments),
-        len(population),
-        len(eligible),
+        n_population,
+        n_eligible,
         n_holdout,
         weights,
+        srm_weights,
         simulation,
+        record if isinstance(assignment, HashAssignment) else None,
     )
+
+
+def _observed_arms(
+    spec: ExperimentSpec, eligible: pd.DataFrame, where: str
+) -> tuple[pd.DataFrame, pd.Series, str, list[str]]:
+    assignment = spec.assignment
+    assert isinstance(assignment, ObservedAssignment)
+    if assignment.column not in eligible.columns:
+        raise DataError(f"assignment.column: the {where} has no column {assignment.column!r}.")
+    if eligible[assignment.column].isna().any():
+        raise DataError(
+            f"assignment.column: column {assignment.column!r} has "
+            f"{int(eligible[assignment.column].isna().sum())} customers with no arm."
+        )
+    arms = eligible[assignment.column].astype(str).rename("arm")
+    control = assignment.control
+    found = sorted(arms.unique())
+    if control not in found:
+        raise DataError(
+            f"assignment.control: the control label {control!r} is not in column "
+            f"{assignment.column!r}, which holds {found[:20]}."
+        )
+    treatments = [a for a in found if a != control]
+    if not treatments:
+        raise DataError(
+            f"assignment.column: column {assignment.column!r} holds only the control arm."
+        )
+    return eligible, arms, control, treatments
+
+
+def _joined_outcomes(
+    table: pd.DataFrame,
+    frame: pd.DataFrame,
+    id_column: str,
+    metrics: Mapping[str, tuple[str, str]],
+    path: Path,
+) -> pd.DataFrame:
+    keyed = table.set_index(table[id_column].astype(str))
+    ids = frame[id_column].astype(str)
+    absent = ~ids.isin(keyed.index)
+    if absent.any():
+        raise DataError(
+            f"outcomes.source.path: {int(absent.sum())} customers of the experiment have no "
+            f"row in {path} (for example {shown(frame[id_column][absent].iloc[0])})."
+        )
+    joined = keyed.loc[ids.to_numpy()].set_axis(frame.index)
+    return metric_frame(joined, metrics, f"outcome file {path}")
 
 
 def segment_labels(spec: ExperimentSpec, frame: pd.DataFrame) -> pd.Series:
@@ -243,9 +494,12 @@ def analyze(spec: ExperimentSpec, data: PreparedData, report: Report = _quiet) -
     """Effects, uplift models, segment economics and the decision."""
     alpha = spec.decision.alpha
     srm = None
-    if data.weights is not None:
+    if data.srm_weights is not None:
         counts = data.arms.value_counts().to_dict()
-        srm = srm_test({str(k): int(v) for k, v in counts.items()}, data.weights)
+        srm = srm_test({str(k): int(v) for k, v in counts.items()}, data.srm_weights)
+    balance = covariate_balance(
+        data.frame[spec.population.features], data.arms, data.control, data.treatments
+    )
     metrics = {name: name for name in spec.outcomes.metrics}
     effects = estimate_effects(
         data.outcomes, data.arms, metrics, data.control, data.treatments, alpha
@@ -307,7 +561,16 @@ def analyze(spec: ExperimentSpec, data: PreparedData, report: Report = _quiet) -
     report("value: incremental CLV, costs and profit per segment")
     decision = decide(segments, data.treatments)
     return Analysis(
-        data, srm, effects, models, pd.DataFrame(rows), curves, segments, decision, _digest(data)
+        data,
+        srm,
+        balance,
+        effects,
+        models,
+        pd.DataFrame(rows),
+        curves,
+        segments,
+        decision,
+        _digest(data),
     )
 
 
@@ -337,6 +600,13 @@ def build_summary(
                 "srm_p_value": srm.p_value if srm else None,
                 "srm_alert": srm.alert if srm else None,
                 "global_holdout": data.n_global_holdout,
+                "version": data.launch.version if data.launch else None,
+                "launched_at": data.launch.launched_at.isoformat() if data.launch else None,
+                "balance_max_abs_smd": analysis.balance.max_abs_smd,
+                "balance_flagged": [
+                    {"arm": row.arm, "feature": row.feature, "smd": row.smd}
+                    for row in analysis.balance.flagged.itertuples()
+                ],
             },
             "effects": analysis.effects.to_records(),
             "segments": _records(analysis.segments.table),
@@ -384,6 +654,7 @@ def run(
     *,
     tracking_uri: str | None = None,
     summary_path: Path | None = None,
+    ledger_url: str | None = None,
     report: Report = _quiet,
 ) -> RunOutcome:
     """Prepare, analyze and log one experiment to MLflow; optionally write the summary JSON."""
@@ -391,7 +662,8 @@ def run(
     from uplift.tracking.mlflow_log import flatten, open_run
 
     uri = tracking_uri or spec.tracking.uri
-    data = prepare(spec, report)
+    ledger = open_ledger(spec, ledger_url) if isinstance(spec.assignment, HashAssignment) else None
+    data = prepare(spec, report, ledger)
     analysis = analyze(spec, data, report)
     with open_run(uri, spec.tracking.experiment, spec.name) as log:
         summary = build_summary(spec, analysis, log.run_id, log.tracking_uri)
@@ -414,6 +686,7 @@ def run(
         log.table(analysis.segments.to_frame(), "segments.csv")
         log.table(analysis.effects.to_frame(), "effects.csv")
         log.table(analysis.model_table, "models.csv")
+        log.table(analysis.balance.to_frame(), "assignment/balance.csv")
         log.figure(qini_figure(analysis.curves, spec.outcomes.primary), "figures/qini.png")
         report(f"logged MLflow run {log.run_id}")
     if summary_path is not None:
@@ -435,6 +708,9 @@ def _metrics(summary: dict[str, Any]) -> dict[str, float]:
     }
     if summary["assignment"]["srm_p_value"] is not None:
         out["assignment.srm_p_value"] = summary["assignment"]["srm_p_value"]
+    if summary["assignment"]["balance_max_abs_smd"] is not None:
+        out["assignment.balance.max_abs_smd"] = summary["assignment"]["balance_max_abs_smd"]
+    out["assignment.global_holdout"] = summary["assignment"]["global_holdout"]
     for row in summary["effects"]:
         for key in ("estimate", "ci_low", "ci_high", "p_value"):
             out[metric_name("effect", row["arm"], row["metric"], key)] = row[key]

@@ -42,6 +42,7 @@ __all__ = [
     "ExperimentSpec",
     "FileSource",
     "HashAssignment",
+    "LedgerSpec",
     "Metric",
     "ObservedAssignment",
     "Outcomes",
@@ -131,9 +132,18 @@ class HashAssignment(_Model):
 
     salt: str = Field(min_length=1)
     arms: dict[str, Float]
+    """Arm -> share of the experiment's buckets, in the order that fixes their ranges.
+
+    Shares may sum to less than 1: the rest is left unallocated, so an arm added later at
+    the end of the list moves nobody already assigned."""
     control: str = "control"
     layer: str | None = None
-    global_holdout: Float = Field(default=0.0, ge=0.0, lt=0.5)
+    """Experiments naming the same layer never share a customer."""
+    layer_share: Float = Field(default=1.0, gt=0.0, le=1.0)
+    """Share of the layer's buckets this experiment takes (the ledger allocates the range)."""
+    global_holdout: Float | None = Field(default=None, ge=0.0, lt=0.5)
+    """Programme-wide share held out of every campaign; fixed by the first launch in the
+    ledger, so it is best left unset (inherit) or given the ledger's value."""
 
     @field_validator("arms")
     @classmethod
@@ -150,10 +160,17 @@ class HashAssignment(_Model):
                     [name], f"arm weight must be a multiple of 1/{BUCKETS}, found {weight}"
                 )
         total = sum(arms.values())
-        if not math.isclose(total, 1.0, abs_tol=1e-9):
+        if total > 1.0 + 1e-9:
             parts = " + ".join(f"{k} {v:g}" for k, v in arms.items())
-            raise ValueError(f"arm weights must sum to 1, found {total:g} ({parts})")
+            raise ValueError(f"arm weights must sum to at most 1, found {total:g} ({parts})")
         return arms
+
+    @field_validator("layer_share")
+    @classmethod
+    def _layer_share(cls, share: float) -> float:
+        if not math.isclose(share * BUCKETS, round(share * BUCKETS), abs_tol=1e-6):
+            raise ValueError(f"layer share must be a multiple of 1/{BUCKETS}, found {share}")
+        return share
 
     @model_validator(mode="after")
     def _control_is_an_arm(self) -> HashAssignment:
@@ -162,6 +179,8 @@ class HashAssignment(_Model):
                 ["control"],
                 f"control arm {self.control!r} is not one of the arms {sorted(self.arms)}",
             )
+        if self.layer is None and self.layer_share != 1.0:
+            raise KeyPathError(["layer_share"], "a layer share needs a layer name (layer: ...)")
         return self
 
     @property
@@ -323,6 +342,16 @@ class Decision(_Model):
     alpha: Float = Field(default=0.05, gt=0, lt=0.5)
 
 
+class LedgerSpec(_Model):
+    """Where assignments and launch snapshots are kept."""
+
+    url: str = "sqlite:///experiments/ledger.db"
+    """Any SQLAlchemy URL; PostgreSQL (``postgresql+psycopg://...``) for teams."""
+    snapshots: Path | None = None
+    """Folder of the launch snapshots (default: ``snapshots/`` beside a SQLite ledger,
+    else ``experiments/snapshots``)."""
+
+
 class Tracking(_Model):
     uri: str = "sqlite:///experiments/mlflow.db"
     experiment: str = "crm-uplift"
@@ -340,6 +369,7 @@ class ExperimentSpec(_Model):
     economics: Economics = Economics()
     models: Models = Models()
     decision: Decision = Decision()
+    ledger: LedgerSpec = LedgerSpec()
     tracking: Tracking = Tracking()
 
     @model_validator(mode="after")

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, field_validator
 
 __all__ = [
     "AssignmentSummary",
+    "BalanceFlag",
     "DecisionSummary",
     "EffectRow",
     "ModelRow",
@@ -40,15 +41,31 @@ class _Row(BaseModel):
         return value
 
 
+class BalanceFlag(_Row):
+    arm: str
+    feature: str
+    smd: Number
+
+
 class AssignmentSummary(_Row):
     method: str
     """``hash`` (assigned by uplift) or ``observed`` (read from the data)."""
     control: str
     counts: dict[str, int]
     expected_shares: dict[str, float] | None
+    """The shares at launch the sample-ratio test checks (arms added later are left out)."""
     srm_p_value: Number
     srm_alert: bool | None
     global_holdout: int
+    """Eligible customers held out of every campaign (not in the counts)."""
+    version: int | None
+    """The experiment version in the ledger (hash assignment)."""
+    launched_at: str | None
+    """When the version was launched, ISO 8601 UTC."""
+    balance_max_abs_smd: Number
+    """Largest absolute standardized mean difference of a feature, treatment vs control."""
+    balance_flagged: list[BalanceFlag]
+    """Features whose |SMD| exceeds 0.1."""
 
 
 class EffectRow(_Row):

@@ -1,13 +1,12 @@
 """Tests of uplift.design.hashing.
 
-The reference bucket is recomputed here with hashlib from the documented algorithm
-(SHA-256 of ``"salt:id"``, first eight bytes big-endian, modulo 10,000); uniformity and
-arm shares are checked with scipy's chi-square goodness-of-fit test.
+The reference bucket is recomputed here by an independent, pure-Python XXH64 written from
+the algorithm's specification (Yann Collet, xxHash, ``doc/xxhash_spec.md``) and checked
+against the specification's published test values; uniformity and arm shares are checked
+with scipy's chi-square goodness-of-fit test.
 """
 
 from __future__ import annotations
-
-import hashlib
 
 import numpy as np
 import pandas as pd
@@ -19,9 +18,11 @@ from scipy import stats
 from uplift.design.hashing import (
     GLOBAL_HOLDOUT,
     GLOBAL_HOLDOUT_SALT,
+    arm_ranges,
     assign_arms,
     bucket_of,
     buckets,
+    layer_salt,
 )
 from uplift.spec import BUCKETS
 
@@ -35,34 +36,81 @@ ids_strategy = st.lists(
     unique_by=str,
 )
 
+_P1, _P2, _P3 = 0x9E3779B185EBCA87, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9
+_P4, _P5, _MASK = 0x85EBCA77C2B2AE63, 0x27D4EB2F165667C5, (1 << 64) - 1
+
+
+def _rotl(x: int, r: int) -> int:
+    return ((x << r) | (x >> (64 - r))) & _MASK
+
+
+def _round(acc: int, lane: int) -> int:
+    return (_rotl((acc + lane * _P2) & _MASK, 31) * _P1) & _MASK
+
+
+def _xxh64(data: bytes, seed: int = 0) -> int:
+    # a plain transcription of the XXH64 specification, independent of the xxhash package
+    n, i = len(data), 0
+    if n >= 32:
+        v = [(seed + _P1 + _P2) & _MASK, (seed + _P2) & _MASK, seed, (seed - _P1) & _MASK]
+        while i + 32 <= n:
+            for k in range(4):
+                v[k] = _round(v[k], int.from_bytes(data[i + 8 * k : i + 8 * k + 8], "little"))
+            i += 32
+        h = (_rotl(v[0], 1) + _rotl(v[1], 7) + _rotl(v[2], 12) + _rotl(v[3], 18)) & _MASK
+        for k in range(4):
+            h = (((h ^ _round(0, v[k])) * _P1) + _P4) & _MASK
+    else:
+        h = (seed + _P5) & _MASK
+    h = (h + n) & _MASK
+    while i + 8 <= n:
+        h ^= _round(0, int.from_bytes(data[i : i + 8], "little"))
+        h = (_rotl(h, 27) * _P1 + _P4) & _MASK
+        i += 8
+    if i + 4 <= n:
+        h ^= (int.from_bytes(data[i : i + 4], "little") * _P1) & _MASK
+        h = (_rotl(h, 23) * _P2 + _P3) & _MASK
+        i += 4
+    while i < n:
+        h ^= (data[i] * _P5) & _MASK
+        h = (_rotl(h, 11) * _P1) & _MASK
+        i += 1
+    h ^= h >> 33
+    h = (h * _P2) & _MASK
+    h ^= h >> 29
+    h = (h * _P3) & _MASK
+    return h ^ (h >> 32)
+
 
 def _reference_bucket(customer_id: str, salt: str) -> int:
-    # independent reference: the algorithm as documented, written out with hashlib
-    digest = hashlib.sha256(f"{salt}:{customer_id}".encode()).digest()
-    return int.from_bytes(digest[:8], byteorder="big", signed=False) % 10_000
+    return _xxh64(f"{salt}:{customer_id}".encode()) % 10_000
 
 
-def _expected_arm(bucket: int, weights: dict[str, float]) -> str:
+def _expected_arm(bucket: int, weights: dict[str, float]) -> str | None:
     # arms own consecutive bucket ranges in spec order: [0, w1 * 10000), [w1 * 10000, ...)
     upper = 0
     for arm, weight in weights.items():
         upper += round(weight * 10_000)
         if bucket < upper:
             return arm
-    raise AssertionError("weights do not cover all buckets")
+    return None  # unallocated
+
+
+def test_reference_xxh64_reproduces_the_published_test_values() -> None:
+    # XXH64 of the empty input and of "abc", seed 0, as published with xxHash
+    assert _xxh64(b"") == 0xEF46DB3751D8E999
+    assert _xxh64(b"abc") == 0x44BC2CF5AD770999
 
 
 def test_buckets_count_is_ten_thousand() -> None:
     assert BUCKETS == 10_000
 
 
-def test_bucket_of_matches_an_independent_hashlib_reference() -> None:
-    for customer_id in ["c1", "c42", "42", "ü-kunde", "customer with spaces"]:
+def test_bucket_of_matches_the_independent_reference() -> None:
+    ids = ["c1", "c42", "42", "ü-kunde", "customer with spaces", "x" * 40, "y" * 70]
+    for customer_id in ids:  # short ids and ids past the 32-byte stripe both
         assert bucket_of(customer_id, SALT) == _reference_bucket(customer_id, SALT)
-    # one value written out: sha256(b"my-salt:c1") starts with bytes whose big-endian
-    # integer modulo 10000 is computed below by hand with hashlib, not by the product code
-    digest = hashlib.sha256(b"my-salt:c1").digest()
-    assert bucket_of("c1", "my-salt") == int(digest[:8].hex(), 16) % 10_000
+    assert list(buckets(pd.Series(ids), SALT)) == [_reference_bucket(i, SALT) for i in ids]
 
 
 def test_bucket_depends_on_the_salt() -> None:
@@ -197,3 +245,69 @@ def test_global_holdout_does_not_move_anyone_else(big_base: pd.Series) -> None:
     # the holdout cuts across arms: every arm loses customers to it
     lost = without[~kept].value_counts()
     assert set(lost.index) == set(WEIGHTS)
+
+
+def test_buckets_are_uniform_over_a_million_ids() -> None:
+    # the issue's check: 1,000,000 ids, per-bucket chi-square over all 10,000 buckets
+    ids = pd.Series([f"customer-{i}" for i in range(1_000_000)])
+    observed = np.bincount(buckets(ids, SALT), minlength=BUCKETS)
+    assert observed.shape == (BUCKETS,)
+    # reference test: scipy.stats.chisquare against 100 expected per bucket
+    assert stats.chisquare(observed).pvalue > 0.01
+
+
+weights_strategy = st.lists(
+    st.integers(min_value=1, max_value=3000), min_size=2, max_size=5
+).map(lambda parts: {f"arm{i}": p / BUCKETS for i, p in enumerate(parts)})
+
+
+@settings(max_examples=60, deadline=None)
+@given(ids=ids_strategy, more=ids_strategy, weights=weights_strategy, extra=st.integers(1, 2000))
+def test_arms_survive_growth_reruns_and_an_added_arm(
+    ids: list[object], more: list[object], weights: dict[str, float], extra: int
+) -> None:
+    base = pd.Series(ids, dtype=object)
+    first = assign_arms(base, SALT, weights, global_holdout=0.05)
+    # a re-run gives the same arms
+    pd.testing.assert_series_equal(first, assign_arms(base, SALT, weights, global_holdout=0.05))
+    # the base grows: everyone already there keeps their arm
+    grown = pd.Series(list(ids) + [m for m in more if str(m) not in set(map(str, ids))])
+    after = assign_arms(grown, SALT, weights, global_holdout=0.05)
+    assert list(after.iloc[: len(base)]) == list(first)
+    # an arm appended into the unallocated buckets moves nobody already assigned
+    free = BUCKETS - sum(round(w * BUCKETS) for w in weights.values())
+    if free > 0:
+        wider = {**weights, "added": min(extra, free) / BUCKETS}
+        widened = assign_arms(base, SALT, wider, global_holdout=0.05)
+        assigned = first.notna().to_numpy()
+        assert list(widened[assigned]) == list(first[assigned])
+        assert set(widened[~assigned].dropna()) <= {"added"}
+
+
+@settings(max_examples=60, deadline=None)
+@given(ids=ids_strategy, cut=st.integers(1, BUCKETS - 1), share=st.floats(0.0, 0.4))
+def test_layer_ranges_never_share_a_customer_and_the_holdout_is_never_in_a_campaign(
+    ids: list[object], cut: int, share: float
+) -> None:
+    base = pd.Series(ids, dtype=object)
+    holdout = round(share * BUCKETS) / BUCKETS
+    one = assign_arms(base, "salt-one", WEIGHTS, holdout, layer=("lifecycle", 0, cut))
+    two = assign_arms(base, "salt-two", WEIGHTS, holdout, layer=("lifecycle", cut, BUCKETS))
+    in_one = one.notna() & (one != GLOBAL_HOLDOUT)
+    in_two = two.notna() & (two != GLOBAL_HOLDOUT)
+    assert not (in_one & in_two).any()
+    # together the two ranges cover the whole layer: everyone not held out is in one of them
+    held = buckets(base, GLOBAL_HOLDOUT_SALT) < round(holdout * BUCKETS)
+    assert ((in_one | in_two) == ~held).all()
+    # held-out customers carry the holdout label in every campaign, and no campaign arm
+    assert (one[held] == GLOBAL_HOLDOUT).all() and (two[held] == GLOBAL_HOLDOUT).all()
+    layer_buckets = buckets(base, layer_salt("lifecycle"))
+    assert (layer_buckets[in_one.to_numpy()] < cut).all()
+
+
+def test_arm_ranges_are_consecutive_in_spec_order() -> None:
+    assert arm_ranges({"control": 0.2, "a": 0.3, "b": 0.3}) == {
+        "control": (0, 2000),
+        "a": (2000, 5000),
+        "b": (5000, 8000),
+    }

@@ -1,53 +1,94 @@
 """Deterministic salted-hash assignment of customers to arms.
 
-A customer's bucket is the SHA-256 digest of ``"{salt}:{customer_id}"``, its first eight
-bytes read as a big-endian unsigned integer, modulo :data:`~uplift.spec.BUCKETS`
-(10,000). Arms own fixed, consecutive bucket ranges in the order the spec lists them:
-with ``{control: 0.2, a: 0.4, b: 0.4}`` control owns buckets 0-1999, ``a`` 2000-5999
-and ``b`` 6000-9999. A customer's arm therefore depends only on the salt, the id and
-the weights: never on row order, on who else is in the base, or on the run.
+A customer's bucket is the XXH64 hash (seed 0) of the UTF-8 text ``"{salt}:{customer_id}"``
+modulo :data:`~uplift.spec.BUCKETS` (10,000). Arms own fixed, consecutive bucket ranges
+in the order the spec lists them: with ``{control: 0.2, a: 0.4, b: 0.4}`` control owns
+buckets 0-1999, ``a`` 2000-5999 and ``b`` 6000-9999. A customer's arm therefore depends
+only on the salt, the id and the weights: never on row order, on who else is in the
+base, or on the run.
 
-The global holdout is carved out first under its own salt
-(:data:`GLOBAL_HOLDOUT_SALT`), independently of any experiment's salt, so the same
-customers are held out of every campaign.
+Weights may sum to less than one. The buckets after the last arm are then unallocated:
+customers there are not in the experiment, and an arm added later at the end of the
+list takes its range from them, so adding an arm moves nobody already assigned.
+Changing a weight moves the boundaries after it, and so moves customers; the ledger
+(:mod:`uplift.design.ledger`) refuses that for a launched experiment.
+
+Three independent hashes are applied, in this order:
+
+1. the programme's global holdout, under :data:`GLOBAL_HOLDOUT_SALT`: a customer whose
+   bucket is below ``share * BUCKETS`` is held out of every campaign;
+2. the layer, under ``"uplift:layer:{name}"``: experiments of one layer own disjoint
+   ranges of the layer's buckets, so they never share a customer;
+3. the experiment's own salt, which picks the arm.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
+import xxhash
 
 from uplift.spec import BUCKETS
 
-__all__ = ["GLOBAL_HOLDOUT", "GLOBAL_HOLDOUT_SALT", "assign_arms", "bucket_of", "buckets"]
+__all__ = [
+    "GLOBAL_HOLDOUT",
+    "GLOBAL_HOLDOUT_SALT",
+    "HASH_SEED",
+    "arm_ranges",
+    "assign_arms",
+    "bucket_of",
+    "buckets",
+    "layer_salt",
+]
 
 #: Salt of the programme-wide holdout, shared by every experiment.
 GLOBAL_HOLDOUT_SALT = "uplift:global-holdout"
 #: Arm label of customers in the global holdout.
 GLOBAL_HOLDOUT = "global_holdout"
+#: Seed of XXH64; fixed forever, since changing it would move every customer.
+HASH_SEED = 0
+
+
+def layer_salt(layer: str) -> str:
+    """The salt that spreads a layer's customers over its buckets."""
+    return f"uplift:layer:{layer}"
 
 
 def bucket_of(customer_id: object, salt: str) -> int:
     """The bucket (0 to BUCKETS - 1) of one customer under a salt."""
-    digest = hashlib.sha256(f"{salt}:{customer_id}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") % BUCKETS
+    return xxhash.xxh64_intdigest(f"{salt}:{customer_id}".encode(), HASH_SEED) % BUCKETS
 
 
 def buckets(ids: pd.Series, salt: str) -> np.ndarray:
-    """Buckets of many customers (see :func:`bucket_of`)."""
+    """Buckets of many customers (see :func:`bucket_of`); ids are compared as text."""
     prefix = f"{salt}:".encode()
-    out = np.empty(len(ids), dtype=np.int64)
-    for i, customer in enumerate(ids.astype(str)):
-        digest = hashlib.sha256(prefix + customer.encode()).digest()
-        out[i] = int.from_bytes(digest[:8], "big") % BUCKETS
+    digest = xxhash.xxh64_intdigest
+    hashes = np.fromiter(
+        (digest(prefix + customer.encode(), HASH_SEED) for customer in ids.astype(str)),
+        dtype=np.uint64,
+        count=len(ids),
+    )
+    return (hashes % np.uint64(BUCKETS)).astype(np.int64)
+
+
+def arm_ranges(arms: Mapping[str, float]) -> dict[str, tuple[int, int]]:
+    """Each arm's half-open bucket range ``[start, end)``, consecutive in the given order."""
+    out, start = {}, 0
+    for arm, weight in arms.items():
+        end = start + round(weight * BUCKETS)
+        out[arm] = (start, end)
+        start = end
     return out
 
 
 def assign_arms(
-    ids: pd.Series, salt: str, arms: Mapping[str, float], global_holdout: float = 0.0
+    ids: pd.Series,
+    salt: str,
+    arms: Mapping[str, float],
+    global_holdout: float = 0.0,
+    layer: tuple[str, int, int] | None = None,
 ) -> pd.Series:
     """Each customer's arm, indexed like ``ids``.
 
@@ -58,15 +99,30 @@ def assign_arms(
     salt : str
         The experiment's salt.
     arms : mapping
-        Arm -> weight, in the order that fixes the bucket ranges; weights sum to 1.
+        Arm -> weight, in the order that fixes the bucket ranges; weights sum to at most 1.
     global_holdout : float
         Share of all customers held out of every campaign (labelled
         :data:`GLOBAL_HOLDOUT`), drawn under :data:`GLOBAL_HOLDOUT_SALT`.
+    layer : (name, start, end), optional
+        The layer and the half-open range of its buckets this experiment owns; customers
+        outside it belong to other experiments of the layer.
+
+    Returns
+    -------
+    pd.Series
+        Object dtype: the arm, :data:`GLOBAL_HOLDOUT`, or ``None`` for customers not in
+        the experiment (outside its layer range or in unallocated buckets).
     """
-    bounds = np.cumsum([round(w * BUCKETS) for w in arms.values()])
-    index = np.searchsorted(bounds, buckets(ids, salt), side="right")
-    labels = np.asarray(list(arms), dtype=object)[index]
+    bounds = [(start, end) for start, end in arm_ranges(arms).values()]
+    names = np.asarray([*arms, None], dtype=object)
+    experiment_buckets = buckets(ids, salt)
+    index = np.searchsorted([end for _, end in bounds], experiment_buckets, side="right")
+    labels = names[index]
+    if layer is not None:
+        _, start, end = layer
+        layer_buckets = buckets(ids, layer_salt(layer[0]))
+        labels[(layer_buckets < start) | (layer_buckets >= end)] = None
     if global_holdout > 0:
         held = buckets(ids, GLOBAL_HOLDOUT_SALT) < round(global_holdout * BUCKETS)
         labels[held] = GLOBAL_HOLDOUT
-    return pd.Series(labels, index=ids.index, name="arm")
+    return pd.Series(labels, index=ids.index, name="arm", dtype=object)

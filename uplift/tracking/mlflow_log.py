@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -48,8 +49,12 @@ def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
 
 
 def metric_name(*parts: str) -> str:
-    """A metric name from parts: lower case, spaces as underscores, joined by dots."""
-    return ".".join(str(p).strip().lower().replace(" ", "_") for p in parts)
+    """A metric name from parts: lower case, joined by dots, other characters as ``_``.
+
+    MLflow accepts letters, digits, ``_ - . / :`` and spaces; a segment or feature label
+    such as ``plan=pro`` becomes ``plan_pro``.
+    """
+    return ".".join(re.sub(r"[^a-z0-9_\-/:]", "_", str(p).strip().lower()) for p in parts)
 
 
 class RunLogger:

@@ -1,0 +1,352 @@
+"""Launching an experiment: assign the eligible base, freeze it, record it in the ledger.
+
+:func:`launch` is what ``uplift assign`` does. It is idempotent: a second call with the
+same spec and base adds nothing; customers who became eligible since are appended as a
+new batch with their deterministic arm; nobody already in the ledger ever moves.
+
+A spec change that would move customers (another salt, control, id column or
+eligibility rule, another layer or layer share, an arm's bucket range changed or an
+arm removed) is refused unless a new version is asked for. A new version is a fresh
+experiment in the ledger, with its own launch, snapshot and assignments; the old
+version's rows stay as they were. Adding an arm at the end of the list, into buckets
+that were unallocated, moves nobody and is accepted as an ordinary batch.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from uplift.design.hashing import arm_ranges, assign_arms
+from uplift.design.ledger import ExperimentRecord, Ledger, file_sha256
+from uplift.errors import AssignmentError
+from uplift.spec import BUCKETS, ExperimentSpec, HashAssignment
+
+__all__ = ["Definition", "LaunchResult", "launch", "layer_range"]
+
+GLOBAL_HOLDOUT_KEY = "global_holdout"
+
+
+@dataclass(frozen=True)
+class Definition:
+    """Everything that decides which customer is in which arm."""
+
+    salt: str
+    control: str
+    arms: dict[str, tuple[int, int]]
+    layer: str | None
+    layer_share: float
+    eligible: str | None
+    id_column: str
+
+    @classmethod
+    def from_spec(cls, spec: ExperimentSpec) -> Definition:
+        """The definition a spec with hash assignment gives."""
+        assignment = spec.assignment
+        assert isinstance(assignment, HashAssignment)
+        return cls(
+            assignment.salt,
+            assignment.control,
+            arm_ranges(assignment.arms),
+            assignment.layer,
+            assignment.layer_share,
+            spec.population.eligible,
+            spec.population.id,
+        )
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Definition:
+        """Read back a definition stored in the ledger."""
+        arms = {arm: (int(r[0]), int(r[1])) for arm, r in data["arms"].items()}
+        return cls(**{**data, "arms": arms})
+
+    def to_json(self) -> dict[str, Any]:
+        """The definition as JSON-ready data."""
+        data = asdict(self)
+        data["arms"] = {arm: list(r) for arm, r in self.arms.items()}
+        return data
+
+    def weights(self) -> dict[str, float]:
+        """Arm -> share of the buckets."""
+        return {arm: (end - start) / BUCKETS for arm, (start, end) in self.arms.items()}
+
+    def moves_customers(self, launched: Definition) -> list[str]:
+        """What in this definition would move customers assigned under ``launched``."""
+        reasons = []
+        for name in ("salt", "control", "id_column", "eligible", "layer", "layer_share"):
+            old, new = getattr(launched, name), getattr(self, name)
+            if old != new:
+                reasons.append(f"{name} changed from {old!r} to {new!r}")
+        for arm, (start, end) in launched.arms.items():
+            if arm not in self.arms:
+                reasons.append(f"arm {arm!r} (buckets {start}-{end - 1}) was removed")
+            elif self.arms[arm] != (start, end):
+                new_start, new_end = self.arms[arm]
+                reasons.append(
+                    f"arm {arm!r} would move from buckets {start}-{end - 1} to "
+                    f"{new_start}-{new_end - 1} (a weight before or at it changed)"
+                )
+        return reasons
+
+
+@dataclass(frozen=True)
+class LaunchResult:
+    """What :func:`launch` found and recorded."""
+
+    experiment: ExperimentRecord
+    definition: Definition
+    batch: int | None
+    """The batch this call added, or ``None`` when nobody was new."""
+    created: bool
+    """True when this call launched a new experiment version."""
+    n_eligible: int
+    n_new: int
+    new_counts: dict[str, int]
+    assignments: pd.DataFrame = field(repr=False)
+    """``customer_id, arm, batch`` of every customer of this version, old and new."""
+    snapshot_path: Path | None
+    ledger_url: str
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Customers per arm (global holdout included) over every batch."""
+        return {str(k): int(v) for k, v in self.assignments["arm"].value_counts().items()}
+
+
+def layer_range(
+    taken: list[tuple[int, int]], share: float, layer: str, holders: list[str]
+) -> tuple[int, int]:
+    """The lowest free run of ``share * BUCKETS`` layer buckets between the taken ranges."""
+    size = round(share * BUCKETS)
+    start = 0
+    for low, high in sorted(taken):
+        if low - start >= size:
+            break
+        start = max(start, high)
+    if start + size > BUCKETS:
+        free = BUCKETS - sum(high - low for low, high in taken)
+        raise AssignmentError(
+            f"assignment.layer_share: layer {layer!r} has no free run of {share:.2%} of its "
+            f"customers; {free / BUCKETS:.2%} is free in all and it is held by {holders}. "
+            f"Ask for a smaller layer_share, or use another layer."
+        )
+    return start, start + size
+
+
+def _who() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return os.environ.get("USER", "unknown")
+
+
+def launch(
+    spec: ExperimentSpec,
+    eligible: pd.DataFrame,
+    ledger: Ledger,
+    *,
+    new_version: bool = False,
+    now: datetime | None = None,
+    n_population: int | None = None,
+) -> LaunchResult:
+    """Assign the eligible customers, freeze their snapshot and record both in one transaction.
+
+    Parameters
+    ----------
+    spec : ExperimentSpec
+        A spec with hash assignment.
+    eligible : pd.DataFrame
+        The customers eligible now, with the id column and the columns to freeze
+        (features and pre-period values as of launch).
+    ledger : Ledger
+        Where assignments are recorded.
+    new_version : bool
+        Launch a new version even though the spec moves customers of the launched one.
+    now : datetime, optional
+        The launch time (UTC now by default).
+    n_population : int, optional
+        Size of the whole base the eligible were drawn from, for the record.
+
+    Returns
+    -------
+    LaunchResult
+
+    Raises
+    ------
+    AssignmentError
+        When the spec would move customers of the launched version (and no new version
+        was asked for), the global holdout differs from the programme's, the layer is
+        full, or no eligible customer falls in the experiment.
+    """
+    assignment = spec.assignment
+    if not isinstance(assignment, HashAssignment):
+        raise AssignmentError(
+            "assignment: only experiments we assign (salt and arms) are launched; an observed "
+            "assignment is read from the data."
+        )
+    when = now or datetime.now(UTC)
+    definition = Definition.from_spec(spec)
+    id_column = spec.population.id
+    with ledger.transaction(spec.name) as conn:
+        holdout = ledger.setting(conn, GLOBAL_HOLDOUT_KEY)
+        fix_holdout = holdout is None
+        if holdout is None:
+            holdout = assignment.global_holdout or 0.0
+        elif assignment.global_holdout is not None and assignment.global_holdout != holdout:
+            raise AssignmentError(
+                f"assignment.global_holdout: the programme's global holdout in ledger "
+                f"{ledger.url} is {holdout:g}, fixed by the first launch; this spec asks for "
+                f"{assignment.global_holdout:g}. It cannot change without moving customers in "
+                f"or out of every campaign; remove the key or set it to {holdout:g}."
+            )
+
+        latest = ledger.latest(conn, spec.name)
+        batches = ledger.batches(conn, latest.id) if latest else []
+        create = latest is None or new_version
+        version = 1 if latest is None else latest.version + int(create)
+        if latest is not None and not new_version:
+            launched = Definition.from_json(batches[-1].definition)
+            moved = definition.moves_customers(launched)
+            if moved:
+                raise AssignmentError(
+                    f"Experiment {spec.name!r} version {latest.version} was launched on "
+                    f"{latest.launched_at:%Y-%m-%d %H:%M} UTC (ledger {ledger.url}), and this spec "
+                    f"would move customers already assigned: {'; '.join(moved)}. Restore the "
+                    f"launched setting, or start version {latest.version + 1} with "
+                    f"`uplift assign --new-version` (its customers are drawn afresh and the old "
+                    f"version's rows stay in the ledger)."
+                )
+
+        layer = None
+        if definition.layer is not None:
+            if create:
+                others = [
+                    e
+                    for e in _latest_versions(ledger.experiments(conn))
+                    if e.layer == definition.layer and e.name != spec.name
+                ]
+                taken = [(e.layer_start or 0, e.layer_end or 0) for e in others]
+                start, end = layer_range(
+                    taken, definition.layer_share, definition.layer, [e.name for e in others]
+                )
+            else:
+                assert latest is not None and latest.layer_start is not None
+                start, end = latest.layer_start, latest.layer_end or 0
+            layer = (definition.layer, start, end)
+
+        arms = assign_arms(
+            eligible[id_column], definition.salt, definition.weights(), holdout, layer
+        )
+        inside = arms.notna().to_numpy()
+        ids = eligible[id_column].astype(str)[inside]
+        arms = arms[inside]
+        existing = (
+            ledger.assignments(conn, latest.id)
+            if latest is not None and not create
+            else pd.DataFrame({"customer_id": [], "arm": [], "batch": []})
+        )
+        known = ids.isin(existing["customer_id"])
+        _check_agreement(ids[known], arms[known], existing, spec.name)
+        new_rows = eligible[inside][~known.to_numpy()]
+        new_arms = arms[~known]
+        if create and new_rows.empty:
+            raise AssignmentError(
+                f"population.eligible: none of the {len(eligible):,} eligible customers falls "
+                f"in experiment {spec.name!r} (global holdout {holdout:g}"
+                + (f", layer range {layer[1]}-{layer[2] - 1}" if layer else "")
+                + "); nothing was launched."
+            )
+        new_counts = {str(k): int(v) for k, v in new_arms.value_counts().items()}
+        snapshot_path = None
+        batch = None
+        if not new_rows.empty:
+            batch = 1 if create else len(batches) + 1
+            relative = Path(spec.name) / f"v{version}" / f"batch-{batch:04d}.parquet"
+            snapshot_path = ledger.snapshots / relative
+            snapshot_path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = snapshot_path.with_suffix(".parquet.tmp")
+            new_rows.reset_index(drop=True).to_parquet(tmp, index=False)
+            tmp.replace(snapshot_path)
+            checksum = file_sha256(snapshot_path)
+            if fix_holdout:
+                ledger.set_setting(conn, GLOBAL_HOLDOUT_KEY, holdout, when, _who())
+            if create:
+                experiment_id = ledger.add_experiment(
+                    conn,
+                    name=spec.name,
+                    version=version,
+                    spec_digest=spec.digest(),
+                    salt=definition.salt,
+                    layer=definition.layer,
+                    layer_start=layer[1] if layer else None,
+                    layer_end=layer[2] if layer else None,
+                    global_holdout=holdout,
+                    launched_at=when,
+                    counts=new_counts,
+                )
+            else:
+                assert latest is not None
+                experiment_id = latest.id
+            ledger.add_batch(
+                conn,
+                experiment_id=experiment_id,
+                batch=batch,
+                created_at=when,
+                spec_digest=spec.digest(),
+                definition=definition.to_json(),
+                n_population=n_population,
+                n_eligible=len(eligible),
+                n_added=len(new_rows),
+                counts=new_counts,
+                snapshot_path=relative.as_posix(),
+                snapshot_sha256=checksum,
+            )
+            added = pd.DataFrame(
+                {"customer_id": ids[~known].to_numpy(), "arm": new_arms.to_numpy()}
+            )
+            ledger.add_assignments(conn, experiment_id, batch, added)
+            added["batch"] = batch
+            existing = pd.concat([existing, added], ignore_index=True)
+        record = ledger.latest(conn, spec.name)
+        assert record is not None
+    return LaunchResult(
+        record,
+        definition,
+        batch,
+        create,
+        len(eligible),
+        len(new_rows),
+        new_counts,
+        existing,
+        snapshot_path,
+        ledger.url,
+    )
+
+
+def _latest_versions(experiments: list[ExperimentRecord]) -> list[ExperimentRecord]:
+    latest: dict[str, ExperimentRecord] = {}
+    for record in experiments:
+        if record.name not in latest or record.version > latest[record.name].version:
+            latest[record.name] = record
+    return list(latest.values())
+
+
+def _check_agreement(ids: pd.Series, arms: pd.Series, existing: pd.DataFrame, name: str) -> None:
+    if ids.empty:
+        return
+    recorded = existing.set_index("customer_id")["arm"].reindex(ids.to_numpy()).to_numpy()
+    differ = recorded != arms.to_numpy()
+    if differ.any():
+        first = int(differ.argmax())
+        raise AssignmentError(
+            f"The ledger's arms for experiment {name!r} disagree with the hash for "
+            f"{int(differ.sum())} customers (for example {ids.iloc[first]!r}: ledger "
+            f"{recorded[first]!r}, hash {arms.iloc[first]!r}). The ledger is kept as it is; "
+            f"this points at a changed hashing rule and must be investigated."
+        )

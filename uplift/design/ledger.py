@@ -1,0 +1,380 @@
+"""The assignment ledger: who was put in which arm of which experiment, and when.
+
+The ledger is four tables reached through SQLAlchemy, so it lives in SQLite under
+``experiments/`` by default and in any database SQLAlchemy speaks to (PostgreSQL for
+teams):
+
+``uplift_settings``
+    Programme-wide settings fixed once, such as the global holdout share.
+``uplift_experiments``
+    One row per experiment version: the spec digest, salt, layer range, launch time and
+    the counts at launch.
+``uplift_batches``
+    One row per ``uplift assign`` that added customers (the launch is batch 1): when, the
+    assignment definition it used, its counts, and its frozen snapshot with its SHA-256.
+``uplift_assignments``
+    One row per (experiment, customer): the arm and the batch that added it.
+
+Every write of a launch or of an appended batch is one transaction, so a crash leaves
+all of it or none of it. Nothing is ever updated or deleted: the tables refuse it with
+triggers, in SQLite and in PostgreSQL alike.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from uplift.errors import AssignmentError
+
+__all__ = ["BatchRecord", "ExperimentRecord", "Ledger", "file_sha256"]
+
+_metadata = sa.MetaData()
+
+settings_table = sa.Table(
+    "uplift_settings",
+    _metadata,
+    sa.Column("key", sa.String(100), primary_key=True),
+    sa.Column("value", sa.JSON, nullable=False),
+    sa.Column("set_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("set_by", sa.String(200), nullable=False),
+)
+
+experiments_table = sa.Table(
+    "uplift_experiments",
+    _metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("spec_digest", sa.String(64), nullable=False),
+    sa.Column("salt", sa.Text, nullable=False),
+    sa.Column("layer", sa.Text, nullable=True),
+    sa.Column("layer_start", sa.Integer, nullable=True),
+    sa.Column("layer_end", sa.Integer, nullable=True),
+    sa.Column("global_holdout", sa.Float, nullable=False),
+    sa.Column("launched_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("counts", sa.JSON, nullable=False),
+    sa.UniqueConstraint("name", "version"),
+)
+
+batches_table = sa.Table(
+    "uplift_batches",
+    _metadata,
+    sa.Column("experiment_id", sa.ForeignKey("uplift_experiments.id"), primary_key=True),
+    sa.Column("batch", sa.Integer, primary_key=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("spec_digest", sa.String(64), nullable=False),
+    sa.Column("definition", sa.JSON, nullable=False),
+    sa.Column("n_population", sa.Integer, nullable=True),
+    sa.Column("n_eligible", sa.Integer, nullable=False),
+    sa.Column("n_added", sa.Integer, nullable=False),
+    sa.Column("counts", sa.JSON, nullable=False),
+    sa.Column("snapshot_path", sa.Text, nullable=False),
+    sa.Column("snapshot_sha256", sa.String(64), nullable=False),
+)
+
+assignments_table = sa.Table(
+    "uplift_assignments",
+    _metadata,
+    sa.Column("experiment_id", sa.ForeignKey("uplift_experiments.id"), primary_key=True),
+    sa.Column("customer_id", sa.Text, primary_key=True),
+    sa.Column("arm", sa.Text, nullable=False),
+    sa.Column("batch", sa.Integer, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+_TABLES = [settings_table, experiments_table, batches_table, assignments_table]
+_APPEND_ONLY = "the uplift ledger is append-only: rows are never updated or deleted"
+_CHUNK = 100_000
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes, read in blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class ExperimentRecord:
+    """One launched experiment version, as the ledger holds it."""
+
+    id: int
+    name: str
+    version: int
+    spec_digest: str
+    salt: str
+    layer: str | None
+    layer_start: int | None
+    layer_end: int | None
+    global_holdout: float
+    launched_at: datetime
+    counts: dict[str, int]
+
+
+@dataclass(frozen=True)
+class BatchRecord:
+    """One ``uplift assign`` that added customers to an experiment version."""
+
+    experiment_id: int
+    batch: int
+    created_at: datetime
+    spec_digest: str
+    definition: dict[str, Any]
+    n_population: int | None
+    n_eligible: int
+    n_added: int
+    counts: dict[str, int]
+    snapshot_path: str
+    snapshot_sha256: str
+
+
+class Ledger:
+    """The assignment ledger behind a SQLAlchemy URL.
+
+    Parameters
+    ----------
+    url : str
+        SQLAlchemy URL, for example ``sqlite:///experiments/ledger.db`` or
+        ``postgresql+psycopg://user:password@host/db``. SQLite folders are created.
+    snapshots : Path, optional
+        Folder of the launch snapshots. By default ``snapshots/`` beside a SQLite file,
+        else ``experiments/snapshots``.
+    """
+
+    def __init__(self, url: str, snapshots: Path | None = None) -> None:
+        self.url = url
+        try:
+            parsed = sa.engine.make_url(url)
+        except sa.exc.ArgumentError as exc:
+            raise AssignmentError(f"ledger.url: {url!r} is not a SQLAlchemy URL ({exc}).") from None
+        self.dialect = parsed.get_backend_name()
+        database = parsed.database
+        if self.dialect == "sqlite" and database and database != ":memory:":
+            db_path = Path(database)
+            db_path.parent.mkdir(parents=True, exist_ok=True)
+            default_snapshots = db_path.parent / "snapshots"
+        else:
+            default_snapshots = Path("experiments") / "snapshots"
+        self.snapshots = Path(snapshots) if snapshots is not None else default_snapshots
+        try:
+            self.engine = self._engine(url)
+            self._create_schema()
+        except sa.exc.SQLAlchemyError as exc:
+            raise AssignmentError(
+                f"ledger.url: cannot open the assignment ledger at {parsed!r}: "
+                f"{str(exc.orig if hasattr(exc, 'orig') else exc).strip().splitlines()[0]}."
+            ) from None
+
+    def _engine(self, url: str) -> Engine:
+        if self.dialect != "sqlite":
+            return sa.create_engine(url)
+        engine = sa.create_engine(url, connect_args={"timeout": 120})
+
+        # pysqlite starts transactions lazily, after the first read; take the write lock
+        # at BEGIN instead, so that what a launch reads is still true when it commits
+        @sa.event.listens_for(engine, "connect")
+        def _no_implicit_begin(dbapi_connection: Any, _: Any) -> None:
+            dbapi_connection.isolation_level = None
+            dbapi_connection.execute("PRAGMA foreign_keys = ON")
+
+        @sa.event.listens_for(engine, "begin")
+        def _begin_immediate(connection: Connection) -> None:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+
+    def _create_schema(self) -> None:
+        with self.engine.begin() as conn:
+            _metadata.create_all(conn, checkfirst=True)
+            names = [t.name for t in _TABLES]
+            if self.dialect == "sqlite":
+                for name in names:
+                    for event in ("UPDATE", "DELETE"):
+                        conn.exec_driver_sql(
+                            f"CREATE TRIGGER IF NOT EXISTS {name}_no_{event.lower()} "
+                            f"BEFORE {event} ON {name} "
+                            f"BEGIN SELECT RAISE(ABORT, '{_APPEND_ONLY}'); END"
+                        )
+            elif self.dialect == "postgresql":
+                conn.exec_driver_sql(
+                    "CREATE OR REPLACE FUNCTION uplift_append_only() RETURNS trigger "
+                    f"LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION '{_APPEND_ONLY}'; END $$"
+                )
+                for name in names:
+                    conn.exec_driver_sql(
+                        f"CREATE OR REPLACE TRIGGER {name}_append_only BEFORE UPDATE OR DELETE "
+                        f"ON {name} FOR EACH ROW EXECUTE FUNCTION uplift_append_only()"
+                    )
+                    conn.exec_driver_sql(
+                        f"CREATE OR REPLACE TRIGGER {name}_no_truncate BEFORE TRUNCATE "
+                        f"ON {name} FOR EACH STATEMENT EXECUTE FUNCTION uplift_append_only()"
+                    )
+
+    def __repr__(self) -> str:
+        return f"Ledger({sa.engine.make_url(self.url)!r})"
+
+    # --- one transaction ------------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self, experiment: str) -> Iterator[Connection]:
+        """A write transaction that holds the ledger's lock for ``experiment``.
+
+        SQLite locks the whole file from ``BEGIN IMMEDIATE``; PostgreSQL takes a
+        transaction-level advisory lock on the experiment's name.
+        """
+        with self.engine.begin() as conn:
+            if self.dialect == "postgresql":
+                conn.execute(
+                    sa.text("SELECT pg_advisory_xact_lock(hashtext(:name))"),
+                    {"name": f"uplift:{experiment}"},
+                )
+            yield conn
+
+    # --- reading --------------------------------------------------------------------------
+
+    def setting(self, conn: Connection, key: str) -> Any:
+        """A programme setting, or ``None`` when it was never set."""
+        row = conn.execute(
+            sa.select(settings_table.c.value).where(settings_table.c.key == key)
+        ).first()
+        return None if row is None else row[0]
+
+    def experiments(self, conn: Connection, name: str | None = None) -> list[ExperimentRecord]:
+        """Launched experiment versions (of one name, when given), oldest first."""
+        query = sa.select(experiments_table).order_by(experiments_table.c.id)
+        if name is not None:
+            query = query.where(experiments_table.c.name == name)
+        return [ExperimentRecord(**row._mapping) for row in conn.execute(query)]
+
+    def latest(self, conn: Connection, name: str) -> ExperimentRecord | None:
+        """The newest version of an experiment, or ``None`` before its launch."""
+        versions = self.experiments(conn, name)
+        return versions[-1] if versions else None
+
+    def batches(self, conn: Connection, experiment_id: int) -> list[BatchRecord]:
+        """An experiment version's batches, in order."""
+        query = (
+            sa.select(batches_table)
+            .where(batches_table.c.experiment_id == experiment_id)
+            .order_by(batches_table.c.batch)
+        )
+        return [BatchRecord(**row._mapping) for row in conn.execute(query)]
+
+    def assignments(self, conn: Connection, experiment_id: int) -> pd.DataFrame:
+        """``customer_id, arm, batch`` of every customer of an experiment version."""
+        query = sa.select(
+            assignments_table.c.customer_id, assignments_table.c.arm, assignments_table.c.batch
+        ).where(assignments_table.c.experiment_id == experiment_id)
+        rows = conn.execute(query).all()
+        return pd.DataFrame(rows, columns=["customer_id", "arm", "batch"]).astype(
+            {"customer_id": object, "arm": object, "batch": "int64"}
+        )
+
+    def snapshot(self, conn: Connection, experiment: ExperimentRecord) -> pd.DataFrame:
+        """The frozen launch snapshot of an experiment version, every batch, checksums checked.
+
+        Raises
+        ------
+        AssignmentError
+            When a snapshot file is missing or its bytes changed since it was recorded.
+        """
+        frames = []
+        for batch in self.batches(conn, experiment.id):
+            path = self.snapshots / batch.snapshot_path
+            if not path.is_file():
+                raise AssignmentError(
+                    f"The launch snapshot of experiment {experiment.name!r} version "
+                    f"{experiment.version}, batch {batch.batch}, is missing: expected {path} "
+                    f"(ledger {self.url}). Restore it from backup; the analysis will not "
+                    f"re-read eligibility from post-launch data."
+                )
+            found = file_sha256(path)
+            if found != batch.snapshot_sha256:
+                raise AssignmentError(
+                    f"The launch snapshot {path} of experiment {experiment.name!r} changed "
+                    f"after launch: the ledger recorded SHA-256 {batch.snapshot_sha256[:16]}..., "
+                    f"the file now has {found[:16]}.... Restore the original file."
+                )
+            frames.append(pd.read_parquet(path))
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+    # --- writing (inside a transaction) ---------------------------------------------------
+
+    def set_setting(self, conn: Connection, key: str, value: Any, when: datetime, by: str) -> None:
+        """Fix a programme setting (refused by the primary key if it was already set)."""
+        conn.execute(settings_table.insert().values(key=key, value=value, set_at=when, set_by=by))
+
+    def add_experiment(self, conn: Connection, **values: Any) -> int:
+        """Insert an experiment version row; returns its id."""
+        result = conn.execute(experiments_table.insert().values(**values))
+        key = result.inserted_primary_key
+        assert key is not None
+        return int(key[0])
+
+    def add_batch(self, conn: Connection, **values: Any) -> None:
+        """Insert a batch row."""
+        conn.execute(batches_table.insert().values(**values))
+
+    def add_assignments(
+        self, conn: Connection, experiment_id: int, batch: int, rows: pd.DataFrame
+    ) -> None:
+        """Insert a batch's customers (``customer_id`` and ``arm`` columns) in bulk, by id."""
+        ordered = rows.sort_values("customer_id", kind="stable")
+        records = zip(
+            itertools.repeat(experiment_id),
+            ordered["customer_id"].astype(str).tolist(),
+            ordered["arm"].astype(str).tolist(),
+            itertools.repeat(batch),
+            strict=False,
+        )
+        self._bulk_insert(conn, records)
+
+    def _bulk_insert(self, conn: Connection, rows: Iterator[tuple[int, str, str, int]]) -> None:
+        if self.dialect == "postgresql" and self.engine.driver == "psycopg":
+            raw = conn.connection.driver_connection
+            assert raw is not None
+            with (
+                raw.cursor() as cursor,
+                cursor.copy(
+                    "COPY uplift_assignments (experiment_id, customer_id, arm, batch) FROM STDIN"
+                ) as copy,
+            ):
+                for row in rows:
+                    copy.write_row(row)
+            return
+        if self.dialect == "sqlite":
+            sql = (
+                "INSERT INTO uplift_assignments (experiment_id, customer_id, arm, batch) "
+                "VALUES (?, ?, ?, ?)"
+            )
+            chunk: list[tuple[int, str, str, int]] = []
+            for row in rows:
+                chunk.append(row)
+                if len(chunk) == _CHUNK:
+                    conn.exec_driver_sql(sql, chunk)
+                    chunk = []
+            if chunk:
+                conn.exec_driver_sql(sql, chunk)
+            return
+        keys = ("experiment_id", "customer_id", "arm", "batch")
+        batch_rows: list[dict[str, Any]] = []
+        for row in rows:
+            batch_rows.append(dict(zip(keys, row, strict=True)))
+            if len(batch_rows) == _CHUNK:
+                conn.execute(assignments_table.insert(), batch_rows)
+                batch_rows = []
+        if batch_rows:
+            conn.execute(assignments_table.insert(), batch_rows)
