@@ -190,7 +190,8 @@ class Diagnostics:
 def diagnostics(spec: ExperimentSpec, ledger: Ledger, result: LaunchResult) -> Diagnostics:
     """SRM against the launch weights and balance of the frozen features, over every batch."""
     with ledger.engine.begin() as conn:
-        snapshot = ledger.snapshot(conn, result.experiment)
+        columns = [spec.population.id, *spec.population.features]
+        snapshot = ledger.snapshot(conn, result.experiment, columns)
         first = ledger.batches(conn, result.experiment.id)[0]
     launched = Definition.from_json(first.definition)
     assigned = result.assignments.set_index("customer_id")["arm"]

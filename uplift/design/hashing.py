@@ -40,6 +40,7 @@ __all__ = [
     "assign_arms",
     "bucket_of",
     "buckets",
+    "encoded_ids",
     "layer_salt",
 ]
 
@@ -61,16 +62,24 @@ def bucket_of(customer_id: object, salt: str) -> int:
     return xxhash.xxh64_intdigest(f"{salt}:{customer_id}".encode(), HASH_SEED) % BUCKETS
 
 
-def buckets(ids: pd.Series, salt: str) -> np.ndarray:
-    """Buckets of many customers (see :func:`bucket_of`); ids are compared as text."""
+def buckets(ids: pd.Series | list[bytes], salt: str) -> np.ndarray:
+    """Buckets of many customers (see :func:`bucket_of`); ids are compared as text.
+
+    ``ids`` may also be the ids already encoded by :func:`encoded_ids`, which saves the
+    encoding when one base is hashed under several salts.
+    """
+    keys = encoded_ids(ids) if isinstance(ids, pd.Series) else ids
     prefix = f"{salt}:".encode()
     digest = xxhash.xxh64_intdigest
     hashes = np.fromiter(
-        (digest(prefix + customer.encode(), HASH_SEED) for customer in ids.astype(str)),
-        dtype=np.uint64,
-        count=len(ids),
+        (digest(prefix + key, HASH_SEED) for key in keys), dtype=np.uint64, count=len(keys)
     )
     return (hashes % np.uint64(BUCKETS)).astype(np.int64)
+
+
+def encoded_ids(ids: pd.Series) -> list[bytes]:
+    """The UTF-8 text of each id, the part of the hashed message after the salt."""
+    return [customer.encode() for customer in ids.astype(str).tolist()]
 
 
 def arm_ranges(arms: Mapping[str, float]) -> dict[str, tuple[int, int]]:
@@ -115,14 +124,15 @@ def assign_arms(
     """
     bounds = [(start, end) for start, end in arm_ranges(arms).values()]
     names = np.asarray([*arms, None], dtype=object)
-    experiment_buckets = buckets(ids, salt)
+    keys = encoded_ids(ids)
+    experiment_buckets = buckets(keys, salt)
     index = np.searchsorted([end for _, end in bounds], experiment_buckets, side="right")
     labels = names[index]
     if layer is not None:
         _, start, end = layer
-        layer_buckets = buckets(ids, layer_salt(layer[0]))
+        layer_buckets = buckets(keys, layer_salt(layer[0]))
         labels[(layer_buckets < start) | (layer_buckets >= end)] = None
     if global_holdout > 0:
-        held = buckets(ids, GLOBAL_HOLDOUT_SALT) < round(global_holdout * BUCKETS)
+        held = buckets(keys, GLOBAL_HOLDOUT_SALT) < round(global_holdout * BUCKETS)
         labels[held] = GLOBAL_HOLDOUT
     return pd.Series(labels, index=ids.index, name="arm", dtype=object)

@@ -283,7 +283,9 @@ class Ledger:
             {"customer_id": object, "arm": object, "batch": "int64"}
         )
 
-    def snapshot(self, conn: Connection, experiment: ExperimentRecord) -> pd.DataFrame:
+    def snapshot(
+        self, conn: Connection, experiment: ExperimentRecord, columns: list[str] | None = None
+    ) -> pd.DataFrame:
         """The frozen launch snapshot of an experiment version, every batch, checksums checked.
 
         Raises
@@ -308,7 +310,7 @@ class Ledger:
                     f"after launch: the ledger recorded SHA-256 {batch.snapshot_sha256[:16]}..., "
                     f"the file now has {found[:16]}.... Restore the original file."
                 )
-            frames.append(pd.read_parquet(path))
+            frames.append(pd.read_parquet(path, columns=columns))
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
     # --- writing (inside a transaction) ---------------------------------------------------
