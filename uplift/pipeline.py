@@ -26,7 +26,7 @@ from uplift.data.sources import check_ids, metric_frame, read_table, shown
 from uplift.design.balance import BalanceResult, covariate_balance
 from uplift.design.hashing import GLOBAL_HOLDOUT, assign_arms
 from uplift.design.launch import Definition, LaunchResult, launch
-from uplift.design.ledger import ExperimentRecord, Ledger
+from uplift.design.ledger import ARM_COLUMN, ExperimentRecord, Ledger
 from uplift.design.power import (
     PowerResult,
     mde_binary,
@@ -190,12 +190,11 @@ class Diagnostics:
 def diagnostics(spec: ExperimentSpec, ledger: Ledger, result: LaunchResult) -> Diagnostics:
     """SRM against the launch weights and balance of the frozen features, over every batch."""
     with ledger.engine.begin() as conn:
-        columns = [spec.population.id, *spec.population.features]
+        columns = [ARM_COLUMN, *spec.population.features]
         snapshot = ledger.snapshot(conn, result.experiment, columns)
         first = ledger.batches(conn, result.experiment.id)[0]
     launched = Definition.from_json(first.definition)
-    assigned = result.assignments.set_index("customer_id")["arm"]
-    arms = snapshot[spec.population.id].astype(str).map(assigned)
+    arms = snapshot[ARM_COLUMN]
     counts = {str(k): int(v) for k, v in arms.value_counts().items() if k != GLOBAL_HOLDOUT}
     srm = srm_test(counts, launched.weights())
     keep = (arms != GLOBAL_HOLDOUT).to_numpy()
@@ -330,12 +329,11 @@ def prepare(
                     f"and their features, which the analysis reads instead of today's data."
                 )
             snapshot = ledger.snapshot(conn, record)
-            assigned = ledger.assignments(conn, record.id)
             batches = ledger.batches(conn, record.id)
         where = f"launch snapshot of {spec.name!r} version {record.version}"
         id_column = spec.population.id
         keys = snapshot[id_column].astype(str)
-        all_arms = keys.map(assigned.set_index("customer_id")["arm"]).rename("arm")
+        all_arms = snapshot.pop(ARM_COLUMN).astype(object).rename("arm")
         if isinstance(spec.population.source, SimulateSource):
             population, simulation, _ = _population(spec)
             labels = pd.Index(population[id_column].astype(str))

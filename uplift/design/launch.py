@@ -22,9 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from uplift.design.hashing import arm_ranges, assign_arms
-from uplift.design.ledger import ExperimentRecord, Ledger, file_sha256
+from uplift.design.ledger import ARM_COLUMN, ExperimentRecord, Ledger, file_sha256
 from uplift.errors import AssignmentError
 from uplift.spec import BUCKETS, ExperimentSpec, HashAssignment
 
@@ -190,6 +192,11 @@ def launch(
             "assignment: only experiments we assign (salt and arms) are launched; an observed "
             "assignment is read from the data."
         )
+    if ARM_COLUMN in eligible.columns:
+        raise AssignmentError(
+            f"population: the column name {ARM_COLUMN!r} is reserved for the arm in the launch "
+            f"snapshot; rename that column of the population."
+        )
     when = now or datetime.now(UTC)
     definition = Definition.from_spec(spec)
     id_column = spec.population.id
@@ -271,7 +278,10 @@ def launch(
             snapshot_path = ledger.snapshots / relative
             snapshot_path.parent.mkdir(parents=True, exist_ok=True)
             tmp = snapshot_path.with_suffix(".parquet.tmp")
-            new_rows.reset_index(drop=True).to_parquet(tmp, index=False)
+            table = pa.Table.from_pandas(new_rows, preserve_index=False)
+            table = table.append_column(ARM_COLUMN, pa.array(new_arms.to_numpy(), pa.string()))
+            pq.write_table(table, tmp)
+            del table
             tmp.replace(snapshot_path)
             checksum = file_sha256(snapshot_path)
             if fix_holdout:
@@ -308,7 +318,10 @@ def launch(
                 snapshot_sha256=checksum,
             )
             added = pd.DataFrame(
-                {"customer_id": ids[~known].to_numpy(), "arm": new_arms.to_numpy()}
+                {
+                    "customer_id": ids[~known].reset_index(drop=True),
+                    "arm": new_arms.reset_index(drop=True).astype("category"),
+                }
             )
             ledger.add_assignments(conn, experiment_id, batch, added)
             added["batch"] = batch

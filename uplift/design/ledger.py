@@ -23,7 +23,6 @@ triggers, in SQLite and in PostgreSQL alike.
 from __future__ import annotations
 
 import hashlib
-import itertools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -37,7 +36,10 @@ from sqlalchemy.engine import Connection, Engine
 
 from uplift.errors import AssignmentError
 
-__all__ = ["BatchRecord", "ExperimentRecord", "Ledger", "file_sha256"]
+__all__ = ["ARM_COLUMN", "BatchRecord", "ExperimentRecord", "Ledger", "file_sha256"]
+
+#: Column of the launch snapshot that holds each customer's arm, as recorded in the ledger.
+ARM_COLUMN = "uplift_arm"
 
 _metadata = sa.MetaData()
 
@@ -288,6 +290,9 @@ class Ledger:
     ) -> pd.DataFrame:
         """The frozen launch snapshot of an experiment version, every batch, checksums checked.
 
+        Each row is a customer as they were when their batch was launched, with their arm
+        in :data:`ARM_COLUMN`.
+
         Raises
         ------
         AssignmentError
@@ -335,14 +340,17 @@ class Ledger:
     ) -> None:
         """Insert a batch's customers (``customer_id`` and ``arm`` columns) in bulk, by id."""
         ordered = rows.sort_values("customer_id", kind="stable")
-        records = zip(
-            itertools.repeat(experiment_id),
-            ordered["customer_id"].astype(str).tolist(),
-            ordered["arm"].astype(str).tolist(),
-            itertools.repeat(batch),
-            strict=False,
-        )
-        self._bulk_insert(conn, records)
+        ids, arms = ordered["customer_id"].astype(str), ordered["arm"].astype(str)
+
+        def records() -> Iterator[tuple[int, str, str, int]]:
+            # a chunk at a time, so the ids are never all Python strings at once
+            for start in range(0, len(ordered), _CHUNK):
+                chunk_ids = ids.iloc[start : start + _CHUNK].tolist()
+                chunk_arms = arms.iloc[start : start + _CHUNK].tolist()
+                for customer, arm in zip(chunk_ids, chunk_arms, strict=True):
+                    yield experiment_id, customer, arm, batch
+
+        self._bulk_insert(conn, records())
 
     def _bulk_insert(self, conn: Connection, rows: Iterator[tuple[int, str, str, int]]) -> None:
         if self.dialect == "postgresql" and self.engine.driver == "psycopg":
