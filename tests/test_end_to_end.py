@@ -28,9 +28,10 @@ ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
 SIMULATED = [c for c in CONFIGS if "kind: simulate" in c.read_text()]
 
-# About 15 intervals are checked per run of the suite (arms x metrics over three configs).
-# Asking each to hold at 95% would make the suite fail about half the time by chance alone,
-# so the runs report 99.8% intervals: by Bonferroni, all of them cover with at least 97%.
+# About 24 intervals are checked per run of the suite (arms x metrics over three configs,
+# and the programme against the global holdout per metric). Asking each to hold at 95% would
+# make the suite fail most of the time by chance alone, so the runs report 99.8% intervals:
+# by Bonferroni, all of them cover with at least 95%.
 ALPHA = 0.002
 N = 40_000
 
@@ -133,6 +134,30 @@ def test_true_average_effects_lie_inside_reported_intervals(outcome):
         assert row["ci_low"] <= truth <= row["ci_high"], (row, truth)
         checked += 1
     assert checked == len(data.treatments) * len(spec.outcomes.metrics)
+
+
+def test_the_programme_comparison_against_the_global_holdout_covers_its_truth(outcome):
+    # everyone in the experiment, pooled over arms, against the eligible global holdout:
+    # the truth is the mean over the experiment's customers of what their own arm added
+    # to the outcome they would have had untreated (the holdout gets no campaign)
+    spec, data, summary, _ = outcome
+    assert summary["assignment"]["global_holdout"] == data.n_global_holdout
+    if spec.assignment.global_holdout is None:  # this programme holds nobody out
+        assert data.n_global_holdout == 0 and summary["programme"] == []
+        return
+    assert data.n_global_holdout > 0
+    untreated = _expected(spec, data.simulation, data.control, data.frame.index)
+    own = pd.concat(
+        [
+            _expected(spec, data.simulation, arm, data.frame.index[(data.arms == arm).to_numpy()])
+            for arm in [data.control, *data.treatments]
+        ]
+    ).loc[data.frame.index]
+    assert len(summary["programme"]) == len(spec.outcomes.metrics)
+    for row in summary["programme"]:
+        assert row["arm"] == "crm_programme" and row["n_control"] == data.n_global_holdout
+        truth = float((own[row["metric"]] - untreated[row["metric"]]).mean())
+        assert row["ci_low"] <= truth <= row["ci_high"], (row, truth)
 
 
 def test_segments_that_truly_lose_money_are_never_a_go(outcome):

@@ -11,6 +11,7 @@ import hashlib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +72,8 @@ __all__ = [
 ]
 
 UPLIFT_AT_K = 0.3
+#: Label of the experiment's customers, pooled, when compared with the global holdout.
+PROGRAMME = "crm_programme"
 
 Report = Callable[[str], None]
 
@@ -100,6 +103,8 @@ class PreparedData:
     simulation: Simulation | None
     launch: ExperimentRecord | None = None
     """The ledger's record of the launched version (hash assignment)."""
+    holdout_outcomes: pd.DataFrame | None = None
+    """Outcomes of the eligible customers in the programme's global holdout."""
 
 
 @dataclass(frozen=True)
@@ -109,6 +114,8 @@ class Analysis:
     data: PreparedData
     srm: SRMResult | None
     balance: BalanceResult
+    programme: EffectResults | None
+    """Everyone in the experiment against the global holdout: the CRM programme's value."""
     effects: EffectResults
     models: list[CrossFitResult]
     model_table: pd.DataFrame
@@ -350,6 +357,7 @@ def prepare(
         n_holdout = int((all_arms == GLOBAL_HOLDOUT).sum())
         in_experiment = (all_arms != GLOBAL_HOLDOUT).to_numpy()
         frame, arms = snapshot[in_experiment], all_arms[in_experiment]
+        held = snapshot[~in_experiment]
         report(
             f"launch snapshot: version {record.version}, {len(batches)} batch(es), "
             f"{len(snapshot):,} customers frozen at launch"
@@ -360,6 +368,7 @@ def prepare(
         eligible = _eligible(spec, population, where)
         n_population, n_eligible, n_holdout = len(population), len(eligible), 0
         frame, arms, control, treatments = _observed_arms(spec, eligible, where)
+        held = frame.iloc[:0]
         weights = None
     for arm in [control, *treatments]:
         if not (arms == arm).any():
@@ -367,9 +376,15 @@ def prepare(
 
     metrics = {name: (m.column, m.kind) for name, m in spec.outcomes.metrics.items()}
     source = spec.outcomes.source
+    holdout_outcomes = None
     if source.kind == "simulate":
         assert simulation is not None  # the spec validator ties the two together
         outcomes = metric_frame(simulation.draw(arms), metrics, "simulated outcomes")
+        if len(held) >= 2:
+            holdout_arms = pd.Series(GLOBAL_HOLDOUT, index=held.index, name="arm")
+            holdout_outcomes = metric_frame(
+                simulation.draw(holdout_arms), metrics, "simulated outcomes"
+            )
     elif source.kind == "population" and weights is None:
         outcomes = metric_frame(frame, metrics, where)
     else:
@@ -383,6 +398,11 @@ def prepare(
         table = read_table(kind, path, f"{key}.source.path")
         check_ids(table, spec.population.id, f"outcome file {path}")
         outcomes = _joined_outcomes(table, frame, spec.population.id, metrics, path)
+        if len(held) >= 2:
+            try:
+                holdout_outcomes = _joined_outcomes(table, held, spec.population.id, metrics, path)
+            except DataError as exc:
+                report(f"global holdout left out of the programme comparison: {exc}")
     report(
         f"eligible: {n_eligible:,}; in the experiment: {len(frame):,} "
         f"({', '.join(f'{a} {int((arms == a).sum()):,}' for a in [control, *treatments])})"
@@ -400,6 +420,7 @@ def prepare(
         srm_weights,
         simulation,
         record if isinstance(assignment, HashAssignment) else None,
+        holdout_outcomes,
     )
 
 
@@ -504,6 +525,14 @@ def analyze(spec: ExperimentSpec, data: PreparedData, report: Report = _quiet) -
         data.outcomes, data.arms, metrics, data.control, data.treatments, alpha
     )
     report("effects: difference in means with Welch intervals")
+    programme = None
+    if data.holdout_outcomes is not None:
+        pooled = pd.concat([data.outcomes, data.holdout_outcomes], ignore_index=True)
+        labels = pd.Series(
+            [PROGRAMME] * len(data.outcomes) + [GLOBAL_HOLDOUT] * len(data.holdout_outcomes),
+            name="arm",
+        )
+        programme = estimate_effects(pooled, labels, metrics, GLOBAL_HOLDOUT, [PROGRAMME], alpha)
 
     X = encode_features(data.frame, spec.population.features)
     primary = spec.outcomes.primary
@@ -563,6 +592,7 @@ def analyze(spec: ExperimentSpec, data: PreparedData, report: Report = _quiet) -
         data,
         srm,
         balance,
+        programme,
         effects,
         models,
         pd.DataFrame(rows),
@@ -600,7 +630,7 @@ def build_summary(
                 "srm_alert": srm.alert if srm else None,
                 "global_holdout": data.n_global_holdout,
                 "version": data.launch.version if data.launch else None,
-                "launched_at": data.launch.launched_at.isoformat() if data.launch else None,
+                "launched_at": _utc(data.launch.launched_at) if data.launch else None,
                 "balance_max_abs_smd": analysis.balance.max_abs_smd,
                 "balance_flagged": [
                     {"arm": row.arm, "feature": row.feature, "smd": row.smd}
@@ -608,6 +638,7 @@ def build_summary(
                 ],
             },
             "effects": analysis.effects.to_records(),
+            "programme": analysis.programme.to_records() if analysis.programme else [],
             "segments": _records(analysis.segments.table),
             "models": _records(analysis.model_table),
             "policy": {
@@ -627,6 +658,11 @@ def build_summary(
         }
     )
     return summary.model_dump(mode="json")
+
+
+def _utc(moment: datetime) -> str:
+    # SQLite hands timestamps back without their zone; the ledger writes them in UTC
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -713,6 +749,9 @@ def _metrics(summary: dict[str, Any]) -> dict[str, float]:
     for row in summary["effects"]:
         for key in ("estimate", "ci_low", "ci_high", "p_value"):
             out[metric_name("effect", row["arm"], row["metric"], key)] = row[key]
+    for row in summary["programme"]:
+        for key in ("estimate", "ci_low", "ci_high", "p_value"):
+            out[metric_name("programme", row["metric"], key)] = row[key]
     for row in summary["models"]:
         for key in ("qini", "auuc", "uplift_at_k"):
             out[metric_name("model", row["name"], row["arm"], key)] = row[key]

@@ -147,6 +147,9 @@ class Summary(_Row):
     alpha: float
     assignment: AssignmentSummary
     effects: list[EffectRow]
+    programme: list[EffectRow]
+    """Everyone in the experiment (arm ``crm_programme``) against the eligible customers of
+    the global holdout: the long-run value of the CRM programme. Empty without a holdout."""
     segments: list[SegmentRow]
     models: list[ModelRow]
     policy: PolicySummary
