@@ -40,6 +40,7 @@ from uplift.design.srm import SRMResult, srm_test
 from uplift.errors import AssignmentError, DataError, SpecError
 from uplift.expressions import parse
 from uplift.spec import (
+    BUCKETS,
     ExperimentSpec,
     FileSource,
     HashAssignment,
@@ -242,8 +243,8 @@ def power_plan(
 ) -> PowerPlan:
     """Minimum detectable effects at the spec's size, and the size for a target effect.
 
-    The arm sizes are those the spec's assignment gives on today's eligible base (hash
-    assignment, global holdout and layer aside) or the observed arms. The spread comes
+    The arm sizes are those the spec's assignment gives on today's eligible base (after
+    the global holdout and the layer share) or the observed arms. The spread comes
     from ``sd`` / ``baseline`` when given, else from the metric's pre-period column.
     """
     name = metric or spec.outcomes.primary
@@ -256,11 +257,18 @@ def power_plan(
     eligible = _eligible(spec, population, where)
     assignment = spec.assignment
     if isinstance(assignment, HashAssignment):
+        # the layer's actual range is allocated at launch; its size is what counts here
+        layer = (
+            (assignment.layer, 0, round(assignment.layer_share * BUCKETS))
+            if assignment.layer
+            else None
+        )
         arms = assign_arms(
             eligible[spec.population.id],
             assignment.salt,
             assignment.arms,
             assignment.global_holdout or 0.0,
+            layer,
         )
         control, treatments = assignment.control, assignment.treatments
     else:
@@ -331,9 +339,10 @@ def prepare(
             record = ledger.latest(conn, spec.name)
             if record is None:
                 raise AssignmentError(
-                    f"Experiment {spec.name!r} has no launch in the ledger {ledger.url}. Run "
-                    f"`uplift assign SPEC --out arms.csv` at launch: it freezes who was eligible "
-                    f"and their features, which the analysis reads instead of today's data."
+                    f"Experiment {spec.name!r} has no launch in the ledger {ledger.display_url}. "
+                    f"Run `uplift assign SPEC --out arms.csv` at launch: it freezes who was "
+                    f"eligible and their features, which the analysis reads instead of today's "
+                    f"data."
                 )
             snapshot = ledger.snapshot(conn, record)
             batches = ledger.batches(conn, record.id)

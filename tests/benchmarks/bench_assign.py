@@ -2,7 +2,7 @@
 
 Not collected by the test run. Run it from the repository root::
 
-    .venv/bin/python tests/benchmarks/bench_assign.py [--rows 10000000] [--workdir /tmp/uplift-bench]
+    .venv/bin/python tests/benchmarks/bench_assign.py [--rows N] [--workdir DIR]
 
 It writes a synthetic base (id, eligibility flag, five features, a pre-period metric) once,
 launches it with ``uplift assign`` in a child process into a fresh SQLite ledger, and reports

@@ -600,9 +600,7 @@ def test_the_ledger_refuses_updates_and_deletes(backend: Backend, table: str) ->
     assert {name: table_rows(ledger, name) for name in TABLES} == before
 
 
-def test_an_insert_cannot_replace_a_recorded_row(
-    backend: Backend, request: pytest.FixtureRequest
-) -> None:
+def test_an_insert_cannot_replace_a_recorded_row(backend: Backend) -> None:
     ledger = backend.ledger()
     result = launch(make_spec(backend), frame(0, 1500), ledger)
     rows = assigned(ledger, result.experiment.name, 1)
@@ -616,14 +614,6 @@ def test_an_insert_cannot_replace_a_recorded_row(
     )
     statements = [upsert]
     if backend.kind == "sqlite":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="SQLite's REPLACE conflict resolution deletes the old row without "
-                "firing DELETE triggers (recursive_triggers is off), so 'INSERT OR REPLACE' "
-                "rewrites a recorded customer's arm past the append-only triggers",
-            )
-        )
         statements.append(
             "INSERT OR REPLACE INTO uplift_assignments (experiment_id, customer_id, arm, batch) "
             f"VALUES ({experiment_id}, '{customer}', 'control', 1)"
@@ -673,12 +663,6 @@ def test_a_tampered_snapshot_is_refused(backend: Backend, how: str) -> None:
 # --- PostgreSQL only ----------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="launch() puts ledger.url into its AssignmentError messages (and the CLI prints "
-    "LaunchResult.ledger_url) verbatim, so a PostgreSQL password in the URL is shown; "
-    "Ledger.__repr__ masks it, the messages do not",
-)
 def test_messages_do_not_show_the_ledger_password(postgres: Backend) -> None:
     if not postgres.password:
         pytest.skip("the PostgreSQL URL has no password")
@@ -697,12 +681,6 @@ def test_messages_do_not_show_the_ledger_password(postgres: Backend) -> None:
     assert all(secret not in message for message in messages), messages
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the moved-customers message formats ExperimentRecord.launched_at with "
-    "'%Y-%m-%d %H:%M UTC' without converting it to UTC; PostgreSQL returns timestamptz in "
-    "the session's TimeZone, so a server not running in UTC shows local time labelled UTC",
-)
 def test_the_launch_time_in_messages_is_utc_whatever_the_server_timezone(
     postgres_new_york: Backend,
 ) -> None:
@@ -714,18 +692,7 @@ def test_the_launch_time_in_messages_is_utc_whatever_the_server_timezone(
     assert "2026-01-02 03:04 UTC" in str(caught.value)
 
 
-def test_launch_keeps_the_instant_of_a_non_utc_launch_time(
-    backend: Backend, request: pytest.FixtureRequest
-) -> None:
-    if backend.kind == "sqlite":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="SQLite stores DateTime(timezone=True) as the naive wall-clock time of "
-                "the value given, so launch(now=<aware non-UTC datetime>) records the wrong "
-                "instant (read back as naive, and taken as UTC everywhere else)",
-            )
-        )
+def test_launch_keeps_the_instant_of_a_non_utc_launch_time(backend: Backend) -> None:
     ledger = backend.ledger()
     when = datetime(2026, 1, 2, 5, 4, tzinfo=timezone(timedelta(hours=2)))
     result = launch(make_spec(backend), frame(0, 1000), ledger, now=when)

@@ -26,7 +26,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from uplift.design.hashing import arm_ranges, assign_arms
-from uplift.design.ledger import ARM_COLUMN, ExperimentRecord, Ledger, file_sha256
+from uplift.design.ledger import (
+    ARM_COLUMN,
+    ExperimentRecord,
+    Ledger,
+    file_sha256,
+    to_storage,
+)
 from uplift.errors import AssignmentError
 from uplift.spec import BUCKETS, ExperimentSpec, HashAssignment
 
@@ -197,7 +203,7 @@ def launch(
             f"population: the column name {ARM_COLUMN!r} is reserved for the arm in the launch "
             f"snapshot; rename that column of the population."
         )
-    when = now or datetime.now(UTC)
+    when = to_storage(now or datetime.now(UTC), ledger.dialect)
     definition = Definition.from_spec(spec)
     id_column = spec.population.id
     with ledger.transaction(spec.name) as conn:
@@ -208,9 +214,9 @@ def launch(
         elif assignment.global_holdout is not None and assignment.global_holdout != holdout:
             raise AssignmentError(
                 f"assignment.global_holdout: the programme's global holdout in ledger "
-                f"{ledger.url} is {holdout:g}, fixed by the first launch; this spec asks for "
-                f"{assignment.global_holdout:g}. It cannot change without moving customers in "
-                f"or out of every campaign; remove the key or set it to {holdout:g}."
+                f"{ledger.display_url} is {holdout:g}, fixed by the first launch; this spec "
+                f"asks for {assignment.global_holdout:g}. It cannot change without moving "
+                f"customers in or out of every campaign; remove the key or set it to {holdout:g}."
             )
 
         latest = ledger.latest(conn, spec.name)
@@ -223,9 +229,9 @@ def launch(
             if moved:
                 raise AssignmentError(
                     f"Experiment {spec.name!r} version {latest.version} was launched on "
-                    f"{latest.launched_at:%Y-%m-%d %H:%M} UTC (ledger {ledger.url}), and this spec "
-                    f"would move customers already assigned: {'; '.join(moved)}. Restore the "
-                    f"launched setting, or start version {latest.version + 1} with "
+                    f"{latest.launched_at:%Y-%m-%d %H:%M} UTC (ledger {ledger.display_url}), and "
+                    f"this spec would move customers already assigned: {'; '.join(moved)}. "
+                    f"Restore the launched setting, or start version {latest.version + 1} with "
                     f"`uplift assign --new-version` (its customers are drawn afresh and the old "
                     f"version's rows stay in the ledger)."
                 )
@@ -338,7 +344,7 @@ def launch(
         new_counts,
         existing,
         snapshot_path,
-        ledger.url,
+        ledger.display_url,
     )
 
 

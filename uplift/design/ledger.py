@@ -26,7 +26,7 @@ import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,15 @@ from sqlalchemy.engine import Connection, Engine
 
 from uplift.errors import AssignmentError
 
-__all__ = ["ARM_COLUMN", "BatchRecord", "ExperimentRecord", "Ledger", "file_sha256"]
+__all__ = [
+    "ARM_COLUMN",
+    "BatchRecord",
+    "ExperimentRecord",
+    "Ledger",
+    "as_utc",
+    "file_sha256",
+    "to_storage",
+]
 
 #: Column of the launch snapshot that holds each customer's arm, as recorded in the ledger.
 ARM_COLUMN = "uplift_arm"
@@ -109,6 +117,23 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def as_utc(moment: datetime) -> datetime:
+    """A timestamp read from the ledger as an aware UTC datetime.
+
+    The ledger writes UTC; SQLite hands it back without a zone, PostgreSQL in the
+    session's time zone.
+    """
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def to_storage(moment: datetime, dialect: str) -> datetime:
+    """A timestamp as the ledger stores it: UTC, and without a zone for SQLite."""
+    utc = as_utc(moment) if moment.tzinfo is None else moment.astimezone(UTC)
+    return utc.replace(tzinfo=None) if dialect == "sqlite" else utc
+
+
 @dataclass(frozen=True)
 class ExperimentRecord:
     """One launched experiment version, as the ledger holds it."""
@@ -162,6 +187,8 @@ class Ledger:
             parsed = sa.engine.make_url(url)
         except sa.exc.ArgumentError as exc:
             raise AssignmentError(f"ledger.url: {url!r} is not a SQLAlchemy URL ({exc}).") from None
+        self.display_url = parsed.render_as_string(hide_password=True)
+        """The URL with its password masked, for messages."""
         self.dialect = parsed.get_backend_name()
         database = parsed.database
         if self.dialect == "sqlite" and database and database != ":memory:":
@@ -169,14 +196,16 @@ class Ledger:
             db_path.parent.mkdir(parents=True, exist_ok=True)
             default_snapshots = db_path.parent / "snapshots"
         else:
-            default_snapshots = Path("experiments") / "snapshots"
+            # one folder per database, so two ledgers never share snapshot files
+            server = f"{parsed.host or 'local'}-{parsed.port or ''}-{database or ''}"
+            default_snapshots = Path("experiments") / "snapshots" / server
         self.snapshots = Path(snapshots) if snapshots is not None else default_snapshots
         try:
             self.engine = self._engine(url)
             self._create_schema()
         except sa.exc.SQLAlchemyError as exc:
             raise AssignmentError(
-                f"ledger.url: cannot open the assignment ledger at {parsed!r}: "
+                f"ledger.url: cannot open the assignment ledger at {self.display_url}: "
                 f"{str(exc.orig if hasattr(exc, 'orig') else exc).strip().splitlines()[0]}."
             ) from None
 
@@ -191,6 +220,9 @@ class Ledger:
         def _no_implicit_begin(dbapi_connection: Any, _: Any) -> None:
             dbapi_connection.isolation_level = None
             dbapi_connection.execute("PRAGMA foreign_keys = ON")
+            # INSERT OR REPLACE deletes the old row; only with recursive triggers on does that
+            # deletion meet the append-only DELETE trigger
+            dbapi_connection.execute("PRAGMA recursive_triggers = ON")
 
         @sa.event.listens_for(engine, "begin")
         def _begin_immediate(connection: Connection) -> None:
@@ -226,7 +258,7 @@ class Ledger:
                     )
 
     def __repr__(self) -> str:
-        return f"Ledger({sa.engine.make_url(self.url)!r})"
+        return f"Ledger({self.display_url!r})"
 
     # --- one transaction ------------------------------------------------------------------
 
@@ -259,7 +291,10 @@ class Ledger:
         query = sa.select(experiments_table).order_by(experiments_table.c.id)
         if name is not None:
             query = query.where(experiments_table.c.name == name)
-        return [ExperimentRecord(**row._mapping) for row in conn.execute(query)]
+        return [
+            ExperimentRecord(**{**row._mapping, "launched_at": as_utc(row.launched_at)})
+            for row in conn.execute(query)
+        ]
 
     def latest(self, conn: Connection, name: str) -> ExperimentRecord | None:
         """The newest version of an experiment, or ``None`` before its launch."""
@@ -273,7 +308,10 @@ class Ledger:
             .where(batches_table.c.experiment_id == experiment_id)
             .order_by(batches_table.c.batch)
         )
-        return [BatchRecord(**row._mapping) for row in conn.execute(query)]
+        return [
+            BatchRecord(**{**row._mapping, "created_at": as_utc(row.created_at)})
+            for row in conn.execute(query)
+        ]
 
     def assignments(self, conn: Connection, experiment_id: int) -> pd.DataFrame:
         """``customer_id, arm, batch`` of every customer of an experiment version."""
@@ -305,7 +343,7 @@ class Ledger:
                 raise AssignmentError(
                     f"The launch snapshot of experiment {experiment.name!r} version "
                     f"{experiment.version}, batch {batch.batch}, is missing: expected {path} "
-                    f"(ledger {self.url}). Restore it from backup; the analysis will not "
+                    f"(ledger {self.display_url}). Restore it from backup; the analysis will not "
                     f"re-read eligibility from post-launch data."
                 )
             found = file_sha256(path)
