@@ -266,7 +266,9 @@ def launch(
         )
         known = ids.isin(existing["customer_id"])
         _check_agreement(ids[known], arms[known], existing, spec.name)
-        new_rows = eligible[inside][~known.to_numpy()]
+        fresh = inside.copy()
+        fresh[inside] = ~known.to_numpy()
+        new_rows = eligible[fresh]  # one copy of the new customers' rows, not two
         new_arms = arms[~known]
         if create and new_rows.empty:
             raise AssignmentError(

@@ -23,6 +23,7 @@ triggers, in SQLite and in PostgreSQL alike.
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -380,17 +381,26 @@ class Ledger:
         ordered = rows.sort_values("customer_id", kind="stable")
         ids, arms = ordered["customer_id"].astype(str), ordered["arm"].astype(str)
 
-        def records() -> Iterator[tuple[int, str, str, int]]:
+        def chunks() -> Iterator[list[tuple[int, str, str, int]]]:
             # a chunk at a time, so the ids are never all Python strings at once
             for start in range(0, len(ordered), _CHUNK):
                 chunk_ids = ids.iloc[start : start + _CHUNK].tolist()
                 chunk_arms = arms.iloc[start : start + _CHUNK].tolist()
-                for customer, arm in zip(chunk_ids, chunk_arms, strict=True):
-                    yield experiment_id, customer, arm, batch
+                yield list(
+                    zip(
+                        itertools.repeat(experiment_id, len(chunk_ids)),
+                        chunk_ids,
+                        chunk_arms,
+                        itertools.repeat(batch, len(chunk_ids)),
+                        strict=True,
+                    )
+                )
 
-        self._bulk_insert(conn, records())
+        self._bulk_insert(conn, chunks())
 
-    def _bulk_insert(self, conn: Connection, rows: Iterator[tuple[int, str, str, int]]) -> None:
+    def _bulk_insert(
+        self, conn: Connection, chunks: Iterator[list[tuple[int, str, str, int]]]
+    ) -> None:
         if self.dialect == "postgresql" and self.engine.driver == "psycopg":
             raw = conn.connection.driver_connection
             assert raw is not None
@@ -400,29 +410,20 @@ class Ledger:
                     "COPY uplift_assignments (experiment_id, customer_id, arm, batch) FROM STDIN"
                 ) as copy,
             ):
-                for row in rows:
-                    copy.write_row(row)
+                for chunk in chunks:
+                    for row in chunk:
+                        copy.write_row(row)
             return
         if self.dialect == "sqlite":
             sql = (
                 "INSERT INTO uplift_assignments (experiment_id, customer_id, arm, batch) "
                 "VALUES (?, ?, ?, ?)"
             )
-            chunk: list[tuple[int, str, str, int]] = []
-            for row in rows:
-                chunk.append(row)
-                if len(chunk) == _CHUNK:
-                    conn.exec_driver_sql(sql, chunk)
-                    chunk = []
-            if chunk:
+            for chunk in chunks:
                 conn.exec_driver_sql(sql, chunk)
             return
         keys = ("experiment_id", "customer_id", "arm", "batch")
-        batch_rows: list[dict[str, Any]] = []
-        for row in rows:
-            batch_rows.append(dict(zip(keys, row, strict=True)))
-            if len(batch_rows) == _CHUNK:
-                conn.execute(assignments_table.insert(), batch_rows)
-                batch_rows = []
-        if batch_rows:
-            conn.execute(assignments_table.insert(), batch_rows)
+        for chunk in chunks:
+            conn.execute(
+                assignments_table.insert(), [dict(zip(keys, row, strict=True)) for row in chunk]
+            )
