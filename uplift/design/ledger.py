@@ -220,6 +220,9 @@ class Ledger:
         @sa.event.listens_for(engine, "connect")
         def _no_implicit_begin(dbapi_connection: Any, _: Any) -> None:
             dbapi_connection.isolation_level = None
+            # takes effect when the file is created; a bare executemany of 2,000,000 rows took
+            # 6.8 s on 64 KiB pages against 8.5 s on the default 4 KiB (2-core machine)
+            dbapi_connection.execute("PRAGMA page_size = 65536")
             dbapi_connection.execute("PRAGMA foreign_keys = ON")
             # INSERT OR REPLACE deletes the old row; only with recursive triggers on does that
             # deletion meet the append-only DELETE trigger
