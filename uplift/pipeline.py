@@ -168,12 +168,17 @@ def assign(
     *,
     new_version: bool = False,
     report: Report = _quiet,
+    population: tuple[pd.DataFrame, Simulation | None, str] | None = None,
 ) -> LaunchResult:
-    """Read the base as it is now, select the eligible and launch (or extend) the experiment."""
-    population, _, where = _population(spec)
-    report(f"population: {len(population):,} customers ({where})")
-    eligible = _eligible(spec, population, where)
-    result = launch(spec, eligible, ledger, new_version=new_version, n_population=len(population))
+    """Read the base as it is now, select the eligible and launch (or extend) the experiment.
+
+    ``population`` is the base already read or simulated, with its simulation and a
+    description for messages; by default it is read from the spec's source.
+    """
+    base, _, where = population or _population(spec)
+    report(f"population: {len(base):,} customers ({where})")
+    eligible = _eligible(spec, base, where)
+    result = launch(spec, eligible, ledger, new_version=new_version, n_population=len(base))
     record = result.experiment
     if result.created:
         report(f"launched {record.name!r} version {record.version}: {result.n_new:,} customers")
@@ -334,7 +339,8 @@ def prepare(
     if isinstance(assignment, HashAssignment):
         ledger = ledger or open_ledger(spec)
         if isinstance(spec.population.source, SimulateSource):
-            assign(spec, ledger, report=report)
+            population, simulation, where = _population(spec)
+            assign(spec, ledger, report=report, population=(population, simulation, where))
         with ledger.engine.begin() as conn:
             record = ledger.latest(conn, spec.name)
             if record is None:
@@ -350,10 +356,16 @@ def prepare(
         id_column = spec.population.id
         keys = snapshot[id_column].astype(str)
         all_arms = snapshot.pop(ARM_COLUMN).astype(object).rename("arm")
-        if isinstance(spec.population.source, SimulateSource):
-            population, simulation, _ = _population(spec)
-            labels = pd.Index(population[id_column].astype(str))
-            snapshot.index = population.index[labels.get_indexer(keys)]
+        if simulation is not None:
+            positions = pd.Index(simulation.population[id_column].astype(str)).get_indexer(keys)
+            if (positions < 0).any():
+                raise AssignmentError(
+                    f"population.source: {int((positions < 0).sum()):,} customers launched in "
+                    f"{spec.name!r} version {record.version} are not in today's simulated "
+                    f"population (were population.source n or seed changed after launch?). "
+                    f"Restore them, or launch a new version with `uplift assign --new-version`."
+                )
+            snapshot.index = simulation.population.index[positions]
             all_arms.index = snapshot.index
         current = Definition.from_json(batches[-1].definition)
         launched = Definition.from_json(batches[0].definition)
