@@ -23,7 +23,6 @@ triggers, in SQLite and in PostgreSQL alike.
 from __future__ import annotations
 
 import hashlib
-import itertools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -384,25 +383,21 @@ class Ledger:
         ordered = rows.sort_values("customer_id", kind="stable")
         ids, arms = ordered["customer_id"].astype(str), ordered["arm"].astype(str)
 
-        def chunks() -> Iterator[list[tuple[int, str, str, int]]]:
+        def chunks() -> Iterator[list[tuple[str, str]]]:
             # a chunk at a time, so the ids are never all Python strings at once
             for start in range(0, len(ordered), _CHUNK):
                 chunk_ids = ids.iloc[start : start + _CHUNK].tolist()
                 chunk_arms = arms.iloc[start : start + _CHUNK].tolist()
-                yield list(
-                    zip(
-                        itertools.repeat(experiment_id, len(chunk_ids)),
-                        chunk_ids,
-                        chunk_arms,
-                        itertools.repeat(batch, len(chunk_ids)),
-                        strict=True,
-                    )
-                )
+                yield list(zip(chunk_ids, chunk_arms, strict=True))
 
-        self._bulk_insert(conn, chunks())
+        self._bulk_insert(conn, int(experiment_id), int(batch), chunks())
 
     def _bulk_insert(
-        self, conn: Connection, chunks: Iterator[list[tuple[int, str, str, int]]]
+        self,
+        conn: Connection,
+        experiment_id: int,
+        batch: int,
+        chunks: Iterator[list[tuple[str, str]]],
     ) -> None:
         if self.dialect == "postgresql" and self.engine.driver == "psycopg":
             raw = conn.connection.driver_connection
@@ -414,19 +409,24 @@ class Ledger:
                 ) as copy,
             ):
                 for chunk in chunks:
-                    for row in chunk:
-                        copy.write_row(row)
+                    for customer, arm in chunk:
+                        copy.write_row((experiment_id, customer, arm, batch))
             return
         if self.dialect == "sqlite":
+            # the two integers are the same for every row: written into the statement, they
+            # are not bound ten million times (both are ints of our own making)
             sql = (
                 "INSERT INTO uplift_assignments (experiment_id, customer_id, arm, batch) "
-                "VALUES (?, ?, ?, ?)"
+                f"VALUES ({experiment_id}, ?, ?, {batch})"
             )
             for chunk in chunks:
                 conn.exec_driver_sql(sql, chunk)
             return
-        keys = ("experiment_id", "customer_id", "arm", "batch")
         for chunk in chunks:
             conn.execute(
-                assignments_table.insert(), [dict(zip(keys, row, strict=True)) for row in chunk]
+                assignments_table.insert(),
+                [
+                    {"experiment_id": experiment_id, "customer_id": c, "arm": a, "batch": batch}
+                    for c, a in chunk
+                ],
             )
