@@ -26,27 +26,15 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from cli_support import EXAMPLE, error_paragraph, uplift
 from scipy import stats
 
 from uplift.design.hashing import GLOBAL_HOLDOUT
 from uplift.design.ledger import Ledger
 
-ROOT = Path(__file__).resolve().parents[1]
-EXAMPLE = ROOT / "configs" / "edtech_trial_lessons.yaml"
-ERROR = "uplift: error: "
 NAME = "edtech-trial-lessons"
 ARMS = ["control", "two_lessons", "four_lessons"]
 
-
-def uplift(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "uplift", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
 
 
 def ok(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
@@ -55,20 +43,6 @@ def ok(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[
     return result
 
 
-def error_paragraph(result: subprocess.CompletedProcess[str], progress: bool = False) -> str:
-    """The one error paragraph on stderr; ``progress`` allows progress lines before it."""
-    assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
-    assert "Traceback" not in result.stderr
-    assert "Traceback" not in result.stdout
-    lines = result.stderr.strip().splitlines()
-    assert lines, "nothing on stderr"
-    assert lines[-1].startswith(ERROR), result.stderr
-    before = lines[:-1]
-    if progress:
-        assert all(line.startswith("· ") for line in before), result.stderr
-    else:
-        assert not before, result.stderr
-    return lines[-1][len(ERROR) :]
 
 
 def example(**edits: Any) -> dict[str, Any]:

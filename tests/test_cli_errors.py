@@ -19,43 +19,15 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from cli_support import ERROR, EXAMPLE, error_paragraph, uplift
 
 from uplift.summary import shipped_schema
-
-ROOT = Path(__file__).resolve().parents[1]
-EXAMPLE = ROOT / "configs" / "edtech_trial_lessons.yaml"
-ERROR = "uplift: error: "
-
-
-def uplift(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "uplift", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def tracking(tmp_path: Path) -> list[str]:
     return ["--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db"]
 
 
-def error_paragraph(result: subprocess.CompletedProcess[str], progress: bool = False) -> str:
-    """The one error paragraph on stderr; ``progress`` allows ``run``'s progress lines before it."""
-    assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
-    assert "Traceback" not in result.stderr
-    assert "Traceback" not in result.stdout
-    lines = result.stderr.strip().splitlines()
-    assert lines, "nothing on stderr"
-    assert lines[-1].startswith(ERROR), result.stderr
-    before = lines[:-1]
-    if progress:
-        assert all(line.startswith("· ") for line in before), result.stderr
-    else:
-        assert not before, result.stderr
-    return lines[-1][len(ERROR) :]
 
 
 def replace_once(text: str, old: str, new: str) -> str:
