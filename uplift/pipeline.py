@@ -11,7 +11,6 @@ import hashlib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -354,9 +353,9 @@ def prepare(
             batches = ledger.batches(conn, record.id)
         where = f"launch snapshot of {spec.name!r} version {record.version}"
         id_column = spec.population.id
-        keys = snapshot[id_column].astype(str)
         all_arms = snapshot.pop(ARM_COLUMN).astype(object).rename("arm")
         if simulation is not None:
+            keys = snapshot[id_column].astype(str)
             positions = pd.Index(simulation.population[id_column].astype(str)).get_indexer(keys)
             if (positions < 0).any():
                 raise AssignmentError(
@@ -651,7 +650,7 @@ def build_summary(
                 "srm_alert": srm.alert if srm else None,
                 "global_holdout": data.n_global_holdout,
                 "version": data.launch.version if data.launch else None,
-                "launched_at": _utc(data.launch.launched_at) if data.launch else None,
+                "launched_at": data.launch.launched_at.isoformat() if data.launch else None,
                 "balance_max_abs_smd": analysis.balance.max_abs_smd,
                 "balance_flagged": [
                     {"arm": row.arm, "feature": row.feature, "smd": row.smd}
@@ -679,11 +678,6 @@ def build_summary(
         }
     )
     return summary.model_dump(mode="json")
-
-
-def _utc(moment: datetime) -> str:
-    # SQLite hands timestamps back without their zone; the ledger writes them in UTC
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:

@@ -2,13 +2,14 @@
 
 Not collected by the test run. Run it from the repository root::
 
-    .venv/bin/python tests/benchmarks/bench_assign.py [--rows N] [--workdir DIR]
+    .venv/bin/python tests/benchmarks/bench_assign.py [--rows N] [--workdir DIR] [--stages N]
 
 It writes a synthetic base (id, eligibility flag, five features, a pre-period metric) once,
 launches it with ``uplift assign`` in a child process into a fresh SQLite ledger, and reports
 the wall time and the child's peak resident memory. Then, in this process, it hashes the
 same ids with :func:`uplift.design.hashing.buckets` and with a plain ``hashlib.sha256``
 loop, and reports both throughputs and their ratio (the two share the machine's noise).
+With ``--stages N`` it then times each stage of a launch in process on the first N rows.
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/uplift-bench"))
+    parser.add_argument("--stages", type=int, default=0, help="time the stages on N rows")
     args = parser.parse_args()
     work = args.workdir
     work.mkdir(parents=True, exist_ok=True)
@@ -104,6 +106,43 @@ def main() -> None:
         f"plain hashlib.sha256 loop {len(ids) / plain / 1e6:.2f} M ids/s, "
         f"ratio {plain / ours:.1f}x"
     )
+    if args.stages:
+        stages(spec, base, args.stages, work)
+
+
+def stages(spec_path: Path, base: Path, rows: int, work: Path) -> None:
+    """Time each stage of a launch on the first ``rows`` customers of the base."""
+    from uplift import pipeline
+    from uplift.data.export import write_assignments
+    from uplift.design import launch as launch_module
+    from uplift.design.ledger import Ledger
+    from uplift.spec import load_spec
+
+    spec = load_spec(spec_path)
+    timings: dict[str, float] = {}
+
+    def timed(name: str, function):  # type: ignore[no-untyped-def]
+        def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
+            start = time.perf_counter()
+            result = function(*args, **kwargs)
+            timings[name] = time.perf_counter() - start
+            return result
+
+        return wrapper
+
+    start = time.perf_counter()
+    population = pd.read_parquet(base).iloc[:rows]
+    eligible = pipeline._eligible(spec, population, "benchmark base")
+    timings["read and check the base"] = time.perf_counter() - start
+    shutil.rmtree(work / "stages", ignore_errors=True)
+    ledger = Ledger(f"sqlite:///{work / 'stages' / 'ledger.db'}")
+    launch_module.assign_arms = timed("hashing (three salts)", launch_module.assign_arms)
+    Ledger.add_assignments = timed("writing the ledger", Ledger.add_assignments)  # type: ignore[method-assign]
+    result = timed("launch in all", launch_module.launch)(spec, eligible, ledger)
+    timed("diagnostics", pipeline.diagnostics)(spec, ledger, result)
+    timed("export", write_assignments)(result.assignments, "customer_id", work / "stages.parquet")
+    for name, seconds in timings.items():
+        print(f"  {name}: {seconds:.2f} s ({rows:,} rows)")
 
 
 if __name__ == "__main__":
