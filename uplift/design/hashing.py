@@ -24,12 +24,14 @@ Three independent hashes are applied, in this order:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import xxhash
 
+from uplift.design.xxh64 import xxh64
 from uplift.spec import BUCKETS
 
 __all__ = [
@@ -38,9 +40,9 @@ __all__ = [
     "HASH_SEED",
     "arm_ranges",
     "assign_arms",
+    "bucket_matrix",
     "bucket_of",
     "buckets",
-    "encoded_ids",
     "layer_salt",
 ]
 
@@ -62,24 +64,26 @@ def bucket_of(customer_id: object, salt: str) -> int:
     return xxhash.xxh64_intdigest(f"{salt}:{customer_id}".encode(), HASH_SEED) % BUCKETS
 
 
-def buckets(ids: pd.Series | list[bytes], salt: str) -> np.ndarray:
-    """Buckets of many customers (see :func:`bucket_of`); ids are compared as text.
+def _arrow_text(ids: pd.Series) -> pa.Array | pa.ChunkedArray:
+    """The ids as Arrow strings: their text, as ``str()`` writes it for non-text ids."""
+    text = ids if isinstance(ids.dtype, pd.StringDtype) else ids.astype(str)
+    return pa.array(text, type=pa.large_string())
 
-    ``ids`` may also be the ids already encoded by :func:`encoded_ids`, which saves the
-    encoding when one base is hashed under several salts.
+
+def bucket_matrix(ids: pd.Series, salts: Sequence[str]) -> np.ndarray:
+    """Buckets of many customers under several salts, shape ``(len(salts), len(ids))``.
+
+    Equal to :func:`bucket_of` for every id and salt (ids are compared as text); the
+    hashing is vectorised (:func:`uplift.design.xxh64.xxh64`).
     """
-    keys = encoded_ids(ids) if isinstance(ids, pd.Series) else ids
-    prefix = f"{salt}:".encode()
-    digest = xxhash.xxh64_intdigest
-    hashes = np.fromiter(
-        (digest(prefix + key, HASH_SEED) for key in keys), dtype=np.uint64, count=len(keys)
-    )
-    return (hashes % np.uint64(BUCKETS)).astype(np.int64)
+    prefixes = [f"{salt}:".encode() for salt in salts]
+    digests = xxh64(_arrow_text(ids), prefixes, HASH_SEED)
+    return (digests % np.uint64(BUCKETS)).astype(np.int64)
 
 
-def encoded_ids(ids: pd.Series) -> list[bytes]:
-    """The UTF-8 text of each id, the part of the hashed message after the salt."""
-    return [customer.encode() for customer in ids.astype(str).tolist()]
+def buckets(ids: pd.Series, salt: str) -> np.ndarray:
+    """Buckets of many customers under one salt (see :func:`bucket_of`)."""
+    return bucket_matrix(ids, [salt])[0]
 
 
 def arm_ranges(arms: Mapping[str, float]) -> dict[str, tuple[int, int]]:
@@ -119,20 +123,26 @@ def assign_arms(
     Returns
     -------
     pd.Series
-        Object dtype: the arm, :data:`GLOBAL_HOLDOUT`, or ``None`` for customers not in
-        the experiment (outside its layer range or in unallocated buckets).
+        Categorical, with the arms in order then :data:`GLOBAL_HOLDOUT` as categories:
+        the arm, :data:`GLOBAL_HOLDOUT`, or missing for customers not in the experiment
+        (outside its layer range or in unallocated buckets).
     """
-    bounds = [(start, end) for start, end in arm_ranges(arms).values()]
-    names = np.asarray([*arms, None], dtype=object)
-    keys = encoded_ids(ids)
-    experiment_buckets = buckets(keys, salt)
-    index = np.searchsorted([end for _, end in bounds], experiment_buckets, side="right")
-    labels = names[index]
+    ends = [end for _, end in arm_ranges(arms).values()]
+    salts = [salt]
+    if layer is not None:
+        salts.append(layer_salt(layer[0]))
+    if global_holdout > 0:
+        salts.append(GLOBAL_HOLDOUT_SALT)
+    hashed = bucket_matrix(ids, salts)
+    # code k < len(arms) is an arm, len(arms) no arm, len(arms) + 1 the global holdout
+    codes = np.searchsorted(ends, hashed[0], side="right").astype(np.int16)
+    outside, held = len(arms), len(arms) + 1
     if layer is not None:
         _, start, end = layer
-        layer_buckets = buckets(keys, layer_salt(layer[0]))
-        labels[(layer_buckets < start) | (layer_buckets >= end)] = None
+        codes[(hashed[1] < start) | (hashed[1] >= end)] = outside
     if global_holdout > 0:
-        held = buckets(keys, GLOBAL_HOLDOUT_SALT) < round(global_holdout * BUCKETS)
-        labels[held] = GLOBAL_HOLDOUT
-    return pd.Series(labels, index=ids.index, name="arm", dtype=object)
+        codes[hashed[-1] < round(global_holdout * BUCKETS)] = held
+    codes[codes == outside] = -1
+    codes[codes == held] = outside
+    labels = pd.Categorical.from_codes(codes, categories=[*arms, GLOBAL_HOLDOUT])
+    return pd.Series(labels, index=ids.index, name="arm")
