@@ -633,6 +633,62 @@ def test_an_insert_cannot_replace_a_recorded_row(backend: Backend) -> None:
     assert {name: table_rows(ledger, name) for name in TABLES} == before
 
 
+# ids that cannot travel as they are inside a JSON string (SQLite's bulk path) or a COPY
+# text field (PostgreSQL's), beside plain ones; PostgreSQL text cannot hold NUL at all
+AWKWARD_IDS = [
+    'quote"d',
+    "back\\slash",
+    "tab\there",
+    "new\nline",
+    "carriage\rreturn",
+    "bell\x07",
+    "",
+    "007",
+    "ü-kunde",
+    "客户-42",
+    "😀",
+    "x" * 300,
+    "it's",
+    "comma,semi;colon",
+    '["json"]',
+]
+
+
+def test_bulk_insert_keeps_every_id_and_arm_exactly(
+    backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uplift.design.ledger as ledger_module
+
+    # chunks of four: some hold only plain ids (the bulk path), some an awkward one
+    monkeypatch.setattr(ledger_module, "_CHUNK", 4)
+    ids = [f"plain-{i:03d}" for i in range(40)] + AWKWARD_IDS
+    # twelve arms, so an arm's code takes two digits; names with quotes and tabs
+    names = [f"arm {k}" for k in range(10)] + ["it's", "tab\tarm"]
+    arms = [names[(7 * i) % len(names)] for i in range(len(ids))]
+    rows = pd.DataFrame({"customer_id": ids, "arm": arms}).sample(frac=1, random_state=3)
+    ledger = backend.ledger()
+    with ledger.transaction("bulk") as conn:
+        experiment_id = ledger.add_experiment(
+            conn,
+            name="bulk",
+            version=1,
+            spec_digest="0" * 64,
+            salt="s",
+            layer=None,
+            layer_start=None,
+            layer_end=None,
+            global_holdout=0.0,
+            launched_at=WHEN,
+            counts={},
+        )
+        ledger.add_assignments(conn, experiment_id, 1, rows)
+    with ledger.engine.connect() as conn:
+        stored = ledger.assignments(conn, experiment_id)
+    assert len(stored) == len(ids)
+    assert arm_map(stored) == dict(zip(ids, arms, strict=True))
+    assert set(stored["batch"]) == {1}
+
+
 # --- the frozen snapshot ------------------------------------------------------------------
 
 

@@ -43,6 +43,7 @@ __all__ = [
     "bucket_matrix",
     "bucket_of",
     "buckets",
+    "ids_as_arrow",
     "layer_salt",
 ]
 
@@ -64,10 +65,11 @@ def bucket_of(customer_id: object, salt: str) -> int:
     return xxhash.xxh64_intdigest(f"{salt}:{customer_id}".encode(), HASH_SEED) % BUCKETS
 
 
-def _arrow_text(ids: pd.Series) -> pa.Array | pa.ChunkedArray:
-    """The ids as Arrow strings: their text, as ``str()`` writes it for non-text ids."""
+def ids_as_arrow(ids: pd.Series) -> pa.Array:
+    """The ids as one Arrow string array: their text, as ``str()`` writes it for non-text ids."""
     text = ids if isinstance(ids.dtype, pd.StringDtype) else ids.astype(str)
-    return pa.array(text, type=pa.large_string())
+    array = pa.array(text, type=pa.large_string())
+    return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
 
 
 def bucket_matrix(ids: pd.Series, salts: Sequence[str]) -> np.ndarray:
@@ -77,7 +79,7 @@ def bucket_matrix(ids: pd.Series, salts: Sequence[str]) -> np.ndarray:
     hashing is vectorised (:func:`uplift.design.xxh64.xxh64`).
     """
     prefixes = [f"{salt}:".encode() for salt in salts]
-    digests = xxh64(_arrow_text(ids), prefixes, HASH_SEED)
+    digests = xxh64(ids_as_arrow(ids), prefixes, HASH_SEED)
     return (digests % np.uint64(BUCKETS)).astype(np.int64)
 
 

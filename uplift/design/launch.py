@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import getpass
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -117,14 +119,16 @@ class LaunchResult:
     n_new: int
     new_counts: dict[str, int]
     assignments: pd.DataFrame = field(repr=False)
-    """``customer_id, arm, batch`` of every customer of this version, old and new."""
+    """``customer_id, arm, batch`` of every customer of this version, old and new; the arm
+    is categorical."""
     snapshot_path: Path | None
     ledger_url: str
 
     @property
     def counts(self) -> dict[str, int]:
         """Customers per arm (global holdout included) over every batch."""
-        return {str(k): int(v) for k, v in self.assignments["arm"].value_counts().items()}
+        counts = self.assignments["arm"].value_counts()
+        return {str(k): int(v) for k, v in counts.items() if v}
 
 
 def layer_range(
@@ -257,41 +261,36 @@ def launch(
             eligible[id_column], definition.salt, definition.weights(), holdout, layer
         )
         inside = arms.notna().to_numpy()
-        ids = eligible[id_column].astype(str)[inside]
+        all_ids = eligible[id_column]
+        ids = (all_ids if isinstance(all_ids.dtype, pd.StringDtype) else all_ids.astype(str))[
+            inside
+        ]
         arms = arms[inside]
-        existing = (
-            ledger.assignments(conn, latest.id)
-            if latest is not None and not create
-            else pd.DataFrame({"customer_id": [], "arm": [], "batch": []})
-        )
-        known = ids.isin(existing["customer_id"])
+        if latest is not None and not create:
+            existing = ledger.assignments(conn, latest.id)
+            known = ids.isin(existing["customer_id"]).to_numpy()
+        else:
+            existing = pd.DataFrame({"customer_id": [], "arm": [], "batch": []})
+            known = np.zeros(len(ids), dtype=bool)
         _check_agreement(ids[known], arms[known], existing, spec.name)
         fresh = inside.copy()
-        fresh[inside] = ~known.to_numpy()
-        new_rows = eligible[fresh]  # one copy of the new customers' rows, not two
+        fresh[inside] = ~known
+        n_new = int(fresh.sum())
         new_arms = arms[~known]
-        if create and new_rows.empty:
+        if create and n_new == 0:
             raise AssignmentError(
                 f"population.eligible: none of the {len(eligible):,} eligible customers falls "
                 f"in experiment {spec.name!r} (global holdout {holdout:g}"
                 + (f", layer range {layer[1]}-{layer[2] - 1}" if layer else "")
                 + "); nothing was launched."
             )
-        new_counts = {str(k): int(v) for k, v in new_arms.value_counts().items()}
+        new_counts = {str(k): int(v) for k, v in new_arms.value_counts().items() if v}
         snapshot_path = None
         batch = None
-        if not new_rows.empty:
+        if n_new:
             batch = 1 if create else len(batches) + 1
             relative = Path(spec.name) / f"v{version}" / f"batch-{batch:04d}.parquet"
             snapshot_path = ledger.snapshots / relative
-            snapshot_path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = snapshot_path.with_suffix(".parquet.tmp")
-            table = pa.Table.from_pandas(new_rows, preserve_index=False)
-            table = table.append_column(ARM_COLUMN, pa.array(new_arms.to_numpy(), pa.string()))
-            pq.write_table(table, tmp)
-            del table
-            tmp.replace(snapshot_path)
-            checksum = file_sha256(snapshot_path)
             if fix_holdout:
                 ledger.set_setting(conn, GLOBAL_HOLDOUT_KEY, holdout, when, _who())
             if create:
@@ -311,6 +310,20 @@ def launch(
             else:
                 assert latest is not None
                 experiment_id = latest.id
+            added = pd.DataFrame(
+                {
+                    "customer_id": ids[~known].reset_index(drop=True),
+                    "arm": new_arms.reset_index(drop=True),
+                }
+            )
+            # the database writes the rows while this thread writes the snapshot file: both
+            # release the GIL for most of their work. The batch row, which records the
+            # snapshot's checksum, follows them into the same transaction.
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                inserting = pool.submit(ledger.add_assignments, conn, experiment_id, batch, added)
+                _write_snapshot(eligible, fresh, new_arms, snapshot_path)
+                checksum = file_sha256(snapshot_path)
+                inserting.result()
             ledger.add_batch(
                 conn,
                 experiment_id=experiment_id,
@@ -320,20 +333,14 @@ def launch(
                 definition=definition.to_json(),
                 n_population=n_population,
                 n_eligible=len(eligible),
-                n_added=len(new_rows),
+                n_added=n_new,
                 counts=new_counts,
                 snapshot_path=relative.as_posix(),
                 snapshot_sha256=checksum,
             )
-            added = pd.DataFrame(
-                {
-                    "customer_id": ids[~known].reset_index(drop=True),
-                    "arm": new_arms.reset_index(drop=True).astype("category"),
-                }
-            )
-            ledger.add_assignments(conn, experiment_id, batch, added)
             added["batch"] = batch
-            existing = pd.concat([existing, added], ignore_index=True)
+            existing = added if existing.empty else pd.concat([existing, added], ignore_index=True)
+        existing["arm"] = existing["arm"].astype("category")
         record = ledger.latest(conn, spec.name)
         assert record is not None
     return LaunchResult(
@@ -342,12 +349,24 @@ def launch(
         batch,
         create,
         len(eligible),
-        len(new_rows),
+        n_new,
         new_counts,
         existing,
         snapshot_path,
         ledger.display_url,
     )
+
+
+def _write_snapshot(
+    eligible: pd.DataFrame, fresh: np.ndarray, arms: pd.Series, path: Path
+) -> None:
+    """Write the new customers' rows as they are now, with their arm, beside the ledger."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".parquet.tmp")
+    table = pa.Table.from_pandas(eligible, preserve_index=False).filter(pa.array(fresh))
+    arm = pa.array(arms.reset_index(drop=True)).cast(pa.string())
+    pq.write_table(table.append_column(ARM_COLUMN, arm), tmp)
+    tmp.replace(path)
 
 
 def _latest_versions(experiments: list[ExperimentRecord]) -> list[ExperimentRecord]:

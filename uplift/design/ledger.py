@@ -30,10 +30,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from uplift.design.hashing import ids_as_arrow
 from uplift.errors import AssignmentError
 
 __all__ = [
@@ -105,7 +109,11 @@ assignments_table = sa.Table(
 
 _TABLES = [settings_table, experiments_table, batches_table, assignments_table]
 _APPEND_ONLY = "the uplift ledger is append-only: rows are never updated or deleted"
-_CHUNK = 100_000
+_CHUNK = 200_000
+#: Characters an id may not hold to travel inside a JSON string or a COPY text field as is.
+_JSON_ESCAPED = r'[\x00-\x1f"\\]'
+_COPY_ESCAPED = r"[\x00\t\n\r\\]"
+_EMPTY = pa.scalar("", pa.large_string())
 
 
 def file_sha256(path: Path) -> str:
@@ -379,54 +387,109 @@ class Ledger:
     def add_assignments(
         self, conn: Connection, experiment_id: int, batch: int, rows: pd.DataFrame
     ) -> None:
-        """Insert a batch's customers (``customer_id`` and ``arm`` columns) in bulk, by id."""
-        ordered = rows.sort_values("customer_id", kind="stable")
-        ids, arms = ordered["customer_id"].astype(str), ordered["arm"].astype(str)
+        """Insert a batch's customers (``customer_id`` and ``arm`` columns) in bulk, by id.
 
-        def chunks() -> Iterator[list[tuple[str, str]]]:
-            # a chunk at a time, so the ids are never all Python strings at once
-            for start in range(0, len(ordered), _CHUNK):
-                chunk_ids = ids.iloc[start : start + _CHUNK].tolist()
-                chunk_arms = arms.iloc[start : start + _CHUNK].tolist()
-                yield list(zip(chunk_ids, chunk_arms, strict=True))
+        The rows go in sorted by id, which is the primary key's order, so the database
+        appends to its index instead of splitting pages all over it. SQLite receives a
+        chunk as one JSON array that ``json_each`` unpacks inside the database, and
+        PostgreSQL as ``COPY`` text; a chunk holding an id that would need escaping goes
+        row by row instead.
+        """
+        ids = ids_as_arrow(rows["customer_id"])
+        arms = pd.Categorical(rows["arm"])
+        if (arms.codes < 0).any():
+            raise ValueError("every assigned customer needs an arm")
+        names = [str(name) for name in arms.categories]
+        order = pc.sort_indices(ids)
+        ids = ids.take(order)
+        codes = np.asarray(arms.codes)[order.to_numpy()]
+        eid, number = int(experiment_id), int(batch)
+        if self.dialect == "postgresql" and self.engine.driver == "psycopg":
+            self._copy_postgresql(conn, eid, number, ids, codes, names)
+            return
+        for start in range(0, len(ids), _CHUNK):
+            chunk, chunk_codes = ids.slice(start, _CHUNK), codes[start : start + _CHUNK]
+            if self.dialect == "sqlite":
+                self._insert_sqlite(conn, eid, number, chunk, chunk_codes, names)
+            else:
+                labels = np.asarray(names, dtype=object)[chunk_codes]
+                conn.execute(
+                    assignments_table.insert(),
+                    [
+                        {"experiment_id": eid, "customer_id": c, "arm": a, "batch": number}
+                        for c, a in zip(chunk.to_pylist(), labels, strict=True)
+                    ],
+                )
 
-        self._bulk_insert(conn, int(experiment_id), int(batch), chunks())
+    @staticmethod
+    def _insert_sqlite(
+        conn: Connection,
+        experiment_id: int,
+        batch: int,
+        ids: pa.Array,
+        codes: np.ndarray,
+        names: list[str],
+    ) -> None:
+        # the two integers are the same for every row and of our own making: written
+        # into the statement, they are not bound once a row
+        columns = "INSERT INTO uplift_assignments (experiment_id, customer_id, arm, batch)"
+        if len(names) > 256 or pc.any(pc.match_substring_regex(ids, _JSON_ESCAPED)).as_py():
+            labels = np.asarray(names, dtype=object)[codes].tolist()
+            conn.exec_driver_sql(
+                f"{columns} VALUES ({experiment_id}, ?, ?, {batch})",
+                list(zip(ids.to_pylist(), labels, strict=True)),
+            )
+            return
+        # the ids travel as one JSON array, the arms as one byte a row: json_each's `key`
+        # (the element's index) finds a row's byte, which a CASE turns into the arm's name
+        joined = pc.binary_join(
+            pa.LargeListArray.from_arrays(pa.array([0, len(ids)], pa.int64()), ids),
+            pa.scalar('","', pa.large_string()),
+        )
+        payload = f'["{joined[0].as_py()}"]'
+        case = " ".join(f"WHEN x'{k:02x}' THEN ?" for k in range(len(names)))
+        conn.exec_driver_sql(
+            f"{columns} SELECT {experiment_id}, value, CASE substr(?, key + 1, 1) {case} END, "
+            f"{batch} FROM json_each(?)",
+            (codes.astype(np.uint8).tobytes(), *names, payload),
+        )
 
-    def _bulk_insert(
+    def _copy_postgresql(
         self,
         conn: Connection,
         experiment_id: int,
         batch: int,
-        chunks: Iterator[list[tuple[str, str]]],
+        ids: pa.Array,
+        codes: np.ndarray,
+        names: list[str],
     ) -> None:
-        if self.dialect == "postgresql" and self.engine.driver == "psycopg":
-            raw = conn.connection.driver_connection
-            assert raw is not None
-            with (
-                raw.cursor() as cursor,
-                cursor.copy(
-                    "COPY uplift_assignments (experiment_id, customer_id, arm, batch) FROM STDIN"
-                ) as copy,
-            ):
-                for chunk in chunks:
-                    for customer, arm in chunk:
-                        copy.write_row((experiment_id, customer, arm, batch))
-            return
-        if self.dialect == "sqlite":
-            # the two integers are the same for every row: written into the statement, they
-            # are not bound ten million times (both are ints of our own making)
-            sql = (
-                "INSERT INTO uplift_assignments (experiment_id, customer_id, arm, batch) "
-                f"VALUES ({experiment_id}, ?, ?, {batch})"
-            )
-            for chunk in chunks:
-                conn.exec_driver_sql(sql, chunk)
-            return
-        for chunk in chunks:
-            conn.execute(
-                assignments_table.insert(),
-                [
-                    {"experiment_id": experiment_id, "customer_id": c, "arm": a, "batch": batch}
-                    for c, a in chunk
-                ],
-            )
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        # COPY's text format: tab-separated, backslash escapes; the arm names are ours
+        # to escape, the ids are sent row by row in a chunk where one needs it
+        tails = pa.array([f"\t{_copy_escape(name)}\t{batch}" for name in names], pa.large_string())
+        head = pa.scalar(f"{experiment_id}\t", pa.large_string())
+        with (
+            raw.cursor() as cursor,
+            cursor.copy(
+                "COPY uplift_assignments (experiment_id, customer_id, arm, batch) FROM STDIN"
+            ) as copy,
+        ):
+            for start in range(0, len(ids), _CHUNK):
+                chunk, chunk_codes = ids.slice(start, _CHUNK), codes[start : start + _CHUNK]
+                if pc.any(pc.match_substring_regex(chunk, _COPY_ESCAPED)).as_py():
+                    for customer, code in zip(chunk.to_pylist(), chunk_codes, strict=True):
+                        copy.write_row((experiment_id, customer, names[code], batch))
+                    continue
+                lines = pc.binary_join_element_wise(head, chunk, tails.take(chunk_codes), _EMPTY)
+                text = pc.binary_join(
+                    pa.LargeListArray.from_arrays(pa.array([0, len(lines)], pa.int64()), lines),
+                    pa.scalar("\n", pa.large_string()),
+                )
+                copy.write(text[0].as_py() + "\n")
+
+
+def _copy_escape(text: str) -> str:
+    return (
+        text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    )
