@@ -11,13 +11,16 @@ import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from uplift.errors import UpliftError
+
+if TYPE_CHECKING:
+    from uplift.design.launch import LaunchResult
 
 __all__ = ["app", "main"]
 
@@ -124,16 +127,36 @@ def assign(
             f"experiment assigned by salt and arms is launched with `uplift assign`."
         )
     from uplift import pipeline
-    from uplift.data.export import write_assignments
+    from uplift.data.export import stage_assignments
     from uplift.design.hashing import GLOBAL_HOLDOUT
+    from uplift.errors import DataError
 
     report = _reporter()
     ledger_ = pipeline.open_ledger(loaded, ledger)
-    result = pipeline.assign(loaded, ledger_, new_version=new_version, report=report)
-    checks = pipeline.diagnostics(loaded, ledger_, result)
-    exported = result.assignments[result.assignments["arm"] != GLOBAL_HOLDOUT]
-    write_assignments(exported, loaded.population.id, out)
-    _print_launch(result, checks, out, len(exported))
+    done: dict[str, Any] = {}
+
+    def check_and_export(result: LaunchResult) -> None:
+        # runs while the ledger writes; the export is renamed into place once it committed
+        done["checks"] = pipeline.diagnostics(loaded, ledger_, result)
+        exported = result.assignments[result.assignments["arm"] != GLOBAL_HOLDOUT]
+        done["rows"] = len(exported)
+        done["staged"] = stage_assignments(exported, loaded.population.id, out)
+
+    try:
+        result = pipeline.assign(
+            loaded, ledger_, new_version=new_version, report=report, alongside=check_and_export
+        )
+        try:
+            done["staged"].replace(out)
+        except OSError as exc:
+            raise DataError(
+                f"--out: cannot write the assignment export {out}: {exc}. The launch is "
+                f"recorded in the ledger; run `uplift assign` again to write the export."
+            ) from None
+    finally:
+        if "staged" in done:
+            done["staged"].unlink(missing_ok=True)
+    _print_launch(result, done["checks"], out, done["rows"])
 
 
 @app.command()

@@ -168,16 +168,25 @@ def assign(
     new_version: bool = False,
     report: Report = _quiet,
     population: tuple[pd.DataFrame, Simulation | None, str] | None = None,
+    alongside: Callable[[LaunchResult], None] | None = None,
 ) -> LaunchResult:
     """Read the base as it is now, select the eligible and launch (or extend) the experiment.
 
     ``population`` is the base already read or simulated, with its simulation and a
     description for messages; by default it is read from the spec's source.
+    ``alongside`` runs while the ledger writes (see :func:`uplift.design.launch.launch`).
     """
     base, _, where = population or _population(spec)
     report(f"population: {len(base):,} customers ({where})")
     eligible = _eligible(spec, base, where)
-    result = launch(spec, eligible, ledger, new_version=new_version, n_population=len(base))
+    result = launch(
+        spec,
+        eligible,
+        ledger,
+        new_version=new_version,
+        n_population=len(base),
+        alongside=alongside,
+    )
     record = result.experiment
     if result.created:
         report(f"launched {record.name!r} version {record.version}: {result.n_new:,} customers")
@@ -200,12 +209,13 @@ class Diagnostics:
 
 
 def diagnostics(spec: ExperimentSpec, ledger: Ledger, result: LaunchResult) -> Diagnostics:
-    """SRM against the launch weights and balance of the frozen features, over every batch."""
-    with ledger.engine.begin() as conn:
-        columns = [ARM_COLUMN, *spec.population.features]
-        snapshot = ledger.snapshot(conn, result.experiment, columns)
-        first = ledger.batches(conn, result.experiment.id)[0]
-    launched = Definition.from_json(first.definition)
+    """SRM against the launch weights and balance of the frozen features, over every batch.
+
+    Reads the snapshot files only, so it may run while the launch still writes the ledger.
+    """
+    columns = [ARM_COLUMN, *spec.population.features]
+    snapshot = ledger.read_snapshot(result.experiment, result.batches, columns)
+    launched = Definition.from_json(result.batches[0].definition)
     arms = snapshot[ARM_COLUMN]
     counts = {str(k): int(v) for k, v in arms.value_counts().items() if k != GLOBAL_HOLDOUT}
     srm = srm_test(counts, launched.weights())

@@ -7,16 +7,55 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
+from uplift.data.ids import ids_as_arrow
 from uplift.errors import DataError
 
-__all__ = ["write_assignments"]
+__all__ = ["stage_assignments", "write_assignments"]
+
+
+def stage_assignments(assignments: pd.DataFrame, id_column: str, path: Path) -> Path:
+    """Write the export beside ``path`` under a hidden name, to be renamed into place.
+
+    Parameters
+    ----------
+    assignments : pd.DataFrame
+        Holds ``customer_id`` and ``arm`` columns.
+    id_column : str
+        Header of the id column in the export (the population's id column).
+    path : Path
+        The export's final name; ends in ``.csv`` or ``.parquet``, which sets the format.
+
+    Returns
+    -------
+    Path
+        The staged file. Renaming it to ``path`` publishes it whole; an earlier export
+        stays intact until then.
+    """
+    ids = ids_as_arrow(assignments["customer_id"])
+    arms = pa.array(assignments["arm"], from_pandas=True).cast(pa.string())
+    table = pa.table({id_column: ids, "arm": arms})
+    ordered = len(ids) < 2 or pc.all(pc.less_equal(ids.slice(0, len(ids) - 1), ids.slice(1)))
+    if not ordered:
+        table = table.take(pc.sort_indices(ids))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        if path.suffix.lower() == ".parquet":
+            pq.write_table(table, tmp)
+        else:
+            pa_csv.write_csv(table, tmp)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise DataError(f"--out: cannot write the assignment export {path}: {exc}.") from None
+    return tmp
 
 
 def write_assignments(assignments: pd.DataFrame, id_column: str, path: Path) -> None:
-    """Write ``id_column, arm`` rows to a CSV or Parquet file, by the path's extension.
+    """Write ``id_column, arm`` rows, sorted by id, to a CSV or Parquet file by its extension.
 
     The file is written beside its final name and renamed into place, so a reader never
     sees half of it and an earlier export stays intact if writing fails.
@@ -30,21 +69,9 @@ def write_assignments(assignments: pd.DataFrame, id_column: str, path: Path) -> 
     path : Path
         Ends in ``.csv`` or ``.parquet``.
     """
-    ordered = assignments.sort_values("customer_id", kind="stable")
-    table = pa.table(
-        {
-            id_column: pa.array(ordered["customer_id"].astype(str).to_numpy(), pa.string()),
-            "arm": pa.array(ordered["arm"].astype(str).to_numpy(), pa.string()),
-        }
-    )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    staged = stage_assignments(assignments, id_column, path)
     try:
-        if path.suffix.lower() == ".parquet":
-            pq.write_table(table, tmp)
-        else:
-            pa_csv.write_csv(table, tmp)
-        tmp.replace(path)
+        staged.replace(path)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
+        staged.unlink(missing_ok=True)
         raise DataError(f"--out: cannot write the assignment export {path}: {exc}.") from None

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from uplift.data.ids import repeated_ids
 from uplift.errors import DataError
 
 __all__ = ["check_ids", "metric_frame", "read_table", "shown"]
@@ -52,11 +53,11 @@ def check_ids(frame: pd.DataFrame, id_column: str, source: str) -> None:
         raise DataError(
             f"{source}: id column {id_column!r} has {int(ids.isna().sum())} missing ids."
         )
-    duplicated = ids[ids.duplicated()]
-    if not duplicated.empty:
+    repeated = repeated_ids(ids)
+    if len(repeated):
         raise DataError(
-            f"{source}: id column {id_column!r} repeats {duplicated.nunique()} ids "
-            f"(for example {shown(duplicated.iloc[0])}); each customer must appear once."
+            f"{source}: id column {id_column!r} repeats {len(repeated)} ids "
+            f"(for example {shown(repeated[0])}); each customer must appear once."
         )
 
 

@@ -28,9 +28,9 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import xxhash
 
+from uplift.data.ids import ids_as_arrow
 from uplift.design.xxh64 import xxh64
 from uplift.spec import BUCKETS
 
@@ -43,7 +43,6 @@ __all__ = [
     "bucket_matrix",
     "bucket_of",
     "buckets",
-    "ids_as_arrow",
     "layer_salt",
 ]
 
@@ -63,13 +62,6 @@ def layer_salt(layer: str) -> str:
 def bucket_of(customer_id: object, salt: str) -> int:
     """The bucket (0 to BUCKETS - 1) of one customer under a salt."""
     return xxhash.xxh64_intdigest(f"{salt}:{customer_id}".encode(), HASH_SEED) % BUCKETS
-
-
-def ids_as_arrow(ids: pd.Series) -> pa.Array:
-    """The ids as one Arrow string array: their text, as ``str()`` writes it for non-text ids."""
-    text = ids if isinstance(ids.dtype, pd.StringDtype) else ids.astype(str)
-    array = pa.array(text, type=pa.large_string())
-    return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
 
 
 def bucket_matrix(ids: pd.Series, salts: Sequence[str]) -> np.ndarray:

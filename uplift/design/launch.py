@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import getpass
 import os
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,8 +31,10 @@ import pyarrow.parquet as pq
 from uplift.design.hashing import arm_ranges, assign_arms
 from uplift.design.ledger import (
     ARM_COLUMN,
+    BatchRecord,
     ExperimentRecord,
     Ledger,
+    as_utc,
     file_sha256,
     to_storage,
 )
@@ -121,6 +124,9 @@ class LaunchResult:
     assignments: pd.DataFrame = field(repr=False)
     """``customer_id, arm, batch`` of every customer of this version, old and new; the arm
     is categorical."""
+    batches: list[BatchRecord] = field(repr=False)
+    """Every batch of this version, this call's included: its snapshot can be read with
+    :meth:`~uplift.design.ledger.Ledger.read_snapshot`."""
     snapshot_path: Path | None
     ledger_url: str
 
@@ -166,6 +172,7 @@ def launch(
     new_version: bool = False,
     now: datetime | None = None,
     n_population: int | None = None,
+    alongside: Callable[[LaunchResult], None] | None = None,
 ) -> LaunchResult:
     """Assign the eligible customers, freeze their snapshot and record both in one transaction.
 
@@ -184,6 +191,11 @@ def launch(
         The launch time (UTC now by default).
     n_population : int, optional
         Size of the whole base the eligible were drawn from, for the record.
+    alongside : callable, optional
+        Called with the result while the ledger still writes the new rows, before the
+        transaction commits: work that needs the assignment and the snapshot files (an
+        export, diagnostics) but not the database, which it must not use. If it raises,
+        nothing is recorded.
 
     Returns
     -------
@@ -285,81 +297,105 @@ def launch(
                 + "); nothing was launched."
             )
         new_counts = {str(k): int(v) for k, v in new_arms.value_counts().items() if v}
-        snapshot_path = None
-        batch = None
-        if n_new:
-            batch = 1 if create else len(batches) + 1
-            relative = Path(spec.name) / f"v{version}" / f"batch-{batch:04d}.parquet"
-            snapshot_path = ledger.snapshots / relative
-            if fix_holdout:
-                ledger.set_setting(conn, GLOBAL_HOLDOUT_KEY, holdout, when, _who())
-            if create:
-                experiment_id = ledger.add_experiment(
-                    conn,
-                    name=spec.name,
-                    version=version,
-                    spec_digest=spec.digest(),
-                    salt=definition.salt,
-                    layer=definition.layer,
-                    layer_start=layer[1] if layer else None,
-                    layer_end=layer[2] if layer else None,
-                    global_holdout=holdout,
-                    launched_at=when,
-                    counts=new_counts,
-                )
-            else:
-                assert latest is not None
-                experiment_id = latest.id
-            added = pd.DataFrame(
-                {
-                    "customer_id": ids[~known].reset_index(drop=True),
-                    "arm": new_arms.reset_index(drop=True),
-                }
+        if not n_new:
+            existing["arm"] = existing["arm"].astype("category")
+            assert latest is not None
+            result = LaunchResult(
+                latest,
+                definition,
+                None,
+                False,
+                len(eligible),
+                0,
+                {},
+                existing,
+                batches,
+                None,
+                ledger.display_url,
             )
-            # the database writes the rows while this thread writes the snapshot file: both
-            # release the GIL for most of their work. The batch row, which records the
-            # snapshot's checksum, follows them into the same transaction.
-            with ThreadPoolExecutor(max_workers=1) as pool:
-                inserting = pool.submit(ledger.add_assignments, conn, experiment_id, batch, added)
-                _write_snapshot(eligible, fresh, new_arms, snapshot_path)
-                checksum = file_sha256(snapshot_path)
-                inserting.result()
-            ledger.add_batch(
+            if alongside is not None:
+                alongside(result)
+            return result
+
+        batch = 1 if create else len(batches) + 1
+        relative = Path(spec.name) / f"v{version}" / f"batch-{batch:04d}.parquet"
+        snapshot_path = ledger.snapshots / relative
+        if fix_holdout:
+            ledger.set_setting(conn, GLOBAL_HOLDOUT_KEY, holdout, when, _who())
+        if create:
+            experiment_id = ledger.add_experiment(
                 conn,
-                experiment_id=experiment_id,
-                batch=batch,
-                created_at=when,
+                name=spec.name,
+                version=version,
                 spec_digest=spec.digest(),
-                definition=definition.to_json(),
-                n_population=n_population,
-                n_eligible=len(eligible),
-                n_added=n_new,
+                salt=definition.salt,
+                layer=definition.layer,
+                layer_start=layer[1] if layer else None,
+                layer_end=layer[2] if layer else None,
+                global_holdout=holdout,
+                launched_at=when,
                 counts=new_counts,
-                snapshot_path=relative.as_posix(),
-                snapshot_sha256=checksum,
             )
-            added["batch"] = batch
-            existing = added if existing.empty else pd.concat([existing, added], ignore_index=True)
-        existing["arm"] = existing["arm"].astype("category")
+        else:
+            assert latest is not None
+            experiment_id = latest.id
         record = ledger.latest(conn, spec.name)
         assert record is not None
-    return LaunchResult(
-        record,
-        definition,
-        batch,
-        create,
-        len(eligible),
-        n_new,
-        new_counts,
-        existing,
-        snapshot_path,
-        ledger.display_url,
-    )
+        added = pd.DataFrame(
+            {
+                "customer_id": ids[~known].reset_index(drop=True),
+                "arm": new_arms.reset_index(drop=True),
+            }
+        )
+        # the database writes the rows in a worker thread while this one writes the
+        # snapshot and runs `alongside`: SQLite, Arrow and numpy release the GIL for most
+        # of their work. This thread touches the connection again only after the worker
+        # is done; then the batch row, with the snapshot's checksum, joins the transaction.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            inserting = pool.submit(ledger.add_assignments, conn, experiment_id, batch, added)
+            try:
+                _write_snapshot(eligible, fresh, new_arms, snapshot_path)
+                new_batch = BatchRecord(
+                    experiment_id=experiment_id,
+                    batch=batch,
+                    created_at=as_utc(when),
+                    spec_digest=spec.digest(),
+                    definition=definition.to_json(),
+                    n_population=n_population,
+                    n_eligible=len(eligible),
+                    n_added=n_new,
+                    counts=new_counts,
+                    snapshot_path=relative.as_posix(),
+                    snapshot_sha256=file_sha256(snapshot_path),
+                )
+                every = added.assign(batch=batch)
+                if not existing.empty:
+                    every = pd.concat([existing, every], ignore_index=True)
+                every["arm"] = every["arm"].astype("category")
+                result = LaunchResult(
+                    record,
+                    definition,
+                    batch,
+                    create,
+                    len(eligible),
+                    n_new,
+                    new_counts,
+                    every,
+                    [*batches, new_batch],
+                    snapshot_path,
+                    ledger.display_url,
+                )
+                if alongside is not None:
+                    alongside(result)
+            finally:
+                # wait for the worker before the transaction ends either way
+                wait([inserting])
+            inserting.result()
+        ledger.add_batch(conn, **{**asdict(new_batch), "created_at": when})
+    return result
 
 
-def _write_snapshot(
-    eligible: pd.DataFrame, fresh: np.ndarray, arms: pd.Series, path: Path
-) -> None:
+def _write_snapshot(eligible: pd.DataFrame, fresh: np.ndarray, arms: pd.Series, path: Path) -> None:
     """Write the new customers' rows as they are now, with their arm, beside the ledger."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".parquet.tmp")

@@ -37,7 +37,7 @@ import pyarrow.compute as pc
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from uplift.design.hashing import ids_as_arrow
+from uplift.data.ids import ids_as_arrow
 from uplift.errors import AssignmentError
 
 __all__ = [
@@ -220,7 +220,9 @@ class Ledger:
     def _engine(self, url: str) -> Engine:
         if self.dialect != "sqlite":
             return sa.create_engine(url)
-        engine = sa.create_engine(url, connect_args={"timeout": 120})
+        # a launch writes the rows from a worker thread of the one process (see
+        # uplift.design.launch), never two threads at once
+        engine = sa.create_engine(url, connect_args={"timeout": 120, "check_same_thread": False})
 
         # pysqlite starts transactions lazily, after the first read; take the write lock
         # at BEGIN instead, so that what a launch reads is still true when it commits
@@ -347,8 +349,21 @@ class Ledger:
         AssignmentError
             When a snapshot file is missing or its bytes changed since it was recorded.
         """
+        return self.read_snapshot(experiment, self.batches(conn, experiment.id), columns)
+
+    def read_snapshot(
+        self,
+        experiment: ExperimentRecord,
+        batches: list[BatchRecord],
+        columns: list[str] | None = None,
+    ) -> pd.DataFrame:
+        """The snapshot files of the given batches, checksums checked (see :meth:`snapshot`).
+
+        Reads only the files, never the database, so it may run while a launch still holds
+        the ledger's write lock.
+        """
         frames = []
-        for batch in self.batches(conn, experiment.id):
+        for batch in batches:
             path = self.snapshots / batch.snapshot_path
             if not path.is_file():
                 raise AssignmentError(
