@@ -21,8 +21,9 @@ from uplift import __version__
 from uplift.analysis.effects import EffectResults, estimate_effects
 from uplift.analysis.learners import CrossFitResult, cross_fit_uplift, encode_features
 from uplift.analysis.metrics import UpliftCurve, auuc_score, qini_curve, qini_score, uplift_at_k
+from uplift.data.memory import release_arrow_memory
 from uplift.data.simulate import SIMULATORS, Simulation, simulate
-from uplift.data.sources import check_ids, metric_frame, read_table, shown
+from uplift.data.sources import check_features, check_ids, metric_frame, read_table, shown
 from uplift.design.balance import BalanceResult, covariate_balance
 from uplift.design.hashing import GLOBAL_HOLDOUT, assign_arms
 from uplift.design.launch import Definition, LaunchResult, launch
@@ -146,13 +147,13 @@ def _population(spec: ExperimentSpec) -> tuple[pd.DataFrame, Simulation | None, 
 def _eligible(spec: ExperimentSpec, population: pd.DataFrame, where: str) -> pd.DataFrame:
     check_ids(population, spec.population.id, where)
     if spec.population.eligible:
-        mask = parse(spec.population.eligible).evaluate(population, source=where)
-        eligible = population[mask.to_numpy()]
+        mask = parse(spec.population.eligible).evaluate(population, source=where).to_numpy()
+        eligible = population if mask.all() else population[mask]
     else:
         eligible = population
     if eligible.empty:
         raise DataError(f"population.eligible: no customer of the {where} is eligible.")
-    encode_features(eligible, spec.population.features)  # fails early on a missing feature
+    check_features(eligible, spec.population.features)
     return eligible
 
 
@@ -177,6 +178,7 @@ def assign(
     ``alongside`` runs while the ledger writes (see :func:`uplift.design.launch.launch`).
     """
     base, _, where = population or _population(spec)
+    release_arrow_memory()
     report(f"population: {len(base):,} customers ({where})")
     eligible = _eligible(spec, base, where)
     result = launch(
@@ -215,6 +217,7 @@ def diagnostics(spec: ExperimentSpec, ledger: Ledger, result: LaunchResult) -> D
     """
     columns = [ARM_COLUMN, *spec.population.features]
     snapshot = ledger.read_snapshot(result.experiment, result.batches, columns)
+    release_arrow_memory()
     launched = Definition.from_json(result.batches[0].definition)
     arms = snapshot[ARM_COLUMN]
     counts = {str(k): int(v) for k, v in arms.value_counts().items() if k != GLOBAL_HOLDOUT}

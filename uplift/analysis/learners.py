@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedKFold
 
-from uplift.errors import DataError
+from uplift.data.sources import check_features
 
 __all__ = ["LEARNERS", "CrossFitResult", "cross_fit_uplift", "encode_features", "make_learner"]
 
@@ -38,12 +38,7 @@ def encode_features(frame: pd.DataFrame, features: Sequence[str]) -> pd.DataFram
 
     Missing values stay missing (LightGBM routes them itself).
     """
-    missing = [f for f in features if f not in frame.columns]
-    if missing:
-        raise DataError(
-            f"population.features names columns the population does not have: {missing}; "
-            f"available columns are {sorted(map(str, frame.columns))[:30]}."
-        )
+    check_features(frame, features)
     out = {}
     for name in features:
         column = frame[name]

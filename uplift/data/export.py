@@ -12,6 +12,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from uplift.data.ids import ids_as_arrow
+from uplift.data.memory import release_arrow_memory
 from uplift.errors import DataError
 
 __all__ = ["stage_assignments", "write_assignments"]
@@ -51,6 +52,9 @@ def stage_assignments(assignments: pd.DataFrame, id_column: str, path: Path) -> 
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise DataError(f"--out: cannot write the assignment export {path}: {exc}.") from None
+    finally:
+        del table
+        release_arrow_memory()
     return tmp
 
 

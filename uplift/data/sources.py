@@ -6,7 +6,7 @@ names the file, the spec key that points at it, and what was expected and found.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +15,7 @@ import pandas as pd
 from uplift.data.ids import repeated_ids
 from uplift.errors import DataError
 
-__all__ = ["check_ids", "metric_frame", "read_table", "shown"]
+__all__ = ["check_features", "check_ids", "metric_frame", "read_table", "shown"]
 
 
 def shown(value: object) -> str:
@@ -58,6 +58,16 @@ def check_ids(frame: pd.DataFrame, id_column: str, source: str) -> None:
         raise DataError(
             f"{source}: id column {id_column!r} repeats {len(repeated)} ids "
             f"(for example {shown(repeated[0])}); each customer must appear once."
+        )
+
+
+def check_features(frame: pd.DataFrame, features: Sequence[str]) -> None:
+    """Every feature the spec names (``population.features``) is a column of ``frame``."""
+    missing = [f for f in features if f not in frame.columns]
+    if missing:
+        raise DataError(
+            f"population.features names columns the population does not have: {missing}; "
+            f"available columns are {sorted(map(str, frame.columns))[:30]}."
         )
 
 

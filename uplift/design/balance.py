@@ -205,9 +205,9 @@ def covariate_balance(
 
     Notes
     -----
-    Computed with one grouped pass per statistic over all numeric columns at once (pandas'
-    grouped mean and Welford variance) and one ``bincount`` per categorical column, so ten
-    million rows take seconds. When both variances are zero the SMD is 0 if the means are
+    Computed with weighted ``bincount`` passes, one numeric column at a time (the means,
+    then the squared deviations from them) and one per categorical column, so ten million
+    rows take seconds in little memory beyond the columns. When both variances are zero the SMD is 0 if the means are
     equal and ``±inf`` (flagged) otherwise; when a variance is undefined (fewer than two
     values) the SMD is NaN and is not flagged.
 
@@ -328,30 +328,32 @@ def _is_categorical(dtype: object) -> bool:
 def _numeric_blocks(
     columns: dict[int, pd.Series], names: list[str], codes: np.ndarray, sizes: np.ndarray
 ) -> dict[int, list[tuple[str, np.ndarray, np.ndarray]]]:
-    """Per-arm means and variances of the numeric columns, plus missing-share rows."""
+    """Per-arm means and variances of the numeric columns, plus missing-share rows.
+
+    One column at a time, with weighted ``bincount`` passes: the means, then the sums of
+    squared deviations from each arm's own mean (the two-pass formula, which does not
+    cancel catastrophically the way sums of squares do on large values).
+    """
     n_groups = len(sizes)
-    # one float block (columns x rows), so that each grouped statistic is a single pass
-    stacked = np.empty((len(columns), len(codes)), dtype=np.float64)
-    for k, col in enumerate(columns.values()):
-        stacked[k] = col.to_numpy(dtype=np.float64, na_value=np.nan)
-    values = pd.DataFrame(stacked.T, columns=list(columns), copy=False)
-    grouped = values.groupby(
-        pd.Categorical.from_codes(codes, categories=range(n_groups)), observed=False, sort=True
-    )
-    means = grouped.mean().to_numpy()
-    variances = grouped.var(ddof=1).to_numpy()
     blocks: dict[int, list[tuple[str, np.ndarray, np.ndarray]]] = {}
-    for k, j in enumerate(values.columns):
-        x = values[j].to_numpy()
-        mean, var = means[:, k].copy(), variances[:, k]
-        constant = var == 0
-        if constant.any():
-            # a constant arm's mean is its value exactly; the summed mean may be an ulp off,
-            # which would turn an SMD of 0 into an infinite one
-            for g in np.flatnonzero(constant):
-                mean[g] = np.nanmin(x[codes == g])
-        block = [(names[j], mean, var)]
+    for j, col in columns.items():
+        x = col.to_numpy(dtype=np.float64, na_value=np.nan)
         missing = np.isnan(x)
+        values, groups = (x[~missing], codes[~missing]) if missing.any() else (x, codes)
+        n = np.bincount(groups, minlength=n_groups)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mean = np.bincount(groups, weights=values, minlength=n_groups) / n
+            deviation = values - mean[groups]
+            squares = np.bincount(groups, weights=deviation * deviation, minlength=n_groups)
+            var = np.where(n > 1, squares / (n - 1), np.nan)
+        # an arm whose values are all equal has variance 0 and its value as mean exactly;
+        # the summed mean may be an ulp off, which would turn an SMD of 0 into an infinite one
+        sample = np.full(n_groups, np.nan)
+        sample[groups] = values
+        differs = np.bincount(groups, weights=values != sample[groups], minlength=n_groups)
+        constant = (n > 1) & (differs == 0) & np.isfinite(sample)
+        mean[constant], var[constant] = sample[constant], 0.0
+        block = [(names[j], mean, var)]
         if missing.any():
             share = np.bincount(codes[missing], minlength=n_groups) / sizes
             block.append((f"{names[j]} missing", share, _indicator_variance(share, sizes)))

@@ -28,6 +28,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from uplift.data.memory import release_arrow_memory
 from uplift.design.hashing import arm_ranges, assign_arms
 from uplift.design.ledger import (
     ARM_COLUMN,
@@ -400,8 +401,11 @@ def _write_snapshot(eligible: pd.DataFrame, fresh: np.ndarray, arms: pd.Series, 
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".parquet.tmp")
     table = pa.Table.from_pandas(eligible, preserve_index=False).filter(pa.array(fresh))
-    arm = pa.array(arms.reset_index(drop=True)).cast(pa.string())
+    # dictionary-encoded: read back as a categorical, a byte a customer instead of a string
+    arm = pa.array(arms.reset_index(drop=True).cat.remove_unused_categories())
     pq.write_table(table.append_column(ARM_COLUMN, arm), tmp)
+    del table, arm
+    release_arrow_memory()
     tmp.replace(path)
 
 
