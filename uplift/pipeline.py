@@ -12,30 +12,18 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from uplift import __version__
-from uplift.analysis.effects import EffectResults, estimate_effects
-from uplift.analysis.learners import CrossFitResult, cross_fit_uplift, encode_features
-from uplift.analysis.metrics import UpliftCurve, auuc_score, qini_curve, qini_score, uplift_at_k
 from uplift.data.memory import release_arrow_memory
-from uplift.data.simulate import SIMULATORS, Simulation, simulate
 from uplift.data.sources import check_features, check_ids, metric_frame, read_table, shown
 from uplift.design.balance import BalanceResult, covariate_balance
 from uplift.design.hashing import GLOBAL_HOLDOUT, assign_arms
 from uplift.design.launch import Definition, LaunchResult, launch
 from uplift.design.ledger import ARM_COLUMN, ExperimentRecord, Ledger
-from uplift.design.power import (
-    PowerResult,
-    mde_binary,
-    mde_continuous,
-    pre_period_estimate,
-    sample_size_binary,
-    sample_size_continuous,
-)
 from uplift.design.srm import SRMResult, srm_test
 from uplift.errors import AssignmentError, DataError, SpecError
 from uplift.expressions import parse
@@ -47,12 +35,18 @@ from uplift.spec import (
     ObservedAssignment,
     SimulateSource,
 )
-from uplift.summary import Summary
-from uplift.value.clv import clv_multiplier
-from uplift.value.costs import cost_model_for
-from uplift.value.decision import CampaignDecision, decide
-from uplift.value.profit import ProfitModel, SegmentResults, segment_profit
-from uplift.value.rfm import rfm_scores, rfm_segments
+
+if TYPE_CHECKING:
+    # the analysis, modelling, value and simulation stages import statsmodels, scipy.stats
+    # and scikit-learn, two seconds before any work; each function below imports the
+    # stages it runs, so `uplift assign` and `uplift power` do not pay for the others
+    from uplift.analysis.effects import EffectResults
+    from uplift.analysis.learners import CrossFitResult
+    from uplift.analysis.metrics import UpliftCurve
+    from uplift.data.simulate import Simulation
+    from uplift.design.power import PowerResult
+    from uplift.value.decision import CampaignDecision
+    from uplift.value.profit import ProfitModel, SegmentResults
 
 __all__ = [
     "Analysis",
@@ -127,6 +121,8 @@ class Analysis:
 
 
 def _population(spec: ExperimentSpec) -> tuple[pd.DataFrame, Simulation | None, str]:
+    from uplift.data.simulate import SIMULATORS, simulate
+
     source = spec.population.source
     if isinstance(source, SimulateSource):
         kind = spec.hypothesis.kind
@@ -222,14 +218,11 @@ def diagnostics(spec: ExperimentSpec, ledger: Ledger, result: LaunchResult) -> D
     arms = snapshot[ARM_COLUMN]
     counts = {str(k): int(v) for k, v in arms.value_counts().items() if k != GLOBAL_HOLDOUT}
     srm = srm_test(counts, launched.weights())
-    keep = (arms != GLOBAL_HOLDOUT).to_numpy()
     treatments = [a for a in result.definition.arms if a != result.definition.control]
     present = [a for a in treatments if counts.get(a)]
+    # the global holdout's rows are in no compared arm, so the balance skips them
     balance = covariate_balance(
-        snapshot.loc[keep, spec.population.features],
-        arms[keep],
-        result.definition.control,
-        present,
+        snapshot[spec.population.features], arms, result.definition.control, present
     )
     return Diagnostics(srm, balance)
 
@@ -264,6 +257,14 @@ def power_plan(
     the global holdout and the layer share) or the observed arms. The spread comes
     from ``sd`` / ``baseline`` when given, else from the metric's pre-period column.
     """
+    from uplift.design.power import (
+        mde_binary,
+        mde_continuous,
+        pre_period_estimate,
+        sample_size_binary,
+        sample_size_continuous,
+    )
+
     name = metric or spec.outcomes.primary
     if name not in spec.outcomes.metrics:
         raise SpecError(
@@ -506,6 +507,8 @@ def _joined_outcomes(
 
 def segment_labels(spec: ExperimentSpec, frame: pd.DataFrame) -> pd.Series:
     """Each customer's segment: named RFM segments, or the values of a column."""
+    from uplift.value.rfm import rfm_scores, rfm_segments
+
     if spec.value.segments == "rfm":
         rfm = spec.value.rfm
         scores = rfm_scores(frame, rfm.recency, rfm.frequency, rfm.monetary, rfm.bins)
@@ -520,6 +523,10 @@ def segment_labels(spec: ExperimentSpec, frame: pd.DataFrame) -> pd.Series:
 
 def profit_model(spec: ExperimentSpec, treatments: list[str]) -> ProfitModel:
     """The value and cost parameters of the spec as a :class:`ProfitModel`."""
+    from uplift.value.clv import clv_multiplier
+    from uplift.value.costs import cost_model_for
+    from uplift.value.profit import ProfitModel
+
     clv = spec.value.clv
     return ProfitModel(
         value_metric=spec.value_metric,
@@ -545,6 +552,12 @@ def _digest(data: PreparedData) -> str:
 
 def analyze(spec: ExperimentSpec, data: PreparedData, report: Report = _quiet) -> Analysis:
     """Effects, uplift models, segment economics and the decision."""
+    from uplift.analysis.effects import estimate_effects
+    from uplift.analysis.learners import cross_fit_uplift, encode_features
+    from uplift.analysis.metrics import auuc_score, qini_curve, qini_score, uplift_at_k
+    from uplift.value.decision import decide
+    from uplift.value.profit import segment_profit
+
     alpha = spec.decision.alpha
     srm = None
     if data.srm_weights is not None:
@@ -640,6 +653,8 @@ def build_summary(
     spec: ExperimentSpec, analysis: Analysis, run_id: str | None, tracking_uri: str | None
 ) -> dict[str, Any]:
     """The summary document (DESIGN.md section 4), validated against its model."""
+    from uplift.summary import Summary
+
     data, srm, decision = analysis.data, analysis.srm, analysis.decision
     counts = {str(k): int(v) for k, v in data.arms.value_counts().items()}
     summary = Summary.model_validate(

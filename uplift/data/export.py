@@ -7,11 +7,10 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from uplift.data.ids import ids_as_arrow
+from uplift.data.ids import id_order, ids_as_arrow
 from uplift.data.memory import release_arrow_memory
 from uplift.errors import DataError
 
@@ -37,11 +36,13 @@ def stage_assignments(assignments: pd.DataFrame, id_column: str, path: Path) -> 
         stays intact until then.
     """
     ids = ids_as_arrow(assignments["customer_id"])
-    arms = pa.array(assignments["arm"], from_pandas=True).cast(pa.string())
+    arms = pa.array(assignments["arm"], from_pandas=True)
+    if path.suffix.lower() != ".parquet" or not pa.types.is_dictionary(arms.type):
+        arms = arms.cast(pa.string())  # Parquet keeps a categorical's dictionary
     table = pa.table({id_column: ids, "arm": arms})
-    ordered = len(ids) < 2 or pc.all(pc.less_equal(ids.slice(0, len(ids) - 1), ids.slice(1)))
-    if not ordered:
-        table = table.take(pc.sort_indices(ids))
+    order = id_order(ids)
+    if order is not None:
+        table = table.take(order)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:

@@ -207,9 +207,9 @@ def covariate_balance(
     -----
     Computed with weighted ``bincount`` passes, one numeric column at a time (the means,
     then the squared deviations from them) and one per categorical column, so ten million
-    rows take seconds in little memory beyond the columns. When both variances are zero the SMD is 0 if the means are
-    equal and ``±inf`` (flagged) otherwise; when a variance is undefined (fewer than two
-    values) the SMD is NaN and is not flagged.
+    rows take seconds in little memory beyond the columns. When both variances are zero the
+    SMD is 0 if the means are equal and ``±inf`` (flagged) otherwise; when a variance is
+    undefined (fewer than two values) the SMD is NaN and is not flagged.
 
     Examples
     --------
@@ -247,9 +247,7 @@ def covariate_balance(
     numeric: dict[int, pd.Series] = {}
     categorical: dict[int, pd.Series] = {}
     for j, name in enumerate(names):
-        column = features.iloc[:, j]
-        if keep is not None:
-            column = column[keep]
+        column = features.iloc[:, j]  # every row: the blocks skip the ones not compared
         if _is_categorical(column.dtype):
             categorical[j] = column
         elif pd.api.types.is_bool_dtype(column.dtype) or (
@@ -265,9 +263,9 @@ def covariate_balance(
 
     blocks: dict[int, list[tuple[str, np.ndarray, np.ndarray]]] = {}
     if numeric:
-        blocks.update(_numeric_blocks(numeric, names, codes, sizes))
+        blocks.update(_numeric_blocks(numeric, names, codes, sizes, keep))
     for j, column in categorical.items():
-        blocks[j] = _categorical_block(column, names[j], codes, sizes)
+        blocks[j] = _categorical_block(column, names[j], codes, sizes, keep)
 
     rows = [row for j in range(len(names)) for row in blocks[j]]
     n_arms, n_rows = len(treatments), len(rows)
@@ -326,7 +324,11 @@ def _is_categorical(dtype: object) -> bool:
 
 
 def _numeric_blocks(
-    columns: dict[int, pd.Series], names: list[str], codes: np.ndarray, sizes: np.ndarray
+    columns: dict[int, pd.Series],
+    names: list[str],
+    codes: np.ndarray,
+    sizes: np.ndarray,
+    keep: np.ndarray | None,
 ) -> dict[int, list[tuple[str, np.ndarray, np.ndarray]]]:
     """Per-arm means and variances of the numeric columns, plus missing-share rows.
 
@@ -338,6 +340,8 @@ def _numeric_blocks(
     blocks: dict[int, list[tuple[str, np.ndarray, np.ndarray]]] = {}
     for j, col in columns.items():
         x = col.to_numpy(dtype=np.float64, na_value=np.nan)
+        if keep is not None:
+            x = x[keep]
         missing = np.isnan(x)
         values, groups = (x[~missing], codes[~missing]) if missing.any() else (x, codes)
         n = np.bincount(groups, minlength=n_groups)
@@ -347,12 +351,16 @@ def _numeric_blocks(
             squares = np.bincount(groups, weights=deviation * deviation, minlength=n_groups)
             var = np.where(n > 1, squares / (n - 1), np.nan)
         # an arm whose values are all equal has variance 0 and its value as mean exactly;
-        # the summed mean may be an ulp off, which would turn an SMD of 0 into an infinite one
-        sample = np.full(n_groups, np.nan)
-        sample[groups] = values
-        differs = np.bincount(groups, weights=values != sample[groups], minlength=n_groups)
-        constant = (n > 1) & (differs == 0) & np.isfinite(sample)
-        mean[constant], var[constant] = sample[constant], 0.0
+        # the summed mean may be an ulp off, which would turn an SMD of 0 into an infinite
+        # one. Only arms whose variance is at rounding level can be constant.
+        with np.errstate(invalid="ignore"):
+            suspect = (n > 1) & ~(var > 1e-20 * np.maximum(mean * mean, 1e-300))
+        if suspect.any():
+            sample = np.full(n_groups, np.nan)
+            sample[groups] = values
+            differs = np.bincount(groups, weights=values != sample[groups], minlength=n_groups)
+            constant = suspect & (differs == 0) & np.isfinite(sample)
+            mean[constant], var[constant] = sample[constant], 0.0
         block = [(names[j], mean, var)]
         if missing.any():
             share = np.bincount(codes[missing], minlength=n_groups) / sizes
@@ -362,7 +370,7 @@ def _numeric_blocks(
 
 
 def _categorical_block(
-    column: pd.Series, name: str, codes: np.ndarray, sizes: np.ndarray
+    column: pd.Series, name: str, codes: np.ndarray, sizes: np.ndarray, keep: np.ndarray | None
 ) -> list[tuple[str, np.ndarray, np.ndarray]]:
     """Per-arm shares (and their indicator variances) of each level of one column."""
     if isinstance(column.dtype, pd.CategoricalDtype):
@@ -379,6 +387,8 @@ def _categorical_block(
         level_codes = np.append(rank, -1)[raw]
         levels = [uniques[i] for i in order]
     n_levels = len(levels) + 1  # the last slot counts missing values
+    if keep is not None:
+        level_codes = level_codes[keep]
     level_codes = np.where(level_codes < 0, len(levels), level_codes)
     counts = np.bincount(codes * n_levels + level_codes, minlength=len(sizes) * n_levels)
     shares = counts.reshape(len(sizes), n_levels) / sizes[:, None]

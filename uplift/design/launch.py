@@ -28,6 +28,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from uplift.data.ids import id_order, ids_as_arrow
 from uplift.data.memory import release_arrow_memory
 from uplift.design.hashing import arm_ranges, assign_arms
 from uplift.design.ledger import (
@@ -348,6 +349,11 @@ def launch(
                 "arm": new_arms.reset_index(drop=True),
             }
         )
+        # in id order, the primary key's: the ledger then appends to its index, and the
+        # export finds its rows already sorted
+        order = id_order(ids_as_arrow(added["customer_id"]))
+        if order is not None:
+            added = added.take(order).reset_index(drop=True)
         # the database writes the rows in a worker thread while this one writes the
         # snapshot and runs `alongside`: SQLite, Arrow and numpy release the GIL for most
         # of their work. This thread touches the connection again only after the worker

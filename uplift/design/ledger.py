@@ -38,7 +38,7 @@ import pyarrow.parquet as pq
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from uplift.data.ids import ids_as_arrow
+from uplift.data.ids import id_order, ids_as_arrow
 from uplift.errors import AssignmentError
 
 __all__ = [
@@ -422,9 +422,10 @@ class Ledger:
         if (arms.codes < 0).any():
             raise ValueError("every assigned customer needs an arm")
         names = [str(name) for name in arms.categories]
-        order = pc.sort_indices(ids)
-        ids = ids.take(order)
-        codes = np.asarray(arms.codes)[order.to_numpy()]
+        codes = np.asarray(arms.codes)
+        order = id_order(ids)
+        if order is not None:
+            ids, codes = ids.take(order), codes[order]
         eid, number = int(experiment_id), int(batch)
         if self.dialect == "postgresql" and self.engine.driver == "psycopg":
             self._copy_postgresql(conn, eid, number, ids, codes, names)

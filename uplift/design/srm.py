@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from scipy import stats
+import numpy as np
+from scipy import special
 
 __all__ = ["SRM_ALERT_P", "SRMResult", "srm_test"]
 
@@ -35,7 +36,11 @@ def srm_test(counts: Mapping[str, int], weights: Mapping[str, float]) -> SRMResu
     n = sum(counts.get(arm, 0) for arm in shares)
     observed = [counts.get(arm, 0) for arm in shares]
     expected = [n * s for s in shares.values()]
-    statistic, p_value = stats.chisquare(observed, expected)
+    # Pearson's statistic and the chi-square survival function on k - 1 degrees of freedom,
+    # what scipy.stats.chisquare computes; scipy.special alone imports in a third of the time
+    o, e = np.asarray(observed, dtype=float), np.asarray(expected, dtype=float)
+    statistic = float(np.sum((o - e) ** 2 / e))
+    p_value = float(special.chdtrc(len(o) - 1, statistic))
     return SRMResult(
         {arm: int(counts.get(arm, 0)) for arm in shares}, shares, float(statistic), float(p_value)
     )
