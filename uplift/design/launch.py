@@ -26,9 +26,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from uplift.data.ids import id_order, ids_as_arrow
+from uplift.data.ids import ids_as_arrow
 from uplift.data.memory import release_arrow_memory
 from uplift.design.hashing import arm_ranges, assign_arms
 from uplift.design.ledger import (
@@ -271,15 +272,19 @@ def launch(
                 start, end = latest.layer_start, latest.layer_end or 0
             layer = (definition.layer, start, end)
 
-        arms = assign_arms(
-            eligible[id_column], definition.salt, definition.weights(), holdout, layer
-        )
-        inside = arms.notna().to_numpy()
         all_ids = eligible[id_column]
-        ids = (all_ids if isinstance(all_ids.dtype, pd.StringDtype) else all_ids.astype(str))[
-            inside
-        ]
-        arms = arms[inside]
+        text_ids = all_ids if isinstance(all_ids.dtype, pd.StringDtype) else all_ids.astype(str)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            # the ids' order (the ledger's primary key order) is found beside the hashing:
+            # Arrow's sort releases the GIL, so on two cores it costs no time
+            sorting = pool.submit(lambda: np.asarray(pc.sort_indices(ids_as_arrow(text_ids))))
+            every_arm = assign_arms(
+                text_ids, definition.salt, definition.weights(), holdout, layer
+            )
+            id_order = sorting.result()
+        inside = every_arm.notna().to_numpy()
+        ids = text_ids[inside]
+        arms = every_arm[inside]
         if latest is not None and not create:
             existing = ledger.assignments(conn, latest.id)
             known = ids.isin(existing["customer_id"]).to_numpy()
@@ -343,17 +348,15 @@ def launch(
             experiment_id = latest.id
         record = ledger.latest(conn, spec.name)
         assert record is not None
+        # the new customers in id order, the primary key's: the ledger then appends to its
+        # index, and the export finds its rows already sorted
+        in_order = id_order[fresh[id_order]]
         added = pd.DataFrame(
             {
-                "customer_id": ids[~known].reset_index(drop=True),
-                "arm": new_arms.reset_index(drop=True),
+                "customer_id": text_ids.iloc[in_order].reset_index(drop=True),
+                "arm": every_arm.iloc[in_order].reset_index(drop=True),
             }
         )
-        # in id order, the primary key's: the ledger then appends to its index, and the
-        # export finds its rows already sorted
-        order = id_order(ids_as_arrow(added["customer_id"]))
-        if order is not None:
-            added = added.take(order).reset_index(drop=True)
         # the database writes the rows in a worker thread while this one writes the
         # snapshot and runs `alongside`: SQLite, Arrow and numpy release the GIL for most
         # of their work. This thread touches the connection again only after the worker
