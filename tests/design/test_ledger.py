@@ -339,6 +339,30 @@ def test_a_second_launch_with_the_same_base_adds_nothing(backend: Backend) -> No
     assert {table: table_rows(ledger, table) for table in TABLES} == before
 
 
+def test_a_recorded_arm_that_the_hash_no_longer_gives_is_refused(
+    backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uplift.design.launch as launch_module
+
+    ledger = backend.ledger()
+    spec = make_spec(backend)
+    launch(spec, frame(0, 2000), ledger, now=WHEN)
+    before = {table: table_rows(ledger, table) for table in TABLES}
+    honest = launch_module.assign_arms
+
+    def changed_rule(*args: Any, **kwargs: Any) -> pd.Series:
+        # a hashing rule that changed under a launched experiment: two arms swap
+        arms = honest(*args, **kwargs)
+        return arms.cat.rename_categories(
+            {"two_lessons": "four_lessons", "four_lessons": "two_lessons"}
+        )
+
+    monkeypatch.setattr(launch_module, "assign_arms", changed_rule)
+    with pytest.raises(AssignmentError, match=r"disagree with the hash for \d+ customers"):
+        launch(spec, frame(0, 2500), ledger)
+    assert {table: table_rows(ledger, table) for table in TABLES} == before
+
+
 def test_a_grown_base_is_appended_as_batch_2_and_nobody_moves(backend: Backend) -> None:
     ledger = backend.ledger()
     spec = make_spec(backend)
@@ -654,13 +678,16 @@ AWKWARD_IDS = [
 ]
 
 
+@pytest.mark.parametrize("page", [5, 7])
 def test_bulk_insert_keeps_every_id_and_arm_exactly(
-    backend: Backend, monkeypatch: pytest.MonkeyPatch
+    backend: Backend, monkeypatch: pytest.MonkeyPatch, page: int
 ) -> None:
     import uplift.design.ledger as ledger_module
 
-    # chunks of four: some hold only plain ids (the bulk path), some an awkward one
+    # chunks of four: some hold only plain ids (the bulk path), some an awkward one; read
+    # back in pages of 5 (the 55 rows fill the last page exactly) or 7
     monkeypatch.setattr(ledger_module, "_CHUNK", 4)
+    monkeypatch.setattr(ledger_module, "_READ_PAGE", page)
     ids = [f"plain-{i:03d}" for i in range(40)] + AWKWARD_IDS
     # twelve arms, so an arm's code takes two digits; names with quotes and tabs
     names = [f"arm {k}" for k in range(10)] + ["it's", "tab\tarm"]
@@ -686,6 +713,7 @@ def test_bulk_insert_keeps_every_id_and_arm_exactly(
         stored = ledger.assignments(conn, experiment_id)
     assert len(stored) == len(ids)
     assert arm_map(stored) == dict(zip(ids, arms, strict=True))
+    assert list(stored["customer_id"]) == sorted(ids)  # by id, the empty id first
     assert set(stored["batch"]) == {1}
 
 

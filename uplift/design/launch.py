@@ -28,6 +28,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from pandas.api.types import union_categoricals
 
 from uplift.data.ids import ids_as_arrow
 from uplift.data.memory import release_arrow_memory
@@ -278,9 +279,7 @@ def launch(
             # the ids' order (the ledger's primary key order) is found beside the hashing:
             # Arrow's sort releases the GIL, so on two cores it costs no time
             sorting = pool.submit(lambda: np.asarray(pc.sort_indices(ids_as_arrow(text_ids))))
-            every_arm = assign_arms(
-                text_ids, definition.salt, definition.weights(), holdout, layer
-            )
+            every_arm = assign_arms(text_ids, definition.salt, definition.weights(), holdout, layer)
             id_order = sorting.result()
         inside = every_arm.notna().to_numpy()
         ids = text_ids[inside]
@@ -380,8 +379,21 @@ def launch(
                 )
                 every = added.assign(batch=batch)
                 if not existing.empty:
-                    every = pd.concat([existing, every], ignore_index=True)
-                every["arm"] = every["arm"].astype("category")
+                    every = pd.DataFrame(
+                        {
+                            "customer_id": pd.concat(
+                                [existing["customer_id"], added["customer_id"]],
+                                ignore_index=True,
+                            ),
+                            "arm": union_categoricals(
+                                [existing["arm"].astype("category"), added["arm"]],
+                                ignore_order=True,
+                            ),
+                            "batch": np.concatenate(
+                                [existing["batch"].to_numpy(), np.full(len(added), batch)]
+                            ),
+                        }
+                    )
                 result = LaunchResult(
                     record,
                     definition,
@@ -427,15 +439,23 @@ def _latest_versions(experiments: list[ExperimentRecord]) -> list[ExperimentReco
 
 
 def _check_agreement(ids: pd.Series, arms: pd.Series, existing: pd.DataFrame, name: str) -> None:
+    """Refuse when a recorded customer's arm differs from the one the hash gives now."""
     if ids.empty:
         return
-    recorded = existing.set_index("customer_id")["arm"].reindex(ids.to_numpy()).to_numpy()
-    differ = recorded != arms.to_numpy()
+    # by position in the ledger's ids and by arm code: no Python object a customer
+    position = pc.index_in(
+        ids_as_arrow(ids), value_set=ids_as_arrow(existing["customer_id"])
+    ).to_numpy(zero_copy_only=False)
+    hashed = pd.Categorical(arms)
+    stored = pd.Categorical(existing["arm"])
+    lookup = np.array([hashed.categories.get_indexer([c])[0] for c in stored.categories] + [-2])
+    recorded = lookup[np.asarray(stored.codes)[position]]
+    differ = recorded != np.asarray(hashed.codes)
     if differ.any():
         first = int(differ.argmax())
         raise AssignmentError(
             f"The ledger's arms for experiment {name!r} disagree with the hash for "
             f"{int(differ.sum())} customers (for example {ids.iloc[first]!r}: ledger "
-            f"{recorded[first]!r}, hash {arms.iloc[first]!r}). The ledger is kept as it is; "
-            f"this points at a changed hashing rule and must be investigated."
+            f"{stored[position[first]]!r}, hash {arms.iloc[first]!r}). The ledger is kept as "
+            f"it is; this points at a changed hashing rule and must be investigated."
         )
