@@ -2,19 +2,23 @@
 
 Not collected by the test run. Run it from the repository root::
 
-    .venv/bin/python tests/benchmarks/bench_assign.py [--rows N] [--workdir DIR] [--stages N]
+    .venv/bin/python tests/benchmarks/bench_assign.py [--rows N] [--workdir DIR] [--timeline]
 
 It writes a synthetic base (id, eligibility flag, five features, a pre-period metric) once,
-launches it with ``uplift assign`` in a child process into a fresh SQLite ledger, and reports
-the wall time and the child's peak resident memory. Then, in this process, it hashes the
-same ids with :func:`uplift.design.hashing.buckets` and with a plain ``hashlib.sha256``
-loop, and reports both throughputs and their ratio (the two share the machine's noise).
-With ``--stages N`` it then times each stage of a launch in process on the first N rows.
+launches it with ``uplift assign`` in a child process into a fresh SQLite ledger, then runs
+the same command again (the idempotent re-run, which reads the ledger back and adds
+nobody), and reports each run's wall time and peak resident memory. Then, in this
+process, it hashes the same ids with :func:`uplift.design.hashing.buckets` and with a plain
+``hashlib.sha256`` loop, and reports both throughputs and their ratio (the two share the
+machine's noise). With ``--timeline`` it launches once more in process into a fresh
+ledger and prints when each stage started and ended, with the resident memory then and
+the peak.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import resource
 import shutil
@@ -71,7 +75,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/uplift-bench"))
-    parser.add_argument("--stages", type=int, default=0, help="time the stages on N rows")
+    parser.add_argument("--timeline", action="store_true", help="time each stage in process")
     args = parser.parse_args()
     work = args.workdir
     work.mkdir(parents=True, exist_ok=True)
@@ -83,15 +87,10 @@ def main() -> None:
     spec = work / "spec.yaml"
     spec.write_text(SPEC.format(base=base, ledger=ledger / "ledger.db"))
 
-    start = time.perf_counter()
-    subprocess.run(
-        [sys.executable, "-m", "uplift", "assign", str(spec), "--out", str(work / "arms.parquet")],
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
-    wall = time.perf_counter() - start
-    peak_gb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024**2
-    print(f"uplift assign, {args.rows:,} rows: {wall:.1f} s wall, peak RSS {peak_gb:.2f} GB")
+    command = [str(spec), "--out", str(work / "arms.parquet")]
+    for label in ("uplift assign", "uplift assign again (nobody new)"):
+        wall, peak_gb = _run_child(command)
+        print(f"{label}, {args.rows:,} rows: {wall:.1f} s wall, peak RSS {peak_gb:.2f} GB")
 
     ids = pd.read_parquet(base, columns=["customer_id"])["customer_id"]
     start = time.perf_counter()
@@ -106,43 +105,90 @@ def main() -> None:
         f"plain hashlib.sha256 loop {len(ids) / plain / 1e6:.2f} M ids/s, "
         f"ratio {plain / ours:.1f}x"
     )
-    if args.stages:
-        stages(spec, base, args.stages, work)
+    if args.timeline:
+        del ids
+        shutil.rmtree(ledger, ignore_errors=True)
+        timeline(command)
 
 
-def stages(spec_path: Path, base: Path, rows: int, work: Path) -> None:
-    """Time each stage of a launch on the first ``rows`` customers of the base."""
-    from uplift import pipeline
-    from uplift.data.export import write_assignments
-    from uplift.design import launch as launch_module
-    from uplift.design.ledger import Ledger
-    from uplift.spec import load_spec
+# runs the CLI in the child and prints the child's own peak resident memory last
+_CHILD = """
+import resource, sys
+from uplift.cli import main
+sys.argv = ["uplift", "assign", *sys.argv[1:]]
+try:
+    main()
+finally:
+    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)
+"""
 
-    spec = load_spec(spec_path)
-    timings: dict[str, float] = {}
 
-    def timed(name: str, function):  # type: ignore[no-untyped-def]
-        def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
-            start = time.perf_counter()
-            result = function(*args, **kwargs)
-            timings[name] = time.perf_counter() - start
-            return result
-
-        return wrapper
-
+def _run_child(command: list[str]) -> tuple[float, float]:
     start = time.perf_counter()
-    population = pd.read_parquet(base).iloc[:rows]
-    eligible = pipeline._eligible(spec, population, "benchmark base")
-    timings["read and check the base"] = time.perf_counter() - start
-    shutil.rmtree(work / "stages", ignore_errors=True)
-    ledger = Ledger(f"sqlite:///{work / 'stages' / 'ledger.db'}")
-    launch_module.assign_arms = timed("hashing (three salts)", launch_module.assign_arms)
-    Ledger.add_assignments = timed("writing the ledger", Ledger.add_assignments)  # type: ignore[method-assign]
-    result = timed("launch in all", launch_module.launch)(spec, eligible, ledger)
-    timed("diagnostics", pipeline.diagnostics)(spec, ledger, result)
-    timed("export", write_assignments)(result.assignments, "customer_id", work / "stages.parquet")
-    for name, seconds in timings.items():
-        print(f"  {name}: {seconds:.2f} s ({rows:,} rows)")
+    done = subprocess.run(
+        [sys.executable, "-c", _CHILD, *command],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    wall = time.perf_counter() - start
+    return wall, int(done.stderr.strip().splitlines()[-1]) / 1024**2
+
+
+def timeline(command: list[str]) -> None:
+    """Launch in process and print each stage's start and end with the memory then."""
+    import functools
+    import threading
+
+    from uplift import cli, pipeline
+    from uplift.data import export
+    from uplift.design import launch, ledger
+
+    origin = time.perf_counter()
+    events: list[tuple[float, float, str]] = []
+    peak = [0.0]
+
+    def rss_gb() -> float:
+        with open("/proc/self/statm") as handle:
+            return int(handle.read().split()[1]) * resource.getpagesize() / 1024**3
+
+    def sample() -> None:
+        while True:
+            peak[0] = max(peak[0], rss_gb())
+            time.sleep(0.05)
+
+    def mark(owner: object, name: str) -> None:
+        function = getattr(owner, name)
+
+        @functools.wraps(function)
+        def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
+            events.append((time.perf_counter() - origin, rss_gb(), f"{name} starts"))
+            try:
+                return function(*args, **kwargs)
+            finally:
+                events.append((time.perf_counter() - origin, rss_gb(), f"{name} ends"))
+
+        setattr(owner, name, wrapper)
+
+    for owner, name in [
+        (pipeline, "_population"),
+        (pipeline, "_eligible"),
+        (launch, "assign_arms"),
+        (launch, "_write_snapshot"),
+        (ledger.Ledger, "add_assignments"),
+        (pipeline, "diagnostics"),
+        (export, "stage_assignments"),
+    ]:
+        mark(owner, name)
+    threading.Thread(target=sample, daemon=True).start()
+    sys.argv = ["uplift", "assign", *command]
+    with contextlib.suppress(SystemExit):
+        cli.main()
+    events.append((time.perf_counter() - origin, rss_gb(), "done"))
+    for at, gb, what in sorted(events):
+        print(f"  {at:6.1f} s  {gb:4.2f} GB  {what}")
+    print(f"  peak RSS {peak[0]:.2f} GB (the ledger is written in a worker thread)")
 
 
 if __name__ == "__main__":
