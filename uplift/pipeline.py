@@ -550,6 +550,30 @@ def _digest(data: PreparedData) -> str:
     return hashlib.sha256(hashed.to_numpy().tobytes()).hexdigest()
 
 
+def _pre_period_covariates(spec: ExperimentSpec, data: PreparedData) -> dict[str, pd.DataFrame]:
+    """Metric -> its pre-period column as frozen at launch, for the CUPED adjustment."""
+    out = {}
+    for name, metric in spec.outcomes.metrics.items():
+        column = metric.pre_period
+        if column is None:
+            continue
+        if column not in data.frame.columns:
+            raise DataError(
+                f"outcomes.metrics.{name}.pre_period: the experiment's customers have no "
+                f"column {column!r}; its columns are {sorted(map(str, data.frame.columns))[:30]}."
+            )
+        values = data.frame[column]
+        if not pd.api.types.is_numeric_dtype(values) or values.isna().any():
+            raise DataError(
+                f"outcomes.metrics.{name}.pre_period: column {column!r} must be numeric and "
+                f"complete to adjust {name!r} for it; found {values.dtype} with "
+                f"{int(values.isna().sum())} missing values. Fill or drop them, or remove "
+                f"pre_period to analyse {name!r} unadjusted."
+            )
+        out[name] = data.frame[[column]]
+    return out
+
+
 def analyze(spec: ExperimentSpec, data: PreparedData, report: Report = _quiet) -> Analysis:
     """Effects, uplift models, segment economics and the decision."""
     from uplift.analysis.effects import estimate_effects
@@ -567,10 +591,14 @@ def analyze(spec: ExperimentSpec, data: PreparedData, report: Report = _quiet) -
         data.frame[spec.population.features], data.arms, data.control, data.treatments
     )
     metrics = {name: name for name in spec.outcomes.metrics}
+    covariates = _pre_period_covariates(spec, data)
     effects = estimate_effects(
-        data.outcomes, data.arms, metrics, data.control, data.treatments, alpha
+        data.outcomes, data.arms, metrics, data.control, data.treatments, alpha, covariates
     )
-    report("effects: difference in means with Welch intervals")
+    report(
+        "effects: OLS with HC2 intervals"
+        + (f"; CUPED (Lin) on {sorted(covariates)}" if covariates else "")
+    )
     programme = None
     if data.holdout_outcomes is not None:
         pooled = pd.concat([data.outcomes, data.holdout_outcomes], ignore_index=True)

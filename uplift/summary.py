@@ -78,6 +78,14 @@ class EffectRow(_Row):
     std_error: Number
     df: Number
     method: str
+    adjusted_for: str = ""
+    variance_reduction: Number = None
+    lift: Number = None
+    lift_ci_low: Number = None
+    lift_ci_high: Number = None
+    welch_estimate: Number = None
+    welch_ci_low: Number = None
+    welch_ci_high: Number = None
     n_treated: int
     n_control: int
     mean_treated: Number

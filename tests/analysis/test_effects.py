@@ -20,6 +20,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+import statsmodels.api as sm
 from scipy import stats
 from statsmodels.stats.weightstats import CompareMeans, DescrStatsW
 
@@ -176,22 +177,30 @@ def test_estimate_effects_matches_statsmodels_per_arm_and_metric() -> None:
         ("a", "revenue"),
         ("a", "bought"),
     ]
-    assert set(table["method"]) == {"welch"}
+    assert set(table["method"]) == {"ols_hc2"}
     for arm in ["a", "b"]:
         for metric, column in metrics.items():
             t = outcomes.loc[arms == arm, column].to_numpy(dtype=float)
             c = outcomes.loc[arms == "control", column].to_numpy(dtype=float)
-            # reference: statsmodels CompareMeans, unequal variances (Welch)
-            cm = CompareMeans(DescrStatsW(t), DescrStatsW(c))
-            low, high = cm.tconfint_diff(alpha=0.05, usevar="unequal")
-            _tstat, p_value, _df = cm.ttest_ind(usevar="unequal")
             row = results.get(arm, metric)
             assert row["n_treated"] == t.size
             assert row["n_control"] == c.size
-            assert row["estimate"] == pytest.approx(t.mean() - c.mean(), abs=TOL)
+            # reference: statsmodels OLS of y on [1, T] over the two arms, HC2 covariance
+            y = np.concatenate([t, c])
+            design = np.column_stack([np.ones(y.size), np.r_[np.ones(t.size), np.zeros(c.size)]])
+            fit = sm.OLS(y, design).fit(cov_type="HC2")
+            low, high = fit.conf_int(alpha=0.05)[1]
+            assert row["estimate"] == pytest.approx(fit.params[1], abs=TOL)
             assert row["ci_low"] == pytest.approx(low, abs=TOL)
             assert row["ci_high"] == pytest.approx(high, abs=TOL)
-            assert row["p_value"] == pytest.approx(p_value, abs=TOL)
+            assert row["p_value"] == pytest.approx(fit.pvalues[1], abs=TOL)
+            # reference: statsmodels CompareMeans, unequal variances (Welch)
+            cm = CompareMeans(DescrStatsW(t), DescrStatsW(c))
+            welch_low, welch_high = cm.tconfint_diff(alpha=0.05, usevar="unequal")
+            assert row["welch_estimate"] == pytest.approx(t.mean() - c.mean(), abs=TOL)
+            assert row["welch_ci_low"] == pytest.approx(welch_low, abs=TOL)
+            assert row["welch_ci_high"] == pytest.approx(welch_high, abs=TOL)
+            assert row["std_error"] == pytest.approx(cm.std_meandiff_separatevar, abs=TOL)
 
 
 def test_effect_results_records_are_plain_python_and_summary_names_the_control() -> None:

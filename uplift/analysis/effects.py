@@ -1,9 +1,12 @@
-"""Average treatment effects: difference in means with Welch confidence intervals.
+"""Average treatment effects of every arm against the control, with honest intervals.
 
-For each treatment arm against the control and each metric, the estimate is the
-difference of the arm means, its standard error is the unpooled (Welch) one and the
-interval uses Student's t with the Welch-Satterthwaite degrees of freedom, as
-``statsmodels.stats.weightstats.CompareMeans.tconfint_diff(usevar="unequal")`` does.
+The headline estimate of each arm and metric is an OLS coefficient with HC2 standard
+errors (:mod:`uplift.analysis.regression`): the difference in means, or Lin's
+covariate-adjusted (CUPED) estimate when the metric has pre-period covariates. Beside it
+the table keeps the plain difference in means with its Welch interval (Student's t with
+the Welch-Satterthwaite degrees of freedom, as
+``statsmodels.stats.weightstats.CompareMeans.tconfint_diff(usevar="unequal")`` computes)
+and the relative lift with a delta-method interval.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 from scipy import stats
+
+from uplift.analysis.regression import regression_effect
 
 __all__ = ["EffectResults", "WelchEffect", "estimate_effects", "welch_effect"]
 
@@ -130,7 +135,8 @@ class EffectResults:
         ]
         level = f"{1 - self.alpha:.0%}"
         return (
-            f"Average effects against {self.control!r} (difference in means, Welch {level} CI)\n"
+            f"Average effects against {self.control!r} (OLS with HC2, {level} CI; "
+            f"Lin-adjusted where pre-period covariates are given)\n"
             + self.table[cols].to_string(index=False, float_format=lambda x: f"{x:.5g}")
         )
 
@@ -142,8 +148,15 @@ def estimate_effects(
     control: str,
     treatments: Sequence[str],
     alpha: float = 0.05,
+    covariates: Mapping[str, pd.DataFrame] | None = None,
 ) -> EffectResults:
-    """Difference in means of every treatment arm against the control, per metric.
+    """Effect of every treatment arm against the control on every metric.
+
+    Each effect is the arm's coefficient in an OLS regression with HC2 standard errors
+    (:func:`uplift.analysis.regression.regression_effect`): the difference in means, or
+    Lin's covariate-adjusted estimate when the metric has pre-period covariates. The
+    table also carries the Welch interval of the plain difference in means, the relative
+    lift with its delta-method interval, and the variance reduction the adjustment gave.
 
     Parameters
     ----------
@@ -159,13 +172,45 @@ def estimate_effects(
         Treatment arms, in report order.
     alpha : float
         One minus the confidence level.
+    covariates : mapping, optional
+        Metric name -> pre-period covariates (a frame indexed like ``arms``) to adjust
+        that metric's effect for. Metrics not named are not adjusted.
     """
     rows = []
+    covariates = covariates or {}
     is_control = (arms == control).to_numpy()
     for arm in treatments:
         is_arm = (arms == arm).to_numpy()
+        pair = is_arm | is_control
         for metric, column in metrics.items():
             y = outcomes[column].to_numpy(dtype=float)
-            eff = welch_effect(y[is_arm], y[is_control], alpha)
-            rows.append({"arm": arm, "metric": metric, **eff.__dict__, "method": "welch"})
+            welch = welch_effect(y[is_arm], y[is_control], alpha)
+            adjust = covariates.get(metric)
+            z = None if adjust is None else adjust.to_numpy(dtype=float)[pair]
+            fit = regression_effect(y[pair], is_arm[pair], z, alpha)
+            rows.append(
+                {
+                    "arm": arm,
+                    "metric": metric,
+                    "estimate": fit.estimate,
+                    "ci_low": fit.ci_low,
+                    "ci_high": fit.ci_high,
+                    "p_value": fit.p_value,
+                    "std_error": fit.std_error,
+                    "df": welch.df,
+                    "method": "ols_hc2" if adjust is None else "lin_hc2",
+                    "adjusted_for": "" if adjust is None else ", ".join(map(str, adjust.columns)),
+                    "variance_reduction": fit.variance_reduction,
+                    "lift": fit.lift,
+                    "lift_ci_low": fit.lift_ci_low,
+                    "lift_ci_high": fit.lift_ci_high,
+                    "welch_estimate": welch.estimate,
+                    "welch_ci_low": welch.ci_low,
+                    "welch_ci_high": welch.ci_high,
+                    "n_treated": welch.n_treated,
+                    "n_control": welch.n_control,
+                    "mean_treated": welch.mean_treated,
+                    "mean_control": welch.mean_control,
+                }
+            )
     return EffectResults(pd.DataFrame(rows), control, alpha)
