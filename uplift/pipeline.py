@@ -818,8 +818,18 @@ def _metrics(summary: dict[str, Any]) -> dict[str, float]:
         out["assignment.balance.max_abs_smd"] = summary["assignment"]["balance_max_abs_smd"]
     out["assignment.global_holdout"] = summary["assignment"]["global_holdout"]
     for row in summary["effects"]:
-        for key in ("estimate", "ci_low", "ci_high", "p_value"):
-            out[metric_name("effect", row["arm"], row["metric"], key)] = row[key]
+        for key in (
+            "estimate",
+            "ci_low",
+            "ci_high",
+            "p_value",
+            "lift",
+            "lift_ci_low",
+            "lift_ci_high",
+            "variance_reduction",
+        ):
+            if row.get(key) is not None:
+                out[metric_name("effect", row["arm"], row["metric"], key)] = row[key]
     for row in summary["programme"]:
         for key in ("estimate", "ci_low", "ci_high", "p_value"):
             out[metric_name("programme", row["metric"], key)] = row[key]
