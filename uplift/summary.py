@@ -76,7 +76,6 @@ class EffectRow(_Row):
     ci_high: Number
     p_value: Number
     std_error: Number
-    df: Number
     method: str
     adjusted_for: str = ""
     variance_reduction: Number = None
@@ -86,6 +85,7 @@ class EffectRow(_Row):
     welch_estimate: Number = None
     welch_ci_low: Number = None
     welch_ci_high: Number = None
+    welch_df: Number = None
     n_treated: int
     n_control: int
     mean_treated: Number

@@ -223,7 +223,9 @@ def test_regression_effect_lift_matches_delta_method_on_statsmodels_fit(alpha: f
         # the intercept and effect are correlated (cov[0, 1] != 0): ignoring that
         # covariance would give a visibly different interval
         cov = ref.cov_params()
-        naive_se = np.sqrt(cov[1, 1] / ref.params[0] ** 2 + lift**2 * cov[0, 0] / ref.params[0] ** 2)
+        naive_se = np.sqrt(
+            cov[1, 1] / ref.params[0] ** 2 + lift**2 * cov[0, 0] / ref.params[0] ** 2
+        )
         assert (high - low) / (2 * stats.norm.ppf(1 - alpha / 2)) != pytest.approx(
             naive_se, rel=1e-3
         )
@@ -322,7 +324,7 @@ def test_estimate_effects_three_arms_matches_statsmodels_per_pair(alpha: float) 
             assert row["welch_estimate"] == pytest.approx(y_t.mean() - y_c.mean(), abs=ATOL)
             assert row["welch_ci_low"] == pytest.approx(w_low, abs=ATOL)
             assert row["welch_ci_high"] == pytest.approx(w_high, abs=ATOL)
-            assert row["df"] == pytest.approx(w_df, abs=ATOL)
+            assert row["welch_df"] == pytest.approx(w_df, abs=ATOL)
             assert (row["n_treated"], row["n_control"]) == (y_t.size, y_c.size)
             assert row["mean_treated"] == pytest.approx(y_t.mean(), abs=ATOL)
             assert row["mean_control"] == pytest.approx(y_c.mean(), abs=ATOL)
@@ -339,7 +341,9 @@ def test_estimate_effects_compares_each_arm_on_its_pair_only() -> None:
     t_all = (arms == "b").to_numpy()
     zc_all = covariates["pre_revenue"].to_numpy() - covariates["pre_revenue"].mean()
     pair = ((arms == "b") | (arms == "control")).to_numpy()
-    X_all = np.column_stack([np.ones(pair.sum()), t_all[pair], zc_all[pair], zc_all[pair] * t_all[pair]])
+    X_all = np.column_stack(
+        [np.ones(pair.sum()), t_all[pair], zc_all[pair], zc_all[pair] * t_all[pair]]
+    )
     # statsmodels OLS with the covariate centred over all arms, for contrast
     wrong = _hc2(X_all, outcomes["rev_col"].to_numpy()[pair])
     assert row["lift"] != pytest.approx(wrong.params[1] / wrong.params[0], abs=1e-4)
@@ -363,3 +367,58 @@ def test_estimate_effects_rejects_an_arm_with_one_customer() -> None:
     arms.iloc[0] = "b"
     with pytest.raises(ValueError, match="at least two"):
         estimate_effects(outcomes, arms, {"revenue": "rev_col"}, "control", ["b"])
+
+
+# --- when the adjustment is not identified, and rows in another order ----------------------
+
+
+def test_a_covariate_constant_in_an_arm_leaves_the_effect_unadjusted() -> None:
+    # all-zero pre-period values (new customers), or zero in one arm only: Lin's regression
+    # is singular there, so the estimate falls back to the difference in means
+    rng = np.random.default_rng(5)
+    treated = rng.random(400) < 0.5
+    y = rng.normal(size=400) + treated
+    plain = regression_effect(y, treated)
+    for z in (np.zeros(400), np.where(treated, 0.0, rng.poisson(1.0, 400).astype(float))):
+        fit = regression_effect(y, treated, z)
+        assert not fit.adjusted
+        assert fit.std_error == pytest.approx(plain.std_error, abs=1e-12)
+        assert fit.estimate == pytest.approx(plain.estimate, abs=1e-12)
+        assert fit.variance_reduction == pytest.approx(0.0, abs=1e-12)
+    assert regression_effect(y, treated, rng.normal(size=400)).adjusted
+
+
+def test_an_arm_too_small_for_its_covariates_is_not_adjusted() -> None:
+    # two treated customers and one covariate: the arm's line passes through both points,
+    # its residuals vanish and HC2 would understate the error
+    rng = np.random.default_rng(6)
+    treated = np.zeros(60, dtype=bool)
+    treated[:3] = True
+    y, z = rng.normal(size=60), rng.normal(size=60)
+    assert not regression_effect(y, treated, z).adjusted
+    treated[:4] = True
+    assert regression_effect(y, treated, z).adjusted
+
+
+def test_estimate_effects_matches_rows_by_index_not_by_position() -> None:
+    rng = np.random.default_rng(0)
+    n = 2000
+    index = pd.Index(np.arange(n))
+    arms = pd.Series(np.where(rng.random(n) < 0.5, "t", "c"), index=index)
+    pre = rng.normal(size=n)
+    outcomes = pd.DataFrame({"y": pre + rng.normal(size=n) * 0.5}, index=index)
+    covariates = pd.DataFrame({"pre": pre}, index=index)
+    reference = estimate_effects(
+        outcomes, arms, {"m": "y"}, "c", ["t"], covariates={"m": covariates}
+    )
+    shuffled = estimate_effects(
+        outcomes.iloc[::-1],
+        arms,
+        {"m": "y"},
+        "c",
+        ["t"],
+        covariates={"m": covariates.sample(frac=1)},
+    )
+    for key in ("estimate", "std_error", "variance_reduction", "lift"):
+        assert shuffled.get("t", "m")[key] == pytest.approx(reference.get("t", "m")[key], abs=1e-12)
+    assert reference.get("t", "m")["variance_reduction"] > 0.7

@@ -178,6 +178,12 @@ def estimate_effects(
     """
     rows = []
     covariates = covariates or {}
+    # rows are matched by index label, whatever the order of the frames
+    outcomes = outcomes if outcomes.index.equals(arms.index) else outcomes.loc[arms.index]
+    covariates = {
+        name: frame if frame.index.equals(arms.index) else frame.loc[arms.index]
+        for name, frame in covariates.items()
+    }
     is_control = (arms == control).to_numpy()
     for arm in treatments:
         is_arm = (arms == arm).to_numpy()
@@ -197,9 +203,12 @@ def estimate_effects(
                     "ci_high": fit.ci_high,
                     "p_value": fit.p_value,
                     "std_error": fit.std_error,
-                    "df": welch.df,
-                    "method": "ols_hc2" if adjust is None else "lin_hc2",
-                    "adjusted_for": "" if adjust is None else ", ".join(map(str, adjust.columns)),
+                    "method": "lin_hc2" if fit.adjusted else "ols_hc2",
+                    "adjusted_for": (
+                        ", ".join(map(str, adjust.columns))
+                        if fit.adjusted and adjust is not None
+                        else ""
+                    ),
                     "variance_reduction": fit.variance_reduction,
                     "lift": fit.lift,
                     "lift_ci_low": fit.lift_ci_low,
@@ -207,6 +216,7 @@ def estimate_effects(
                     "welch_estimate": welch.estimate,
                     "welch_ci_low": welch.ci_low,
                     "welch_ci_high": welch.ci_high,
+                    "welch_df": welch.df,
                     "n_treated": welch.n_treated,
                     "n_control": welch.n_control,
                     "mean_treated": welch.mean_treated,

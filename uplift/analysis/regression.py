@@ -90,13 +90,16 @@ class RegressionEffect:
     ci_high: float
     p_value: float
     control_mean: float
-    """The intercept: the control's mean (at the covariates' average when adjusted)."""
+    """The intercept: the control's mean, or when adjusted the control's predicted mean at
+    the covariates' average over both arms (Lin's estimate of the control's mean)."""
     lift: float
-    """``estimate / control_mean``."""
+    """``estimate / control_mean`` (when adjusted, not ``estimate`` over the raw control mean)."""
     lift_ci_low: float
     lift_ci_high: float
     unadjusted_std_error: float
     """The difference in means' HC2 (= Welch) standard error, for the variance reduction."""
+    adjusted: bool = False
+    """Whether the covariates were used; see :func:`regression_effect` for when they are not."""
 
     @property
     def variance_reduction(self) -> float:
@@ -121,7 +124,10 @@ def regression_effect(
     treated : np.ndarray
         Boolean, True for the treatment arm, False for the control.
     covariates : np.ndarray, optional
-        Pre-period covariates, ``(n,)`` or ``(n, k)``, measured before the campaign.
+        Pre-period covariates, ``(n,)`` or ``(n, k)``, measured before the campaign. They
+        are not used (``adjusted`` is then False) when an arm has ``k + 2`` customers or
+        fewer, or when they are constant, or collinear, within an arm: the adjusted
+        regression is then not identified or would understate its error.
     alpha : float
         One minus the confidence level.
 
@@ -138,11 +144,13 @@ def regression_effect(
             f"and {int(n - t.sum())} control"
         )
     simple = ols_hc2(np.column_stack([np.ones(n), t]), y)
-    fit = simple
+    fit, adjusted = simple, False
     if covariates is not None:
         z = np.asarray(covariates, dtype=float).reshape(n, -1)
-        z = z - z.mean(axis=0)
-        fit = ols_hc2(np.column_stack([np.ones(n), t, z, z * t[:, None]]), y)
+        if _identified(z, t.astype(bool)):
+            z = z - z.mean(axis=0)
+            fit = ols_hc2(np.column_stack([np.ones(n), t, z, z * t[:, None]]), y)
+            adjusted = True
     q = float(special.ndtri(1 - alpha / 2))
     estimate, control_mean = float(fit.params[1]), float(fit.params[0])
     se = float(np.sqrt(fit.cov[1, 1]))
@@ -161,7 +169,23 @@ def regression_effect(
         lift_ci_low=lift - q * lift_se,
         lift_ci_high=lift + q * lift_se,
         unadjusted_std_error=float(np.sqrt(simple.cov[1, 1])),
+        adjusted=adjusted,
     )
+
+
+def _identified(z: np.ndarray, treated: np.ndarray) -> bool:
+    """Whether Lin's regression on ``z`` is identified with residuals left in each arm.
+
+    Each arm needs its covariates to vary (full rank with the intercept) and more
+    customers than coefficients plus one; otherwise the arm's slope is fitted exactly,
+    its residuals vanish and the HC2 variance understates the error.
+    """
+    k = z.shape[1]
+    for arm in (treated, ~treated):
+        block = np.column_stack([np.ones(int(arm.sum())), z[arm]])
+        if arm.sum() <= k + 2 or np.linalg.matrix_rank(block) < k + 1:
+            return False
+    return True
 
 
 def _ratio_delta(
