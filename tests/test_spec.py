@@ -343,3 +343,42 @@ def test_spec_schema_refuses_unknown_keys() -> None:
     data["colour"] = "blue"
     with pytest.raises(jsonschema.ValidationError, match="colour"):
         jsonschema.validate(data, spec_json_schema())
+
+
+# --- number_rows: a population file without an id column -----------------------------------
+
+HILLSTROM = ROOT / "configs" / "hillstrom_email.yaml"
+
+
+def test_numbered_rows_are_refused_where_ids_must_last(tmp_path: Path) -> None:
+    text = HILLSTROM.read_text(encoding="utf-8")
+    hashed = replace_once(
+        text,
+        "assignment:\n  column: segment\n  control: No E-Mail",
+        "assignment:\n  salt: s\n  control: No E-Mail\n  arms: {No E-Mail: 0.5, Mens E-Mail: 0.5}",
+    )
+    elsewhere = replace_once(
+        text, "source: {kind: population}", "source: {kind: csv, path: outcomes.csv}"
+    )
+    for edited, expected in [
+        (hashed, "row numbers are not stable customer ids"),
+        (elsewhere, "outcomes in another file cannot be joined to row numbers"),
+    ]:
+        with pytest.raises(SpecError) as info:
+            load_spec(write(tmp_path, edited))
+        message = str(info.value)
+        assert "'population.source.number_rows'" in message and expected in message
+
+
+def test_numbered_rows_cannot_overwrite_an_id_column(tmp_path: Path) -> None:
+    from uplift import pipeline
+    from uplift.errors import DataError
+
+    data = tmp_path / "base.csv"
+    data.write_text("customer_id,segment,visit,recency\n7,a,1,2\n8,b,0,3\n", encoding="utf-8")
+    text = HILLSTROM.read_text(encoding="utf-8")
+    path = re.search(r"path: (\S+\.csv)", text)
+    assert path is not None
+    spec = load_spec(write(tmp_path, replace_once(text, path.group(1), str(data))))
+    with pytest.raises(DataError, match="already has a column 'customer_id'"):
+        pipeline.prepare(spec)

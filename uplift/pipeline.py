@@ -56,6 +56,7 @@ __all__ = [
     "RunOutcome",
     "analyze",
     "assign",
+    "average_effects",
     "build_summary",
     "diagnostics",
     "open_ledger",
@@ -137,6 +138,15 @@ def _population(spec: ExperimentSpec) -> tuple[pd.DataFrame, Simulation | None, 
         sim = simulate(kind, source.n, source.seed, treatments, source.arm_effects)
         return sim.population, sim, f"simulated {kind} population"
     frame = read_table(source.kind, source.path, "population.source.path")
+    if source.number_rows:
+        id_column = spec.population.id
+        if id_column in frame.columns:
+            raise DataError(
+                f"population.source.number_rows: the population file {source.path} already "
+                f"has a column {id_column!r} (population.id); use it as the id and drop "
+                f"number_rows, or name another id column."
+            )
+        frame.insert(0, id_column, np.arange(1, len(frame) + 1))
     return frame, None, f"population file {source.path}"
 
 
@@ -574,6 +584,34 @@ def _pre_period_covariates(spec: ExperimentSpec, data: PreparedData) -> dict[str
     return out
 
 
+def average_effects(
+    spec: ExperimentSpec, data: PreparedData, report: Report = _quiet
+) -> EffectResults:
+    """Every treatment arm against the control on every metric (the effects stage).
+
+    OLS with HC2 intervals; Lin-adjusted (CUPED) on a metric's pre-period column as it
+    was frozen at launch, where the spec names one.
+    """
+    from uplift.analysis.effects import estimate_effects
+
+    metrics = {name: name for name in spec.outcomes.metrics}
+    covariates = _pre_period_covariates(spec, data)
+    effects = estimate_effects(
+        data.outcomes,
+        data.arms,
+        metrics,
+        data.control,
+        data.treatments,
+        spec.decision.alpha,
+        covariates,
+    )
+    report(
+        "effects: OLS with HC2 intervals"
+        + (f"; CUPED (Lin) on {sorted(covariates)}" if covariates else "")
+    )
+    return effects
+
+
 def analyze(spec: ExperimentSpec, data: PreparedData, report: Report = _quiet) -> Analysis:
     """Effects, uplift models, segment economics and the decision."""
     from uplift.analysis.effects import estimate_effects
@@ -591,14 +629,7 @@ def analyze(spec: ExperimentSpec, data: PreparedData, report: Report = _quiet) -
         data.frame[spec.population.features], data.arms, data.control, data.treatments
     )
     metrics = {name: name for name in spec.outcomes.metrics}
-    covariates = _pre_period_covariates(spec, data)
-    effects = estimate_effects(
-        data.outcomes, data.arms, metrics, data.control, data.treatments, alpha, covariates
-    )
-    report(
-        "effects: OLS with HC2 intervals"
-        + (f"; CUPED (Lin) on {sorted(covariates)}" if covariates else "")
-    )
+    effects = average_effects(spec, data, report)
     programme = None
     if data.holdout_outcomes is not None:
         pooled = pd.concat([data.outcomes, data.holdout_outcomes], ignore_index=True)

@@ -98,6 +98,10 @@ class FileSource(_Model):
 
     kind: Literal["csv", "parquet"]
     path: Path
+    number_rows: bool = False
+    """The file has no id column: its rows are numbered 1, 2, ... in ``population.id``.
+    Only for an experiment that already ran (observed assignment) with its outcomes in
+    the same file, since row numbers are not customer ids that last."""
 
 
 class PopulationSpec(_Model):
@@ -395,6 +399,20 @@ class ExperimentSpec(_Model):
             raise KeyPathError(
                 ["assignment"], "a simulated population is assigned by hash: give salt and arms"
             )
+        if getattr(self.population.source, "number_rows", False):
+            if isinstance(self.assignment, HashAssignment):
+                raise KeyPathError(
+                    ["population", "source", "number_rows"],
+                    "row numbers are not stable customer ids, so an experiment assigned by "
+                    "hash needs an id column; number_rows is for an observed assignment",
+                )
+            if self.outcomes.source.kind != "population":
+                raise KeyPathError(
+                    ["population", "source", "number_rows"],
+                    "outcomes in another file cannot be joined to row numbers; with "
+                    "number_rows the outcomes must be columns of the population file "
+                    "(outcomes.source.kind: population)",
+                )
         if isinstance(self.assignment, HashAssignment):
             treatments = self.assignment.treatments
             effects = getattr(self.population.source, "arm_effects", None)
