@@ -553,11 +553,7 @@ class Ledger:
             return
         # the ids travel as one JSON array, the arms as one byte a row: json_each's `key`
         # (the element's index) finds a row's byte, which a CASE turns into the arm's name
-        joined = pc.binary_join(
-            pa.LargeListArray.from_arrays(pa.array([0, len(ids)], pa.int64()), ids),
-            pa.scalar('","', pa.large_string()),
-        )
-        payload = f'["{joined[0].as_py()}"]'
+        payload = '["' + _joined(ids, '","') + '"]'
         case = " ".join(f"WHEN x'{k:02x}' THEN ?" for k in range(len(names)))
         conn.exec_driver_sql(
             f"{columns} SELECT {experiment_id}, value, CASE substr(?, key + 1, 1) {case} END, "
@@ -593,11 +589,13 @@ class Ledger:
                         copy.write_row((experiment_id, customer, names[code], batch))
                     continue
                 lines = pc.binary_join_element_wise(head, chunk, tails.take(chunk_codes), _EMPTY)
-                text = pc.binary_join(
-                    pa.LargeListArray.from_arrays(pa.array([0, len(lines)], pa.int64()), lines),
-                    pa.scalar("\n", pa.large_string()),
-                )
-                copy.write(text[0].as_py() + "\n")
+                copy.write(_joined(lines, "\n") + "\n")
+
+
+def _joined(strings: pa.Array, separator: str) -> str:
+    """The strings of an Arrow array joined by ``separator``, built by Arrow in one pass."""
+    whole = pa.LargeListArray.from_arrays(pa.array([0, len(strings)], pa.int64()), strings)
+    return str(pc.binary_join(whole, pa.scalar(separator, pa.large_string()))[0].as_py())
 
 
 def _copy_escape(text: str) -> str:
