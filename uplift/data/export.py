@@ -62,17 +62,8 @@ def stage_assignments(assignments: pd.DataFrame, id_column: str, path: Path) -> 
 def write_assignments(assignments: pd.DataFrame, id_column: str, path: Path) -> None:
     """Write ``id_column, arm`` rows, sorted by id, to a CSV or Parquet file by its extension.
 
-    The file is written beside its final name and renamed into place, so a reader never
-    sees half of it and an earlier export stays intact if writing fails.
-
-    Parameters
-    ----------
-    assignments : pd.DataFrame
-        Holds ``customer_id`` and ``arm`` columns.
-    id_column : str
-        Header of the id column in the export (the population's id column).
-    path : Path
-        Ends in ``.csv`` or ``.parquet``.
+    :func:`stage_assignments` (same parameters), then the rename into place: a reader never
+    sees half of the file, and an earlier export stays intact if writing fails.
     """
     staged = stage_assignments(assignments, id_column, path)
     try:

@@ -7,16 +7,20 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["id_order", "ids_as_arrow", "repeated_ids"]
+__all__ = ["id_order", "ids_as_arrow", "ids_as_text", "repeated_ids"]
+
+
+def ids_as_text(ids: pd.Series) -> pd.Series:
+    """The ids as text, as ``str()`` writes non-text ids; text ids are returned as they are."""
+    return ids if isinstance(ids.dtype, pd.StringDtype) else ids.astype(str)
 
 
 def ids_as_arrow(ids: pd.Series) -> pa.Array:
-    """The ids as one Arrow string array: their text, as ``str()`` writes it for non-text ids.
+    """The ids as one Arrow string array of their text (:func:`ids_as_text`).
 
     Arrow-backed text (pandas' default string dtype) is passed on without a copy.
     """
-    text = ids if isinstance(ids.dtype, pd.StringDtype) else ids.astype(str)
-    array = pa.array(text, type=pa.large_string())
+    array = pa.array(ids_as_text(ids), type=pa.large_string())
     return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
 
 

@@ -30,7 +30,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pandas.api.types import union_categoricals
 
-from uplift.data.ids import ids_as_arrow
+from uplift.data.ids import ids_as_arrow, ids_as_text
 from uplift.data.memory import release_arrow_memory
 from uplift.design.hashing import arm_ranges, assign_arms
 from uplift.design.ledger import (
@@ -273,8 +273,7 @@ def launch(
                 start, end = latest.layer_start, latest.layer_end or 0
             layer = (definition.layer, start, end)
 
-        all_ids = eligible[id_column]
-        text_ids = all_ids if isinstance(all_ids.dtype, pd.StringDtype) else all_ids.astype(str)
+        text_ids = ids_as_text(eligible[id_column])
         with ThreadPoolExecutor(max_workers=1) as pool:
             # the ids' order (the ledger's primary key order) is found beside the hashing:
             # Arrow's sort releases the GIL, so on two cores it costs no time

@@ -14,8 +14,8 @@ teams):
     assignment definition it used, its counts, and its frozen snapshot with its SHA-256.
 ``uplift_assignments``
     One row per (experiment, customer): the arm and the batch that added it. Its
-    ``experiment_id`` is not declared a foreign key: SQLite's check of it cost a quarter
-    of the insert of a ten-million-customer launch, and it can never fail, since rows are
+    ``experiment_id`` is not declared a foreign key: SQLite's per-row check of it took
+    about a quarter of the insert time, and it can never fail, since rows are
     written only in the transaction that holds their experiment's row, which nothing may
     delete.
 

@@ -74,8 +74,6 @@ class PowerResult:
         Absolute effect in metric units (rate points for a binary metric, e.g. 0.02 for two
         percentage points). From the MDE functions, the minimum detectable effect; from the
         sample-size functions, the target effect as given.
-    relative_mde : float or None
-        ``mde / |baseline|``, or None when the baseline is unknown or zero.
     effect_size : float
         The standardized effect: Cohen's d (``mde / sd``) for a continuous metric, Cohen's h
         (``2 * arcsin(sqrt(p1)) - 2 * arcsin(sqrt(p0))``, in absolute value) for a binary one.
@@ -89,8 +87,14 @@ class PowerResult:
     baseline: float | None
     sd: float
     mde: float
-    relative_mde: float | None
     effect_size: float
+
+    @property
+    def relative_mde(self) -> float | None:
+        """``mde / |baseline|``, or None when the baseline is unknown or zero."""
+        if self.baseline is None or self.baseline == 0.0:
+            return None
+        return self.mde / abs(self.baseline)
 
 
 # --------------------------------------------------------------------------------------------
@@ -147,12 +151,6 @@ def _check_effect(effect: float) -> float:
     if not (math.isfinite(effect) and effect != 0.0):
         raise ValueError(f"effect must be non-zero and finite, got {effect!r}")
     return effect
-
-
-def _relative(mde: float, baseline: float | None) -> float | None:
-    if baseline is None or baseline == 0.0:
-        return None
-    return mde / abs(baseline)
 
 
 # --------------------------------------------------------------------------------------------
@@ -324,7 +322,6 @@ def mde_continuous(
         baseline=baseline,
         sd=sd,
         mde=mde,
-        relative_mde=_relative(mde, baseline),
         effect_size=d,
     )
 
@@ -387,7 +384,6 @@ def mde_binary(
         baseline=p0,
         sd=math.sqrt(p0 * (1.0 - p0)),
         mde=mde,
-        relative_mde=mde / p0,
         effect_size=h,
     )
 
@@ -447,7 +443,6 @@ def sample_size_continuous(
         baseline=baseline,
         sd=sd,
         mde=effect,
-        relative_mde=_relative(effect, baseline),
         effect_size=d,
     )
 
@@ -512,7 +507,6 @@ def sample_size_binary(
         baseline=p0,
         sd=math.sqrt(p0 * (1.0 - p0)),
         mde=effect,
-        relative_mde=effect / p0,
         effect_size=h,
     )
 
