@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     # the analysis, modelling, value and simulation stages import statsmodels, scipy.stats
     # and scikit-learn, two seconds before any work; each function below imports the
     # stages it runs, so `uplift assign` and `uplift power` do not pay for the others
-    from uplift.analysis.effects import EffectResults
+    from uplift.analysis.effects import EffectResults, SegmentEffects
     from uplift.analysis.learners import CrossFitResult
     from uplift.analysis.metrics import UpliftCurve
     from uplift.data.simulate import Simulation
@@ -59,6 +59,7 @@ __all__ = [
     "average_effects",
     "build_summary",
     "diagnostics",
+    "effects_by_segment",
     "open_ledger",
     "power_plan",
     "prepare",
@@ -113,6 +114,8 @@ class Analysis:
     programme: EffectResults | None
     """Everyone in the experiment against the global holdout: the CRM programme's value."""
     effects: EffectResults
+    segment_effects: SegmentEffects
+    """Effects per segment of ``value.segments``, corrected for multiple testing."""
     models: list[CrossFitResult]
     model_table: pd.DataFrame
     curves: dict[str, UpliftCurve]
@@ -281,6 +284,11 @@ def power_plan(
             f"--metric: {name!r} is not one of the metrics {sorted(spec.outcomes.metrics)}."
         )
     definition = spec.outcomes.metrics[name]
+    if definition.kind == "ratio":
+        raise SpecError(
+            f"--metric: {name!r} is a ratio metric; plan the power of its numerator or "
+            f"denominator, one of {sorted(spec.outcomes.per_customer)}."
+        )
     population, _, where = _population(spec)
     eligible = _eligible(spec, population, where)
     assignment = spec.assignment
@@ -418,7 +426,7 @@ def prepare(
         if not (arms == arm).any():
             raise DataError(f"arm {arm!r} has no eligible customers.")
 
-    metrics = {name: (m.column, m.kind) for name, m in spec.outcomes.metrics.items()}
+    metrics = {name: (str(m.column), m.kind) for name, m in spec.outcomes.per_customer.items()}
     source = spec.outcomes.source
     holdout_outcomes = None
     if source.kind == "simulate":
@@ -594,7 +602,7 @@ def average_effects(
     """
     from uplift.analysis.effects import estimate_effects
 
-    metrics = {name: name for name in spec.outcomes.metrics}
+    metrics = {name: spec.outcomes.columns(name) for name in spec.outcomes.metrics}
     covariates = _pre_period_covariates(spec, data)
     effects = estimate_effects(
         data.outcomes,
@@ -604,12 +612,54 @@ def average_effects(
         data.treatments,
         spec.decision.alpha,
         covariates,
+        winsorize=_winsorized(spec),
+        power=spec.effects.power,
     )
     report(
         "effects: OLS with HC2 intervals"
         + (f"; CUPED (Lin) on {sorted(covariates)}" if covariates else "")
     )
     return effects
+
+
+def _winsorized(spec: ExperimentSpec) -> dict[str, float]:
+    return {
+        name: m.winsorize for name, m in spec.outcomes.metrics.items() if m.winsorize is not None
+    }
+
+
+def effects_by_segment(
+    spec: ExperimentSpec, data: PreparedData, report: Report = _quiet
+) -> SegmentEffects:
+    """Every arm against the control on every metric within each segment.
+
+    The segments are ``value.segments``'s; the family of arms x metrics x segments is
+    corrected by ``effects.correction``.
+    """
+    from uplift.analysis.effects import segment_effects
+
+    metrics = {name: spec.outcomes.columns(name) for name in spec.outcomes.metrics}
+    settings = spec.effects
+    result = segment_effects(
+        data.outcomes,
+        data.arms,
+        segment_labels(spec, data.frame),
+        metrics,
+        data.control,
+        data.treatments,
+        spec.decision.alpha,
+        _pre_period_covariates(spec, data),
+        winsorize=_winsorized(spec),
+        correction=settings.correction,
+        min_segment_size=settings.min_segment_size,
+        power=settings.power,
+    )
+    counts = result.counts()
+    report(
+        f"segment effects: {result.family_size} tests corrected by {settings.correction}; "
+        + ", ".join(f"{counts[k]} {k}" for k in sorted(counts))
+    )
+    return result
 
 
 def analyze(spec: ExperimentSpec, data: PreparedData, report: Report = _quiet) -> Analysis:
@@ -628,8 +678,9 @@ def analyze(spec: ExperimentSpec, data: PreparedData, report: Report = _quiet) -
     balance = covariate_balance(
         data.frame[spec.population.features], data.arms, data.control, data.treatments
     )
-    metrics = {name: name for name in spec.outcomes.metrics}
+    metrics = {name: spec.outcomes.columns(name) for name in spec.outcomes.metrics}
     effects = average_effects(spec, data, report)
+    by_segment = effects_by_segment(spec, data, report)
     programme = None
     if data.holdout_outcomes is not None:
         pooled = pd.concat([data.outcomes, data.holdout_outcomes], ignore_index=True)
@@ -637,7 +688,16 @@ def analyze(spec: ExperimentSpec, data: PreparedData, report: Report = _quiet) -
             [PROGRAMME] * len(data.outcomes) + [GLOBAL_HOLDOUT] * len(data.holdout_outcomes),
             name="arm",
         )
-        programme = estimate_effects(pooled, labels, metrics, GLOBAL_HOLDOUT, [PROGRAMME], alpha)
+        programme = estimate_effects(
+            pooled,
+            labels,
+            metrics,
+            GLOBAL_HOLDOUT,
+            [PROGRAMME],
+            alpha,
+            winsorize=_winsorized(spec),
+            power=spec.effects.power,
+        )
 
     X = encode_features(data.frame, spec.population.features)
     primary = spec.outcomes.primary
@@ -699,6 +759,7 @@ def analyze(spec: ExperimentSpec, data: PreparedData, report: Report = _quiet) -
         balance,
         programme,
         effects,
+        by_segment,
         models,
         pd.DataFrame(rows),
         curves,
@@ -746,6 +807,13 @@ def build_summary(
             },
             "effects": analysis.effects.to_records(),
             "programme": analysis.programme.to_records() if analysis.programme else [],
+            "segment_effects": {
+                "correction": analysis.segment_effects.correction,
+                "family_size": analysis.segment_effects.family_size,
+                "min_segment_size": analysis.segment_effects.min_segment_size,
+                "power": analysis.segment_effects.power,
+                "rows": analysis.segment_effects.to_records(),
+            },
             "segments": _records(analysis.segments.table),
             "models": _records(analysis.model_table),
             "policy": {
@@ -822,6 +890,7 @@ def run(
         log.json(summary, "summary.json")
         log.table(analysis.segments.to_frame(), "segments.csv")
         log.table(analysis.effects.to_frame(), "effects.csv")
+        log.table(analysis.segment_effects.to_frame(), "segment_effects.csv")
         log.table(analysis.model_table, "models.csv")
         log.table(analysis.balance.to_frame(), "assignment/balance.csv")
         log.figure(qini_figure(analysis.curves, spec.outcomes.primary), "figures/qini.png")
@@ -835,6 +904,7 @@ def run(
 
 
 def _metrics(summary: dict[str, Any]) -> dict[str, float]:
+    from uplift.analysis.effects import SEGMENT_STATUSES
     from uplift.tracking.mlflow_log import metric_name
 
     out: dict[str, float] = {
@@ -858,9 +928,17 @@ def _metrics(summary: dict[str, Any]) -> dict[str, float]:
             "lift_ci_low",
             "lift_ci_high",
             "variance_reduction",
+            "detectable_effect",
+            "unwinsorized_estimate",
         ):
             if row.get(key) is not None:
                 out[metric_name("effect", row["arm"], row["metric"], key)] = row[key]
+    by_segment = summary["segment_effects"]
+    out["segment_effects.family_size"] = by_segment["family_size"]
+    for status in SEGMENT_STATUSES:
+        out[metric_name("segment_effects", status)] = sum(
+            row["status"] == status for row in by_segment["rows"]
+        )
     for row in summary["programme"]:
         for key in ("estimate", "ci_low", "ci_high", "p_value"):
             out[metric_name("programme", row["metric"], key)] = row[key]
@@ -879,6 +957,22 @@ def _metrics(summary: dict[str, Any]) -> dict[str, float]:
     return {k: v for k, v in out.items() if v is not None}
 
 
+def _segment_effects_line(by_segment: dict[str, Any]) -> str:
+    from uplift.analysis.effects import SEGMENT_STATUSES
+
+    counts = {
+        status: sum(row["status"] == status for row in by_segment["rows"])
+        for status in SEGMENT_STATUSES
+    }
+    shown = ", ".join(f"{n} {status.replace('_', ' ')}" for status, n in counts.items() if n)
+    correction = by_segment["correction"]
+    return (
+        f"**Segment effects** ({by_segment['family_size']} tests over segments x arms x "
+        f"metrics, {'no correction' if correction == 'none' else correction + ' corrected'}): "
+        f"{shown or 'none'}."
+    )
+
+
 def _note(spec: ExperimentSpec, summary: dict[str, Any]) -> str:
     decision = summary["decision"]
     lines = [
@@ -887,6 +981,8 @@ def _note(spec: ExperimentSpec, summary: dict[str, Any]) -> str:
         f"**Hypothesis ({spec.hypothesis.kind}):** {spec.hypothesis.statement}",
         "",
         f"**Verdict: {decision['verdict']}.** {decision['reason']}",
+        "",
+        _segment_effects_line(summary["segment_effects"]),
         "",
         "| segment | arm | n | incremental profit per customer | CI | decision |",
         "|---|---|---|---|---|---|",

@@ -39,6 +39,7 @@ __all__ = [
     "BUCKETS",
     "Assignment",
     "Economics",
+    "EffectsSpec",
     "ExperimentSpec",
     "FileSource",
     "HashAssignment",
@@ -230,11 +231,46 @@ class OutcomeSource(_Model):
 
 
 class Metric(_Model):
-    """One outcome column: binary (0/1) or continuous, optionally with its pre-period twin."""
+    """One outcome: a binary (0/1) or continuous column, or a ratio of two other metrics.
 
-    column: str
-    kind: Literal["binary", "continuous"]
+    A ratio metric (revenue per order: ``numerator: revenue``, ``denominator: orders``)
+    compares ``sum(numerator) / sum(denominator)`` between arms, by the delta method.
+    """
+
+    kind: Literal["binary", "continuous", "ratio"]
+    column: str | None = None
     pre_period: str | None = None
+    """Column of the same quantity before launch: the effect is then CUPED (Lin) adjusted."""
+    winsorize: Float | None = Field(default=None, gt=0.5, lt=1.0)
+    """Cap a continuous metric at this quantile of the experiment's values (0.99, say);
+    the raw estimate is reported beside the capped one."""
+    numerator: str | None = None
+    denominator: str | None = None
+
+    @model_validator(mode="after")
+    def _fields_of_the_kind(self) -> Metric:
+        if self.kind == "ratio":
+            for key in ("numerator", "denominator"):
+                if getattr(self, key) is None:
+                    raise KeyPathError([key], f"a ratio metric needs a {key} (a metric name)")
+            for key in ("column", "pre_period", "winsorize"):
+                if getattr(self, key) is not None:
+                    raise KeyPathError(
+                        [key],
+                        f"a ratio metric takes no {key}: it is computed from its numerator "
+                        f"and denominator metrics",
+                    )
+            return self
+        if self.column is None:
+            raise KeyPathError(["column"], f"a {self.kind} metric needs a column")
+        for key in ("numerator", "denominator"):
+            if getattr(self, key) is not None:
+                raise KeyPathError([key], f"only a ratio metric takes a {key}")
+        if self.winsorize is not None and self.kind != "continuous":
+            raise KeyPathError(
+                ["winsorize"], f"only a continuous metric can be winsorized, not a {self.kind} one"
+            )
+        return self
 
 
 class Outcomes(_Model):
@@ -250,7 +286,36 @@ class Outcomes(_Model):
                 ["primary"],
                 f"primary metric {self.primary!r} is not one of the metrics {sorted(self.metrics)}",
             )
+        if self.metrics[self.primary].kind == "ratio":
+            raise KeyPathError(
+                ["primary"],
+                f"the primary metric is modelled per customer, so it cannot be the ratio "
+                f"metric {self.primary!r}; choose one of {sorted(self.per_customer)}",
+            )
+        for name, metric in self.metrics.items():
+            if metric.kind != "ratio":
+                continue
+            for key in ("numerator", "denominator"):
+                part = getattr(metric, key)
+                if part not in self.per_customer:
+                    raise KeyPathError(
+                        ["metrics", name, key],
+                        f"{key} {part!r} must be one of the binary or continuous metrics "
+                        f"{sorted(self.per_customer)}",
+                    )
         return self
+
+    @property
+    def per_customer(self) -> dict[str, Metric]:
+        """The metrics with a value per customer (every kind but ratio)."""
+        return {name: m for name, m in self.metrics.items() if m.kind != "ratio"}
+
+    def columns(self, name: str) -> str | tuple[str, str]:
+        """The metric's column name in the outcomes frame, or its ratio's two."""
+        metric = self.metrics[name]
+        if metric.kind == "ratio":
+            return (str(metric.numerator), str(metric.denominator))
+        return name
 
 
 class CLV(_Model):
@@ -341,6 +406,18 @@ class Models(_Model):
     seed: Int = 0
 
 
+class EffectsSpec(_Model):
+    """How effects are reported per segment (the segments of ``value.segments``)."""
+
+    correction: Literal["holm", "fdr_bh", "bonferroni", "none"] = "holm"
+    """Multiple-testing correction across arms x metrics x segments: Holm (family-wise
+    error), Benjamini-Hochberg (``fdr_bh``, false discovery rate), Bonferroni, or none."""
+    min_segment_size: Int = Field(default=200, ge=2)
+    """Fewest customers in the arm and in the control for a segment to be tested."""
+    power: Float = Field(default=0.8, gt=0.5, lt=1.0)
+    """Power at which the effect a segment could have detected is reported."""
+
+
 class Decision(_Model):
     objective: Literal["incremental_profit"] = "incremental_profit"
     alpha: Float = Field(default=0.05, gt=0, lt=0.5)
@@ -371,6 +448,7 @@ class ExperimentSpec(_Model):
     outcomes: Outcomes
     value: Value = Value()
     economics: Economics = Economics()
+    effects: EffectsSpec = EffectsSpec()
     models: Models = Models()
     decision: Decision = Decision()
     ledger: LedgerSpec = LedgerSpec()
@@ -379,10 +457,11 @@ class ExperimentSpec(_Model):
     @model_validator(mode="after")
     def _consistent(self) -> ExperimentSpec:
         metrics = self.outcomes.metrics
-        if self.value.metric is not None and self.value.metric not in metrics:
+        if self.value.metric is not None and self.value.metric not in self.outcomes.per_customer:
             raise KeyPathError(
                 ["value", "metric"],
-                f"value metric {self.value.metric!r} is not one of the metrics {sorted(metrics)}",
+                f"value metric {self.value.metric!r} must be one of the binary or continuous "
+                f"metrics {sorted(self.outcomes.per_customer)}",
             )
         simulated_population = isinstance(self.population.source, SimulateSource)
         if self.outcomes.source.kind == "simulate" and not simulated_population:

@@ -21,6 +21,8 @@ __all__ = [
     "EffectRow",
     "ModelRow",
     "PolicySummary",
+    "SegmentEffectRow",
+    "SegmentEffectsSummary",
     "SegmentRow",
     "Summary",
     "shipped_schema",
@@ -71,6 +73,8 @@ class AssignmentSummary(_Row):
 class EffectRow(_Row):
     arm: str
     metric: str
+    kind: str = "mean"
+    """``mean`` (difference in means, or Lin-adjusted) or ``ratio`` (delta method)."""
     estimate: Number
     ci_low: Number
     ci_high: Number
@@ -82,6 +86,13 @@ class EffectRow(_Row):
     lift: Number = None
     lift_ci_low: Number = None
     lift_ci_high: Number = None
+    detectable_effect: Number = None
+    """Effect the test detects with the spec's power (``effects.power``) at ``alpha``."""
+    winsorized_at: Number = None
+    """The cap of a winsorized metric; the ``unwinsorized_*`` fields are its raw estimate."""
+    unwinsorized_estimate: Number = None
+    unwinsorized_ci_low: Number = None
+    unwinsorized_ci_high: Number = None
     welch_estimate: Number = None
     welch_ci_low: Number = None
     welch_ci_high: Number = None
@@ -90,6 +101,50 @@ class EffectRow(_Row):
     n_control: int
     mean_treated: Number
     mean_control: Number
+
+
+class SegmentEffectRow(_Row):
+    segment: str
+    arm: str
+    metric: str
+    estimate: Number
+    ci_low: Number
+    ci_high: Number
+    p_value: Number
+    std_error: Number
+    method: str
+    adjusted_for: str
+    variance_reduction: Number
+    lift: Number
+    lift_ci_low: Number
+    lift_ci_high: Number
+    n_treated: int
+    n_control: int
+    mean_treated: Number
+    mean_control: Number
+    winsorized_at: Number
+    unwinsorized_estimate: Number
+    unwinsorized_ci_low: Number
+    unwinsorized_ci_high: Number
+    p_adjusted: Number
+    level: Number
+    """Significance level the correction spent on this test; the corrected interval is
+    the normal interval at this level."""
+    corrected_ci_low: Number
+    corrected_ci_high: Number
+    detectable_effect: Number
+    status: str
+    """``positive``, ``negative``, ``inconclusive``, ``too_small`` or ``not_tested``."""
+
+
+class SegmentEffectsSummary(_Row):
+    correction: str
+    """``holm``, ``fdr_bh``, ``bonferroni`` or ``none``."""
+    family_size: int
+    """Tests corrected together: segments x arms x metrics large enough to test."""
+    min_segment_size: int
+    power: float
+    rows: list[SegmentEffectRow]
 
 
 class SegmentRow(_Row):
@@ -158,6 +213,8 @@ class Summary(_Row):
     programme: list[EffectRow]
     """Everyone in the experiment (arm ``crm_programme``) against the eligible customers of
     the global holdout: the long-run value of the CRM programme. Empty without a holdout."""
+    segment_effects: SegmentEffectsSummary
+    """Effects per segment (``value.segments``), arm and metric."""
     segments: list[SegmentRow]
     models: list[ModelRow]
     policy: PolicySummary

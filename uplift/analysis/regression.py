@@ -36,6 +36,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special
 
+from uplift.analysis.grouped import contrast, group_fits
+
 __all__ = ["HC2Fit", "RegressionEffect", "ols_hc2", "regression_effect"]
 
 
@@ -136,64 +138,30 @@ def regression_effect(
     RegressionEffect
     """
     y = np.asarray(y, dtype=float)
-    t = np.asarray(treated, dtype=bool).astype(float)
-    n = len(y)
-    if t.sum() < 2 or n - t.sum() < 2:
+    treated = np.asarray(treated, dtype=bool)
+    n_treated = int(treated.sum())
+    if n_treated < 2 or y.size - n_treated < 2:
         raise ValueError(
-            f"an effect needs at least two customers per arm, found {int(t.sum())} treated "
-            f"and {int(n - t.sum())} control"
+            f"an effect needs at least two customers per arm, found {n_treated} treated "
+            f"and {y.size - n_treated} control"
         )
-    simple = ols_hc2(np.column_stack([np.ones(n), t]), y)
-    fit, adjusted = simple, False
-    if covariates is not None:
-        z = np.asarray(covariates, dtype=float).reshape(n, -1)
-        if _identified(z, t.astype(bool)):
-            z = z - z.mean(axis=0)
-            fit = ols_hc2(np.column_stack([np.ones(n), t, z, z * t[:, None]]), y)
-            adjusted = True
+    # Lin's regression is the two arms' own regressions side by side (see grouped.py)
+    fits = group_fits(y, treated.astype(np.intp), 2, covariates)
+    pair = contrast(fits, np.array([1]), np.array([0]))
     q = float(special.ndtri(1 - alpha / 2))
-    estimate, control_mean = float(fit.params[1]), float(fit.params[0])
-    se = float(np.sqrt(fit.cov[1, 1]))
+    estimate, se = float(pair.estimate[0]), float(pair.std_error[0])
     p_value = float(2 * special.ndtr(-abs(estimate / se))) if se > 0 else float("nan")
-    lift, lift_se = _ratio_delta(
-        estimate, control_mean, fit.cov[1, 1], fit.cov[0, 0], fit.cov[0, 1]
-    )
+    lift, lift_se = (float(v[0]) for v in pair.lift())
     return RegressionEffect(
         estimate=estimate,
         std_error=se,
         ci_low=estimate - q * se,
         ci_high=estimate + q * se,
         p_value=p_value,
-        control_mean=control_mean,
+        control_mean=float(pair.control_mean[0]),
         lift=lift,
         lift_ci_low=lift - q * lift_se,
         lift_ci_high=lift + q * lift_se,
-        unadjusted_std_error=float(np.sqrt(simple.cov[1, 1])),
-        adjusted=adjusted,
+        unadjusted_std_error=float(np.sqrt(pair.unadjusted_variance[0])),
+        adjusted=bool(pair.adjusted[0]),
     )
-
-
-def _identified(z: np.ndarray, treated: np.ndarray) -> bool:
-    """Whether Lin's regression on ``z`` is identified with residuals left in each arm.
-
-    Each arm needs its covariates to vary (full rank with the intercept) and more
-    customers than coefficients plus one; otherwise the arm's slope is fitted exactly,
-    its residuals vanish and the HC2 variance understates the error.
-    """
-    k = z.shape[1]
-    for arm in (treated, ~treated):
-        block = np.column_stack([np.ones(int(arm.sum())), z[arm]])
-        if arm.sum() <= k + 2 or np.linalg.matrix_rank(block) < k + 1:
-            return False
-    return True
-
-
-def _ratio_delta(
-    num: float, den: float, var_num: float, var_den: float, cov: float
-) -> tuple[float, float]:
-    """``num / den`` and its delta-method standard error."""
-    if den == 0:
-        return float("nan"), float("nan")
-    ratio = num / den
-    variance = (var_num - 2 * ratio * cov + ratio**2 * var_den) / den**2
-    return ratio, float(np.sqrt(max(variance, 0.0)))
