@@ -193,3 +193,40 @@ def test_cuped_narrows_the_interval_by_the_pre_post_correlation() -> None:
     # both estimates are within 4 of their standard errors of the simulated effect
     for row in (adjusted, unadjusted):
         assert abs(row["estimate"] - effect) < 4 * row["std_error"]
+
+
+def test_ratio_metric_intervals_cover_the_true_difference_of_ratios() -> None:
+    """Revenue per order: the delta-method interval covers the true difference.
+
+    Each customer places ``Poisson(l)`` orders, ``l ~ Gamma(shape=2, scale=0.6)`` (treatment
+    multiplies ``l`` by 1.1), and every order is worth ``Gamma(shape=2, scale=m / 2)``
+    independently of how many there are, with ``m = 30`` in the control and 33 under
+    treatment. Revenue per order in an arm, ``E[revenue] / E[orders]``, is then exactly
+    ``m``, so the true difference is 3.0. The 2,000 experiments of 2,000 customers are
+    analysed in one call, each experiment one segment of :func:`segment_effects`, and the
+    uncorrected 95% intervals are checked.
+    """
+    from uplift.analysis.effects import segment_effects
+
+    rng = np.random.default_rng(20261213)
+    n = EXPERIMENTS * CUSTOMERS
+    treated = rng.random(n) < 0.5
+    orders = rng.poisson(rng.gamma(2.0, 0.6, n) * np.where(treated, 1.1, 1.0))
+    revenue = rng.gamma(2.0 * orders, np.where(treated, 33.0, 30.0) / 2)
+    index = pd.RangeIndex(n)
+    results = segment_effects(
+        pd.DataFrame({"revenue": revenue, "orders": orders}, index=index),
+        pd.Series(np.where(treated, "treatment", "control"), index=index),
+        pd.Series(np.repeat(np.arange(EXPERIMENTS), CUSTOMERS), index=index),
+        {"revenue_per_order": ("revenue", "orders")},
+        "control",
+        ["treatment"],
+        correction="none",
+        min_segment_size=2,
+    ).to_frame()
+    assert len(results) == EXPERIMENTS
+    assert (results["method"] == "delta_ratio").all()
+    covered = ((results["ci_low"] <= 3.0) & (results["ci_high"] >= 3.0)).mean()
+    assert COVERAGE_LOW <= covered <= COVERAGE_HIGH, f"coverage {covered:.4f}"
+    mc_se = results["estimate"].std(ddof=1) / math.sqrt(EXPERIMENTS)
+    assert abs(results["estimate"].mean() - 3.0) < 4 * mc_se

@@ -35,6 +35,7 @@ from uplift.analysis.grouped import contrast, group_fits, group_ratios
 from uplift.analysis.multiple_testing import Method, correct, detectable_effect
 
 __all__ = [
+    "MISSING_SEGMENT",
     "SEGMENT_STATUSES",
     "EffectResults",
     "MetricColumns",
@@ -47,6 +48,9 @@ __all__ = [
 
 #: Verdicts of a segment effect, in report order (see :class:`SegmentEffects`).
 SEGMENT_STATUSES = ("positive", "negative", "inconclusive", "too_small", "not_tested")
+
+#: The segment of customers without a segment label.
+MISSING_SEGMENT = "(missing)"
 
 #: An outcome column (a mean metric), or (numerator, denominator) columns of a ratio metric.
 MetricColumns = str | tuple[str, str]
@@ -269,7 +273,9 @@ def _rows(
 ) -> _Rows:
     # rows are matched by index label, whatever the order of the frames
     outcomes = outcomes if outcomes.index.equals(arms.index) else outcomes.loc[arms.index]
-    codes = pd.Index([control, *treatments]).get_indexer(arms.astype(str))
+    codes, names = _factorized(arms)
+    lookup = np.append(pd.Index([control, *treatments]).get_indexer(names), -1)
+    codes = lookup[codes]  # code -1 (a missing arm) picks the appended -1
     keep = codes >= 0
     aligned = {
         name: (frame if frame.index.equals(arms.index) else frame.loc[arms.index]).to_numpy(
@@ -278,6 +284,19 @@ def _rows(
         for name, frame in (covariates or {}).items()
     }
     return _Rows(outcomes[keep], aligned, codes[keep].astype(np.intp), keep, 1 + len(treatments))
+
+
+def _factorized(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """Integer codes (-1 for missing) and the distinct values as text, in sorted order.
+
+    One hash pass over the values; only the distinct values are turned into text.
+    """
+    codes, uniques = pd.factorize(values)
+    names = pd.Index(uniques).astype(str)
+    order = np.argsort(np.asarray(names, dtype=object), kind="stable")
+    rank = np.empty(len(order), dtype=np.intp)
+    rank[order] = np.arange(len(order))
+    return np.where(codes >= 0, rank[codes], -1), names[order]
 
 
 def _column_names(covariates: Mapping[str, pd.DataFrame] | None, metric: str) -> str:
@@ -538,8 +557,10 @@ def segment_effects(
     """
     rows = _rows(outcomes, arms, control, treatments, covariates)
     labels = segments if segments.index.equals(arms.index) else segments.loc[arms.index]
-    labels = labels[rows.keep].astype(object).where(labels[rows.keep].notna(), "(missing)")
-    codes, names = pd.factorize(labels.astype(str), sort=True)
+    codes, names = _factorized(labels[rows.keep])
+    if (codes < 0).any():
+        codes = np.where(codes < 0, len(names), codes)
+        names = names.append(pd.Index([MISSING_SEGMENT]))
     n_segments, n_arms = len(names), rows.n_arms
     groups = codes.astype(np.intp) * n_arms + rows.arm
     segment = np.repeat(np.arange(n_segments), n_arms - 1)

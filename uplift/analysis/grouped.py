@@ -127,12 +127,11 @@ def group_fits(
     for a in range(k + 1):
         for b in range(a, k + 1):
             meat[:, a, b] = meat[:, b, a] = np.bincount(g, u * x[:, a] * x[:, b], n_groups)
-    bread = np.zeros((n_groups, k + 1, k + 1))
-    with np.errstate(divide="ignore"):
-        bread[:, 0, 0] = 1.0 / n
-    bread[:, 1:, 1:] = inverse
-    cov = bread @ meat @ bread
-    cov[~identified] = np.nan
+    bread = np.zeros((int(identified.sum()), k + 1, k + 1))
+    bread[:, 0, 0] = 1.0 / n[identified]
+    bread[:, 1:, 1:] = inverse[identified]
+    cov = np.full((n_groups, k + 1, k + 1), np.nan)
+    cov[identified] = bread @ meat[identified] @ bread
     slopes[~identified] = 0.0
     return GroupFits(counts, mean, var_mean, center, slopes, cov, identified)
 
