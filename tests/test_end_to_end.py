@@ -77,8 +77,19 @@ def _expected(spec: ExperimentSpec, sim, arm: str, index: pd.Index) -> pd.DataFr
     """The simulator's expected outcomes, renamed to the spec's metric names."""
     expected = sim.expected(arm, index)
     return pd.DataFrame(
-        {name: expected[m.column] for name, m in spec.outcomes.metrics.items()}, index=index
+        {name: expected[m.column] for name, m in spec.outcomes.per_customer.items()}, index=index
     )
+
+
+def _true_effect(spec: ExperimentSpec, metric: str, treated: pd.DataFrame, control: pd.DataFrame):
+    """The true effect on these customers: a difference of means, or of ratios of means."""
+    definition = spec.outcomes.metrics[metric]
+    if definition.kind == "ratio":
+        num, den = definition.numerator, definition.denominator
+        return float(
+            treated[num].mean() / treated[den].mean() - control[num].mean() / control[den].mean()
+        )
+    return float((treated[metric] - control[metric]).mean())
 
 
 def _true_profit(spec: ExperimentSpec, data, arm: str, rows: np.ndarray) -> float:
@@ -116,6 +127,7 @@ def test_summary_validates_against_the_shipped_schema(outcome):
         "tracking_uri",
         "assignment",
         "effects",
+        "segment_effects",
         "segments",
         "models",
         "policy",
@@ -130,7 +142,7 @@ def test_true_average_effects_lie_inside_reported_intervals(outcome):
     checked = 0
     for row in summary["effects"]:
         treated = _expected(spec, data.simulation, row["arm"], data.frame.index)
-        truth = float((treated[row["metric"]] - control[row["metric"]]).mean())
+        truth = _true_effect(spec, row["metric"], treated, control)
         assert row["ci_low"] <= truth <= row["ci_high"], (row, truth)
         checked += 1
     assert checked == len(data.treatments) * len(spec.outcomes.metrics)
@@ -156,8 +168,35 @@ def test_the_programme_comparison_against_the_global_holdout_covers_its_truth(ou
     assert len(summary["programme"]) == len(spec.outcomes.metrics)
     for row in summary["programme"]:
         assert row["arm"] == "crm_programme" and row["n_control"] == data.n_global_holdout
-        truth = float((own[row["metric"]] - untreated[row["metric"]]).mean())
+        truth = _true_effect(spec, row["metric"], own, untreated)
         assert row["ci_low"] <= truth <= row["ci_high"], (row, truth)
+
+
+def test_segment_effects_never_have_the_wrong_sign(outcome):
+    # a positive or negative verdict on a segment must have the sign of its true effect on
+    # the segment's customers; the simulators' segments differ, so some verdicts are made
+    spec, data, summary, _ = outcome
+    labels = segment_labels(spec, data.frame).to_numpy()
+    block = summary["segment_effects"]
+    rows = block["rows"]
+    assert block["correction"] == spec.effects.correction == "holm"
+    assert block["family_size"] == sum(r["status"] != "too_small" for r in rows)
+    assert len(rows) == len(set(labels)) * len(data.treatments) * len(spec.outcomes.metrics)
+    decided = 0
+    for row in rows:
+        if row["status"] not in ("positive", "negative"):
+            continue
+        index = data.frame.index[labels == row["segment"]]
+        truth = _true_effect(
+            spec,
+            row["metric"],
+            _expected(spec, data.simulation, row["arm"], index),
+            _expected(spec, data.simulation, data.control, index),
+        )
+        assert (truth > 0) == (row["status"] == "positive"), (row, truth)
+        assert row["corrected_ci_low"] <= truth <= row["corrected_ci_high"], (row, truth)
+        decided += 1
+    assert decided > 0
 
 
 def test_segments_that_truly_lose_money_are_never_a_go(outcome):
@@ -194,4 +233,12 @@ def test_the_run_is_in_mlflow_with_its_metrics_and_artifacts(outcome):
     assert run["tags.hypothesis_kind"] == spec.hypothesis.kind
     assert run["params.assignment.salt"] == spec.assignment.salt
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(summary["mlflow_run_id"])}
-    assert {"summary.json", "segments.csv", "spec", "figures"} <= artifacts
+    assert {"summary.json", "segments.csv", "segment_effects.csv", "spec", "figures"} <= artifacts
+    block = summary["segment_effects"]
+    assert run["metrics.segment_effects.family_size"] == block["family_size"]
+    for status in ("positive", "inconclusive"):
+        count = sum(r["status"] == status for r in block["rows"])
+        assert run[f"metrics.segment_effects.{status}"] == count
+    assert run[f"metrics.effect.{arm}.{primary}.detectable_effect"] == pytest.approx(
+        effect["detectable_effect"]
+    )

@@ -102,6 +102,12 @@ class Case:
     """The line(s) the message must name, computed from the edited text."""
 
 
+def add_metric(text: str, line: str) -> str:
+    """The example with one more metric, after ``bought``."""
+    bought = "    bought: {column: bought_course, kind: binary}\n"
+    return replace_once(text, bought, f"{bought}    {line}\n")
+
+
 def at(snippet: str) -> Callable[[str], tuple[int, ...]]:
     return lambda text: (line_of(text, snippet),)
 
@@ -248,6 +254,70 @@ CASES = [
         lambda t: replace_once(t, "learners: [t_learner]", "learners: [magic_learner]"),
         ("'models.learners", "'magic_learner'", "t_learner"),
         at("learners: [magic_learner]"),
+    ),
+    Case(
+        "ratio-without-denominator",
+        lambda t: add_metric(t, "per_buyer: {kind: ratio, numerator: revenue}"),
+        ("'outcomes.metrics.per_buyer.denominator'", "needs a denominator"),
+        at("per_buyer: {kind: ratio"),
+    ),
+    Case(
+        "ratio-with-a-column",
+        lambda t: add_metric(
+            t, "per_buyer: {kind: ratio, numerator: revenue, denominator: bought, column: x}"
+        ),
+        ("'outcomes.metrics.per_buyer.column'", "takes no column"),
+        at("per_buyer: {kind: ratio"),
+    ),
+    Case(
+        "ratio-of-an-unknown-metric",
+        lambda t: add_metric(t, "per_buyer: {kind: ratio, numerator: profit, denominator: bought}"),
+        ("'outcomes.metrics.per_buyer.numerator'", "'profit'", "'revenue'"),
+        at("per_buyer: {kind: ratio"),
+    ),
+    Case(
+        "ratio-as-the-primary-metric",
+        lambda t: replace_once(
+            add_metric(t, "per_buyer: {kind: ratio, numerator: revenue, denominator: bought}"),
+            "primary: revenue",
+            "primary: per_buyer",
+        ),
+        ("'outcomes.primary'", "ratio metric 'per_buyer'"),
+        at("primary: per_buyer"),
+    ),
+    Case(
+        "ratio-as-the-value-metric",
+        lambda t: replace_once(
+            add_metric(t, "per_buyer: {kind: ratio, numerator: revenue, denominator: bought}"),
+            "  metric: revenue\n",
+            "  metric: per_buyer\n",
+        ),
+        ("'value.metric'", "'per_buyer'", "binary or continuous"),
+        at("metric: per_buyer"),
+    ),
+    Case(
+        "winsorized-binary-metric",
+        lambda t: replace_once(
+            t,
+            "{column: took_trial, kind: binary}",
+            "{column: took_trial, kind: binary, winsorize: 0.99}",
+        ),
+        ("'outcomes.metrics.took_trial.winsorize'", "continuous"),
+        at("winsorize: 0.99"),
+    ),
+    Case(
+        "winsorizing-quantile-out-of-range",
+        lambda t: replace_once(
+            t, "pre_period: revenue_pre_60d}", "pre_period: revenue_pre_60d, winsorize: 0.3}"
+        ),
+        ("'outcomes.metrics.revenue.winsorize'", "0.3"),
+        at("winsorize: 0.3"),
+    ),
+    Case(
+        "unknown-correction",
+        lambda t: t + "effects: {correction: sidak}\n",
+        ("'effects.correction'", "'sidak'", "holm"),
+        at("effects: {correction: sidak}"),
     ),
     Case(
         "simulated-population-with-observed-assignment",
