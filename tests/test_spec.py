@@ -320,6 +320,30 @@ CASES = [
         at("effects: {correction: sidak}"),
     ),
     Case(
+        "unknown-base-model",
+        lambda t: replace_once(
+            t,
+            "learners: [t_learner]",
+            "learners: [t_learner, {learner: x_learner, base: catboost}]",
+        ),
+        ("'models.learners.1.base'", "'catboost'", "xgboost"),
+        at("learners: [t_learner, {learner"),
+    ),
+    Case(
+        "two-learners-with-one-name",
+        lambda t: replace_once(
+            t, "learners: [t_learner]", "learners: [t_learner, {learner: t_learner}]"
+        ),
+        ("'models.learners.1'", "two learners are called 't_learner'"),
+        at("learners: [t_learner, {learner"),
+    ),
+    Case(
+        "uplift-forest-on-a-continuous-primary-metric",
+        lambda t: replace_once(t, "learners: [t_learner]", "learners: [uplift_forest]"),
+        ("'models.learners.0'", "binary outcome", "'revenue' is continuous"),
+        at("learners: [uplift_forest]"),
+    ),
+    Case(
         "simulated-population-with-observed-assignment",
         lambda t: replace_block(t, "assignment", "assignment: {column: segment, control: x}"),
         ("'assignment'", "simulated population", "salt"),
@@ -452,3 +476,18 @@ def test_numbered_rows_cannot_overwrite_an_id_column(tmp_path: Path) -> None:
     spec = load_spec(write(tmp_path, replace_once(text, path.group(1), str(data))))
     with pytest.raises(DataError, match="already has a column 'customer_id'"):
         pipeline.prepare(spec)
+
+
+def test_learner_entries_take_defaults_from_the_models_block(tmp_path: Path) -> None:
+    text = replace_once(
+        example_text(),
+        "learners: [t_learner]",
+        "learners: [t_learner, {learner: dr_learner, base: xgboost, params: {max_depth: 3}}, "
+        "{learner: s_learner, name: plain_s}]",
+    )
+    models = load_spec(write(tmp_path, text)).models
+    configured = models.configured()
+    assert [c.label for c in configured] == ["t_learner", "dr_learner.xgboost", "plain_s"]
+    assert [c.base for c in configured] == [models.base, "xgboost", models.base]
+    assert configured[1].params == {"max_depth": 3}
+    assert configured[0].params == configured[2].params == models.base_params

@@ -707,10 +707,11 @@ def analyze(spec: ExperimentSpec, data: PreparedData, report: Report = _quiet) -
         w = data.weights
         propensity = {arm: w[arm] / (w[arm] + w[data.control]) for arm in data.treatments}
     models, rows, curves = [], [], {}
-    for name in spec.models.learners:
+    for learner in spec.models.configured():
+        name = learner.label
         report(f"uplift model: {name}, {spec.models.folds}-fold cross-fitting on {primary!r}")
         fitted = cross_fit_uplift(
-            name,
+            learner.learner,
             X,
             data.arms,
             y,
@@ -719,7 +720,9 @@ def analyze(spec: ExperimentSpec, data: PreparedData, report: Report = _quiet) -
             folds=spec.models.folds,
             seed=spec.models.seed,
             propensity=propensity,
-            base_params=spec.models.base_params,
+            base=str(learner.base),
+            base_params=learner.params,
+            label=name,
         )
         models.append(fitted)
         for arm in data.treatments:
@@ -730,6 +733,8 @@ def analyze(spec: ExperimentSpec, data: PreparedData, report: Report = _quiet) -
             rows.append(
                 {
                     "name": name,
+                    "learner": learner.learner,
+                    "base": None if learner.learner == "uplift_forest" else learner.base,
                     "arm": arm,
                     "metric": primary,
                     "qini": qini_score(yy, tt, score),

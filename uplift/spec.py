@@ -43,6 +43,7 @@ __all__ = [
     "ExperimentSpec",
     "FileSource",
     "HashAssignment",
+    "LearnerSpec",
     "LedgerSpec",
     "Metric",
     "ObservedAssignment",
@@ -395,15 +396,76 @@ class Economics(_Model):
         return self
 
 
-LearnerName = Literal["s_learner", "t_learner", "x_learner"]
+LearnerName = Literal[
+    "s_learner", "t_learner", "x_learner", "r_learner", "dr_learner", "uplift_forest"
+]
+BaseName = Literal["lightgbm", "xgboost", "random_forest", "linear"]
+
+
+class LearnerSpec(_Model):
+    """One uplift learner: a causalml meta-learner on a base model, or the uplift forest."""
+
+    learner: LearnerName
+    base: BaseName | None = None
+    """The meta-learner's base regressor (default: ``models.base``)."""
+    params: dict[str, Any] | None = None
+    """Base model (or uplift forest) parameters (default: ``models.base_params``)."""
+    name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,60}$")
+    """The learner's label in reports (default: the learner, with the base when given)."""
+
+    @property
+    def label(self) -> str:
+        """The name reports use."""
+        if self.name is not None:
+            return self.name
+        return self.learner if self.base is None else f"{self.learner}.{self.base}"
+
+
+def _learner_form(value: Any) -> str:
+    return "learner_name" if isinstance(value, str) else "learner_entry"
+
+
+Learner = Annotated[
+    Annotated[LearnerName, Tag("learner_name")] | Annotated[LearnerSpec, Tag("learner_entry")],
+    Discriminator(_learner_form),
+]
 
 
 class Models(_Model):
-    learners: list[LearnerName] = Field(default=["t_learner"], min_length=1)
-    base: Literal["lightgbm"] = "lightgbm"
+    learners: list[Learner] = Field(default=["t_learner"], min_length=1)
+    """Learner names, or ``{learner, base, params, name}`` entries to set each one up."""
+    base: BaseName = "lightgbm"
     base_params: dict[str, Any] = Field(default_factory=dict)
     folds: Int = Field(default=5, ge=2, le=20)
     seed: Int = 0
+
+    @model_validator(mode="after")
+    def _unique_labels(self) -> Models:
+        seen: set[str] = set()
+        for i, entry in enumerate(self.configured()):
+            if entry.label in seen:
+                raise KeyPathError(
+                    ["learners", i],
+                    f"two learners are called {entry.label!r}; give one a different name",
+                )
+            seen.add(entry.label)
+        return self
+
+    def configured(self) -> list[LearnerSpec]:
+        """Every learner as a full entry, defaults filled in from ``base`` and ``base_params``."""
+        out = []
+        for entry in self.learners:
+            spec = LearnerSpec(learner=entry) if isinstance(entry, str) else entry
+            out.append(
+                spec.model_copy(
+                    update={
+                        "base": spec.base or self.base,
+                        "params": self.base_params if spec.params is None else spec.params,
+                        "name": spec.label,
+                    }
+                )
+            )
+        return out
 
 
 class EffectsSpec(_Model):
@@ -463,6 +525,15 @@ class ExperimentSpec(_Model):
                 f"value metric {self.value.metric!r} must be one of the binary or continuous "
                 f"metrics {sorted(self.outcomes.per_customer)}",
             )
+        primary = metrics[self.outcomes.primary]
+        for i, entry in enumerate(self.models.learners):
+            learner = entry if isinstance(entry, str) else entry.learner
+            if learner == "uplift_forest" and primary.kind != "binary":
+                raise KeyPathError(
+                    ["models", "learners", i],
+                    f"the uplift forest models a binary outcome, but the primary metric "
+                    f"{self.outcomes.primary!r} is {primary.kind}",
+                )
         simulated_population = isinstance(self.population.source, SimulateSource)
         if self.outcomes.source.kind == "simulate" and not simulated_population:
             raise KeyPathError(
@@ -645,6 +716,10 @@ def _refuse_duplicate_keys(node: yaml.Node, path: Path, trail: tuple[str, ...] =
             _refuse_duplicate_keys(item, path, (*trail, str(i)))
 
 
+# tags of the spec's unions, which appear in pydantic's error locations but not in the file
+_UNION_TAGS = ("hash", "observed", "learner_name", "learner_entry")
+
+
 def _locate(node: yaml.Node | None, loc: Sequence[str | int]) -> tuple[list[str | int], int | None]:
     """Follow a pydantic error location through the YAML tree: the key path and its line."""
     keys: list[str | int] = []
@@ -660,7 +735,7 @@ def _locate(node: yaml.Node | None, loc: Sequence[str | int]) -> tuple[list[str 
             else:
                 kinds = [v for k, v in node.value if str(k.value) == "kind"]
                 tag = kinds and isinstance(kinds[0], yaml.ScalarNode) and kinds[0].value == part
-                if tag or part in ("hash", "observed") or "[" in str(part):
+                if tag or part in _UNION_TAGS or "[" in str(part):
                     continue  # a union tag, not a key of the file
                 keys.append(part)
                 node = None
@@ -669,7 +744,7 @@ def _locate(node: yaml.Node | None, loc: Sequence[str | int]) -> tuple[list[str 
                 node = node.value[part]
                 line = node.start_mark.line + 1
             keys.append(part)
-        elif not (isinstance(part, str) and ("[" in part or part in ("hash", "observed"))):
+        elif not (isinstance(part, str) and ("[" in part or part in _UNION_TAGS)):
             keys.append(part)
     return keys, line
 

@@ -172,6 +172,10 @@ class SegmentRow(_Row):
 
 class ModelRow(_Row):
     name: str
+    learner: str | None = None
+    """The causalml learner (``t_learner``, ..., ``uplift_forest``)."""
+    base: str | None = None
+    """The meta-learner's base model (none for the uplift forest)."""
     arm: str
     metric: str
     qini: Number

@@ -215,6 +215,103 @@ def test_one_treatment_arm_and_a_known_propensity() -> None:
     assert np.corrcoef(result.predictions["a"], tau["a"][keep])[0, 1] > 0.7
 
 
-def test_unknown_learner_is_refused() -> None:
-    with pytest.raises(ValueError, match="r_learner"):
-        make_learner("r_learner", "control", 0, FAST)
+def test_unknown_learner_and_base_are_refused() -> None:
+    with pytest.raises(ValueError, match="known learners are"):
+        make_learner("magic_learner", "control", 0, FAST)
+    with pytest.raises(ValueError, match="known base models are"):
+        make_learner("t_learner", "control", 0, {}, base="catboost")
+
+
+# --- the registry: more learners and base models, the refitted model -------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "base", "params"),
+    [
+        ("r_learner", "lightgbm", FAST),
+        ("dr_learner", "lightgbm", FAST),
+        ("t_learner", "xgboost", {"n_estimators": 40, "learning_rate": 0.1, "n_jobs": 1}),
+        ("t_learner", "random_forest", {"n_estimators": 30, "min_samples_leaf": 50, "n_jobs": 1}),
+        ("x_learner", "linear", {}),
+    ],
+)
+def test_more_learners_and_bases_find_the_true_effect(
+    name: str, base: str, params: dict, data: tuple
+) -> None:
+    X, arms, y, tau = data
+    result = cross_fit_uplift(
+        name,
+        X,
+        arms,
+        y,
+        "control",
+        ["a", "b"],
+        folds=3,
+        seed=0,
+        propensity={"a": 3 / 7, "b": 3 / 7},  # 0.3 / (0.3 + 0.4), the known assignment
+        base=base,
+        base_params=params,
+        label=f"{name}/{base}",
+    )
+    assert result.name == f"{name}/{base}"
+    assert not result.predictions.isna().any().any()
+    # oracle: arm a's effect is linear in x0, so even the ridge base finds it
+    corr = np.corrcoef(result.predictions["a"], tau["a"])[0, 1]
+    assert corr > 0.7, f"{name}/{base}: correlation with the true effect of a {corr:.2f}"
+
+
+def test_the_uplift_forest_ranks_a_binary_outcome_and_refuses_a_continuous_one() -> None:
+    rng = np.random.default_rng(8)
+    n = 6000
+    X = pd.DataFrame({"x0": rng.uniform(-1, 1, n), "x1": rng.normal(size=n)})
+    arms = pd.Series(rng.choice(["control", "b", "a"], n))
+    tau = {"a": 0.25 * (X["x0"] > 0), "b": -0.1 + 0 * X["x0"]}
+    p = 0.2 + np.select([arms == "a", arms == "b"], [tau["a"], tau["b"]], 0.0)
+    y = pd.Series((rng.random(n) < p).astype(int))
+    result = cross_fit_uplift(
+        "uplift_forest",
+        X,
+        arms,
+        y,
+        "control",
+        ["a", "b"],  # not the forest's (sorted) order: columns must follow the arms
+        folds=3,
+        seed=0,
+        base_params={"n_estimators": 10, "max_depth": 3, "n_jobs": 1},
+    )
+    predicted = result.predictions
+    assert list(predicted.columns) == ["a", "b"]
+    high = (X["x0"] > 0).to_numpy()
+    assert predicted["a"][high].mean() - predicted["a"][~high].mean() > 0.1
+    assert predicted["b"].mean() == pytest.approx(-0.1, abs=0.05)
+    with pytest.raises(ValueError, match="binary"):
+        cross_fit_uplift("uplift_forest", X, arms, y + 0.5, "control", ["a", "b"], folds=2, seed=0)
+
+
+def test_the_refitted_model_scores_new_customers(data: tuple) -> None:
+    X, arms, y, _ = data
+    result = cross_fit_uplift(
+        "x_learner",
+        X,
+        arms,
+        y,
+        "control",
+        ["a", "b"],
+        folds=3,
+        seed=0,
+        propensity={"a": 3 / 7, "b": 3 / 7},
+        base_params=FAST,
+        refit=True,
+    )
+    assert result.model is not None
+    assert result.model.propensity == {"a": 3 / 7, "b": 3 / 7}
+    fresh, _, _, fresh_tau = _dataset(n=2000, seed=9)
+    scored = result.model.predict(fresh)
+    assert list(scored.columns) == ["a", "b"] and scored.index.equals(fresh.index)
+    assert np.corrcoef(scored["a"], fresh_tau["a"])[0, 1] > 0.7
+    # and scoring is a pure function of the features
+    pd.testing.assert_frame_equal(result.model.predict(fresh), scored)
+    without = cross_fit_uplift(
+        "x_learner", X, arms, y, "control", ["a", "b"], folds=3, seed=0, base_params=FAST
+    )
+    assert without.model is None

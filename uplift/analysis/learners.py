@@ -1,4 +1,4 @@
-"""Uplift learners: causalml meta-learners on LightGBM, with cross-fitted predictions.
+"""Uplift learners: causalml meta-learners and uplift forests, with cross-fitted predictions.
 
 Every customer's predicted uplift comes from a model that never saw that customer
 (K-fold cross-fitting, folds stratified by arm), so metrics computed on those
@@ -17,9 +17,26 @@ from sklearn.model_selection import StratifiedKFold
 
 from uplift.data.sources import check_features
 
-__all__ = ["LEARNERS", "CrossFitResult", "cross_fit_uplift", "encode_features", "make_learner"]
+__all__ = [
+    "BASES",
+    "LEARNERS",
+    "PROPENSITY_LEARNERS",
+    "CrossFitResult",
+    "UpliftModel",
+    "cross_fit_uplift",
+    "encode_features",
+    "fit_uplift",
+    "make_base",
+    "make_learner",
+]
 
-LEARNERS = ("s_learner", "t_learner", "x_learner")
+#: Learners the spec may name. ``uplift_forest`` is causalml's uplift random forest, for a
+#: binary outcome only; the others are causalml meta-learners on a base regressor.
+LEARNERS = ("s_learner", "t_learner", "x_learner", "r_learner", "dr_learner", "uplift_forest")
+#: Base regressors of the meta-learners.
+BASES = ("lightgbm", "xgboost", "random_forest", "linear")
+#: Learners that weigh by the propensity: given the known one when we assigned the arms.
+PROPENSITY_LEARNERS = frozenset({"x_learner", "r_learner", "dr_learner"})
 
 _LGBM_DEFAULTS: dict[str, Any] = {
     "n_estimators": 150,
@@ -29,6 +46,23 @@ _LGBM_DEFAULTS: dict[str, Any] = {
     "subsample": 0.8,
     "subsample_freq": 1,
     "verbose": -1,
+    "n_jobs": 2,
+}
+_XGB_DEFAULTS: dict[str, Any] = {
+    "n_estimators": 150,
+    "learning_rate": 0.05,
+    "max_depth": 4,
+    "min_child_weight": 50,
+    "subsample": 0.8,
+    "n_jobs": 2,
+    "verbosity": 0,
+}
+_FOREST_DEFAULTS: dict[str, Any] = {"n_estimators": 100, "min_samples_leaf": 100, "n_jobs": 2}
+_UPLIFT_FOREST_DEFAULTS: dict[str, Any] = {
+    "n_estimators": 50,
+    "max_depth": 6,
+    "min_samples_leaf": 200,
+    "max_features": 10,
     "n_jobs": 2,
 }
 
@@ -52,20 +86,151 @@ def encode_features(frame: pd.DataFrame, features: Sequence[str]) -> pd.DataFram
     return pd.DataFrame(out, index=frame.index)
 
 
-def make_learner(name: str, control: str, seed: int, base_params: Mapping[str, Any]) -> Any:
-    """A causalml meta-learner regressor with LightGBM base models."""
-    from causalml.inference.meta import BaseSRegressor, BaseTRegressor, BaseXRegressor
-    from lightgbm import LGBMRegressor
+def make_base(base: str, seed: int, params: Mapping[str, Any] | None = None) -> Any:
+    """A base regressor: LightGBM, XGBoost, a scikit-learn random forest or ridge regression.
 
-    params = {**_LGBM_DEFAULTS, "random_state": seed, **base_params}
-    base = LGBMRegressor(**params)
-    if name == "s_learner":
-        return BaseSRegressor(learner=base, control_name=control)
-    if name == "t_learner":
-        return BaseTRegressor(learner=base, control_name=control)
-    if name == "x_learner":
-        return BaseXRegressor(learner=base, control_name=control)
-    raise ValueError(f"unknown learner {name!r}; known learners are {list(LEARNERS)}")
+    ``params`` override the defaults (small, regularised models that run on two cores).
+    """
+    params = dict(params or {})
+    if base == "lightgbm":
+        from lightgbm import LGBMRegressor
+
+        return LGBMRegressor(**{**_LGBM_DEFAULTS, "random_state": seed, **params})
+    if base == "xgboost":
+        from xgboost import XGBRegressor
+
+        return XGBRegressor(**{**_XGB_DEFAULTS, "random_state": seed, **params})
+    if base == "random_forest":
+        from sklearn.ensemble import RandomForestRegressor
+
+        return RandomForestRegressor(**{**_FOREST_DEFAULTS, "random_state": seed, **params})
+    if base == "linear":
+        from sklearn.impute import SimpleImputer
+        from sklearn.linear_model import Ridge
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        # missing feature values are allowed (the tree models route them): impute them here
+        return make_pipeline(
+            SimpleImputer(strategy="median"), StandardScaler(), Ridge(**{"alpha": 1.0, **params})
+        )
+    raise ValueError(f"unknown base model {base!r}; known base models are {list(BASES)}")
+
+
+def make_learner(
+    name: str,
+    control: str,
+    seed: int,
+    base_params: Mapping[str, Any] | None = None,
+    base: str = "lightgbm",
+) -> Any:
+    """An unfitted causalml learner: a meta-learner on ``base``, or the uplift forest.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`LEARNERS`.
+    control : str
+        The control arm's label.
+    seed : int
+        Seed of the base models (and of the R-learner's internal folds).
+    base_params : mapping, optional
+        Parameters of the base model, or of the uplift forest.
+    base : str
+        One of :data:`BASES`; ignored by the uplift forest.
+    """
+    from causalml.inference.meta import (
+        BaseDRRegressor,
+        BaseRRegressor,
+        BaseSRegressor,
+        BaseTRegressor,
+        BaseXRegressor,
+    )
+
+    if name == "uplift_forest":
+        from causalml.inference.tree import UpliftRandomForestClassifier
+
+        params = {**_UPLIFT_FOREST_DEFAULTS, "random_state": seed, **(base_params or {})}
+        return UpliftRandomForestClassifier(control_name=control, **params)
+    meta = {
+        "s_learner": BaseSRegressor,
+        "t_learner": BaseTRegressor,
+        "x_learner": BaseXRegressor,
+        "r_learner": BaseRRegressor,
+        "dr_learner": BaseDRRegressor,
+    }
+    if name not in meta:
+        raise ValueError(f"unknown learner {name!r}; known learners are {list(LEARNERS)}")
+    learner = make_base(base, seed, base_params)
+    if name == "r_learner":
+        return BaseRRegressor(learner=learner, control_name=control, random_state=seed)
+    return meta[name](learner=learner, control_name=control)
+
+
+@dataclass(frozen=True)
+class UpliftModel:
+    """A fitted learner that predicts every treatment arm's effect against the control."""
+
+    name: str
+    learner: Any
+    control: str
+    treatments: tuple[str, ...]
+    propensity: Mapping[str, float] | None
+    """The constant propensity the learner was fitted with, reused to predict."""
+
+    def predict(self, X: pd.DataFrame | np.ndarray) -> pd.DataFrame:
+        """Predicted uplift, one column per treatment arm (rows as in ``X``)."""
+        x = X.to_numpy(dtype=float) if isinstance(X, pd.DataFrame) else np.asarray(X, float)
+        index = X.index if isinstance(X, pd.DataFrame) else pd.RangeIndex(len(x))
+        kwargs: dict[str, Any] = {}
+        if self.propensity is not None and self.name == "x_learner":
+            kwargs["p"] = {arm: np.full(len(x), self.propensity[arm]) for arm in self.treatments}
+        predicted = np.asarray(self.learner.predict(X=x, **kwargs)).reshape(len(x), -1)
+        if self.name == "uplift_forest":
+            groups = [str(g) for g in self.learner.classes_[1:]]
+        else:
+            groups = [str(g) for g in self.learner.t_groups]
+        columns = {arm: predicted[:, groups.index(arm)] for arm in self.treatments}
+        return pd.DataFrame(columns, index=index)
+
+
+def fit_uplift(
+    name: str,
+    X: pd.DataFrame | np.ndarray,
+    arms: np.ndarray,
+    y: np.ndarray,
+    control: str,
+    treatments: Sequence[str],
+    *,
+    seed: int = 0,
+    propensity: Mapping[str, float] | None = None,
+    base: str = "lightgbm",
+    base_params: Mapping[str, Any] | None = None,
+) -> UpliftModel:
+    """Fit one learner on every row given.
+
+    The propensity learners (X, R, DR) get ``propensity`` when it is known (we assigned
+    the arms); otherwise the arms' shares among these rows, which is the propensity of a
+    randomized experiment. The uplift forest needs a 0/1 outcome.
+    """
+    x = X.to_numpy(dtype=float) if isinstance(X, pd.DataFrame) else np.asarray(X, float)
+    arm_values = np.asarray(arms).astype(str)
+    target = np.asarray(y, dtype=float)
+    learner = make_learner(name, control, seed, base_params, base)
+    if name == "uplift_forest":
+        if not np.isin(target, (0.0, 1.0)).all():
+            raise ValueError("the uplift forest needs a binary (0/1) outcome")
+        learner.fit(X=x, treatment=arm_values, y=target.astype(int))
+        return UpliftModel(name, learner, control, tuple(treatments), None)
+    kwargs: dict[str, Any] = {}
+    p = None
+    if name in PROPENSITY_LEARNERS:
+        p = dict(propensity or _observed_propensity(arm_values, control, treatments))
+        kwargs["p"] = {arm: np.full(len(x), p[arm]) for arm in treatments}
+    if name == "r_learner":
+        kwargs["verbose"] = False
+    learner.fit(X=x, treatment=arm_values, y=target, **kwargs)
+    return UpliftModel(name, learner, control, tuple(treatments), p)
 
 
 @dataclass(frozen=True)
@@ -76,6 +241,8 @@ class CrossFitResult:
     predictions: pd.DataFrame
     """One column per treatment arm: predicted effect of that arm against control."""
     folds: int
+    model: UpliftModel | None = None
+    """The learner refitted on every customer (``refit=True``): the model to score with."""
 
     def to_frame(self) -> pd.DataFrame:
         """The out-of-fold predictions."""
@@ -94,13 +261,16 @@ def cross_fit_uplift(
     seed: int = 0,
     propensity: Mapping[str, float] | None = None,
     base_params: Mapping[str, Any] | None = None,
+    base: str = "lightgbm",
+    label: str | None = None,
+    refit: bool = False,
 ) -> CrossFitResult:
     """Out-of-fold predicted uplift of every treatment arm for every customer.
 
     Parameters
     ----------
     name : str
-        ``s_learner``, ``t_learner`` or ``x_learner``.
+        One of :data:`LEARNERS`.
     X : pd.DataFrame
         Numeric features (see :func:`encode_features`).
     arms : pd.Series
@@ -117,29 +287,37 @@ def cross_fit_uplift(
         Seed of the fold split and of the base models.
     propensity : mapping, optional
         Known probability of each treatment arm *given arm or control* (from the
-        assignment weights); the X-learner uses it instead of fitting a propensity model.
+        assignment weights); the X, R and DR learners use it instead of an estimate.
     base_params : mapping, optional
-        LightGBM parameters overriding the defaults.
+        Base model (or uplift forest) parameters overriding the defaults.
+    base : str
+        The meta-learners' base model, one of :data:`BASES`.
+    label : str, optional
+        The result's name (default: ``name``), to tell apart two configurations.
+    refit : bool
+        Also fit the learner on every customer (``CrossFitResult.model``).
     """
     arm_values = arms.astype(str).to_numpy()
     x = X.to_numpy(dtype=float)
     target = y.to_numpy(dtype=float)
     out = np.full((len(X), len(treatments)), np.nan)
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    options: dict[str, Any] = {
+        "seed": seed,
+        "propensity": propensity,
+        "base": base,
+        "base_params": base_params,
+    }
     for train, test in splitter.split(x, arm_values):
-        learner = make_learner(name, control, seed, base_params or {})
-        fit_kwargs: dict[str, Any] = {}
-        predict_kwargs: dict[str, Any] = {}
-        if name == "x_learner":
-            p = propensity or _observed_propensity(arm_values[train], control, treatments)
-            fit_kwargs["p"] = {arm: np.full(len(train), p[arm]) for arm in treatments}
-            predict_kwargs["p"] = {arm: np.full(len(test), p[arm]) for arm in treatments}
-        learner.fit(X=x[train], treatment=arm_values[train], y=target[train], **fit_kwargs)
-        predicted = np.asarray(learner.predict(X=x[test], **predict_kwargs)).reshape(len(test), -1)
-        groups = [str(g) for g in learner.t_groups]
-        for j, arm in enumerate(treatments):
-            out[test, j] = predicted[:, groups.index(arm)]
-    return CrossFitResult(name, pd.DataFrame(out, index=X.index, columns=list(treatments)), folds)
+        model = fit_uplift(
+            name, x[train], arm_values[train], target[train], control, treatments, **options
+        )
+        out[test] = model.predict(x[test]).to_numpy()
+    final = (
+        fit_uplift(name, x, arm_values, target, control, treatments, **options) if refit else None
+    )
+    predictions = pd.DataFrame(out, index=X.index, columns=list(treatments))
+    return CrossFitResult(label or name, predictions, folds, final)
 
 
 def _observed_propensity(
