@@ -666,7 +666,7 @@ def analyze(spec: ExperimentSpec, data: PreparedData, report: Report = _quiet) -
     """Effects, uplift models, segment economics and the decision."""
     from uplift.analysis.effects import estimate_effects
     from uplift.analysis.learners import cross_fit_uplift, encode_features
-    from uplift.analysis.metrics import auuc_score, qini_curve, qini_score, uplift_at_k
+    from uplift.analysis.metrics import auuc_score, qini_curve, qini_interval, uplift_at_k
     from uplift.value.decision import decide
     from uplift.value.profit import segment_profit
 
@@ -730,6 +730,7 @@ def analyze(spec: ExperimentSpec, data: PreparedData, report: Report = _quiet) -
             yy = y.to_numpy(dtype=float)[keep]
             tt = (data.arms.to_numpy()[keep] == arm).astype(int)
             score = fitted.predictions[arm].to_numpy()[keep]
+            qini = qini_interval(yy, tt, score, alpha=alpha, seed=spec.models.seed)
             rows.append(
                 {
                     "name": name,
@@ -737,7 +738,9 @@ def analyze(spec: ExperimentSpec, data: PreparedData, report: Report = _quiet) -
                     "base": None if learner.learner == "uplift_forest" else learner.base,
                     "arm": arm,
                     "metric": primary,
-                    "qini": qini_score(yy, tt, score),
+                    "qini": qini.score,
+                    "qini_ci_low": qini.ci_low,
+                    "qini_ci_high": qini.ci_high,
                     "auuc": auuc_score(yy, tt, score),
                     "uplift_at_k": uplift_at_k(yy, tt, score, k=UPLIFT_AT_K),
                     "k": UPLIFT_AT_K,
@@ -948,7 +951,7 @@ def _metrics(summary: dict[str, Any]) -> dict[str, float]:
         for key in ("estimate", "ci_low", "ci_high", "p_value"):
             out[metric_name("programme", row["metric"], key)] = row[key]
     for row in summary["models"]:
-        for key in ("qini", "auuc", "uplift_at_k"):
+        for key in ("qini", "qini_ci_low", "qini_ci_high", "auuc", "uplift_at_k"):
             out[metric_name("model", row["name"], row["arm"], key)] = row[key]
     for row in summary["segments"]:
         for key in (

@@ -179,6 +179,10 @@ class ModelRow(_Row):
     arm: str
     metric: str
     qini: Number
+    """Normalized Qini score of the out-of-fold predictions (causalml's convention)."""
+    qini_ci_low: Number = None
+    qini_ci_high: Number = None
+    """Percentile bootstrap interval of ``qini`` (200 replicates, predictions held fixed)."""
     auuc: Number
     uplift_at_k: Number
     k: float
