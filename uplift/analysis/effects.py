@@ -126,27 +126,31 @@ def welch_effect(treated: np.ndarray, control: np.ndarray, alpha: float = 0.05) 
     )
 
 
-def _plain(records: list[dict[str, object]]) -> list[dict[str, object]]:
-    return [
-        {k: (v.item() if isinstance(v, np.generic) else v) for k, v in r.items()} for r in records
-    ]
-
-
 @dataclass(frozen=True)
-class EffectResults:
-    """Effects of every treatment arm on every metric, against one control."""
-
+class _TableResults:
     table: pd.DataFrame
-    control: str
-    alpha: float
 
     def to_frame(self) -> pd.DataFrame:
-        """One row per arm and metric."""
+        """The results table (a copy): one row per estimate."""
         return self.table.copy()
 
     def to_records(self) -> list[dict[str, object]]:
         """Rows as plain dictionaries, for the summary JSON."""
-        return _plain(self.table.to_dict(orient="records"))
+        return [
+            {k: (v.item() if isinstance(v, np.generic) else v) for k, v in r.items()}
+            for r in self.table.to_dict(orient="records")
+        ]
+
+
+@dataclass(frozen=True)
+class EffectResults(_TableResults):
+    """Effects of every treatment arm on every metric, against one control.
+
+    ``to_frame()`` has one row per arm and metric.
+    """
+
+    control: str
+    alpha: float
 
     @cached_property
     def _by_key(self) -> dict[tuple[str, str], dict[str, object]]:
@@ -189,8 +193,10 @@ class EffectResults:
 
 
 @dataclass(frozen=True)
-class SegmentEffects:
+class SegmentEffects(_TableResults):
     """Effects per segment, arm and metric, corrected for multiple testing.
+
+    ``to_frame()`` has one row per segment, arm and metric.
 
     ``status`` is ``positive`` or ``negative`` when the corrected interval lies wholly
     above or below zero, ``inconclusive`` when it spans zero (``detectable_effect`` then
@@ -199,21 +205,12 @@ class SegmentEffects:
     tested, not in the family), ``not_tested`` when the effect has no variance.
     """
 
-    table: pd.DataFrame
     control: str
     alpha: float
     correction: str
     family_size: int
     min_segment_size: int
     power: float
-
-    def to_frame(self) -> pd.DataFrame:
-        """One row per segment, arm and metric."""
-        return self.table.copy()
-
-    def to_records(self) -> list[dict[str, object]]:
-        """Rows as plain dictionaries, for the summary JSON."""
-        return _plain(self.table.to_dict(orient="records"))
 
     @cached_property
     def _by_key(self) -> dict[tuple[str, str, str], dict[str, object]]:

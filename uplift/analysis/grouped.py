@@ -93,16 +93,7 @@ def group_fits(
         var_mean = np.bincount(g, yc * yc, n_groups) / (n - 1) / n
     var_mean[counts < 2] = np.nan
     if covariates is None:
-        empty = np.zeros((n_groups, 0))
-        return GroupFits(
-            counts,
-            mean,
-            var_mean,
-            empty,
-            empty,
-            np.full((n_groups, 1, 1), np.nan),
-            np.zeros(n_groups, dtype=bool),
-        )
+        return _means_only(counts, mean, var_mean)
     z = np.asarray(covariates, dtype=float).reshape(len(y), -1)
     k = z.shape[1]
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -190,11 +181,17 @@ def group_ratios(
         var = (s_nn - 2 * ratio * s_nd + ratio**2 * s_dd) / (n * mean_den**2)
     ratio[~np.isfinite(ratio)] = np.nan
     var[(counts < 2) | ~np.isfinite(ratio)] = np.nan
+    return _means_only(counts, ratio, np.maximum(var, 0.0))
+
+
+def _means_only(counts: np.ndarray, mean: np.ndarray, var_mean: np.ndarray) -> GroupFits:
+    """Group statistics without covariates: nothing to adjust for."""
+    n_groups = len(counts)
     empty = np.zeros((n_groups, 0))
     return GroupFits(
         counts,
-        ratio,
-        np.maximum(var, 0.0),
+        mean,
+        var_mean,
         empty,
         empty,
         np.full((n_groups, 1, 1), np.nan),
