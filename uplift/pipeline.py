@@ -629,12 +629,16 @@ def _winsorized(spec: ExperimentSpec) -> dict[str, float]:
 
 
 def effects_by_segment(
-    spec: ExperimentSpec, data: PreparedData, report: Report = _quiet
+    spec: ExperimentSpec,
+    data: PreparedData,
+    report: Report = _quiet,
+    segments: pd.Series | None = None,
 ) -> SegmentEffects:
     """Every arm against the control on every metric within each segment.
 
-    The segments are ``value.segments``'s; the family of arms x metrics x segments is
-    corrected by ``effects.correction``.
+    The segments are ``value.segments``'s (``segments``, when the caller has them
+    already); the family of arms x metrics x segments is corrected by
+    ``effects.correction``.
     """
     from uplift.analysis.effects import segment_effects
 
@@ -643,7 +647,7 @@ def effects_by_segment(
     result = segment_effects(
         data.outcomes,
         data.arms,
-        segment_labels(spec, data.frame),
+        segment_labels(spec, data.frame) if segments is None else segments,
         metrics,
         data.control,
         data.treatments,
@@ -680,7 +684,8 @@ def analyze(spec: ExperimentSpec, data: PreparedData, report: Report = _quiet) -
     )
     metrics = {name: spec.outcomes.columns(name) for name in spec.outcomes.metrics}
     effects = average_effects(spec, data, report)
-    by_segment = effects_by_segment(spec, data, report)
+    segments_of = segment_labels(spec, data.frame)
+    by_segment = effects_by_segment(spec, data, report, segments_of)
     programme = None
     if data.holdout_outcomes is not None:
         pooled = pd.concat([data.outcomes, data.holdout_outcomes], ignore_index=True)
@@ -751,7 +756,7 @@ def analyze(spec: ExperimentSpec, data: PreparedData, report: Report = _quiet) -
     segments = segment_profit(
         data.outcomes,
         data.arms,
-        segment_labels(spec, data.frame),
+        segments_of,
         primary,
         profit_model(spec, data.treatments),
         data.control,

@@ -332,12 +332,13 @@ def _metric_columns(
         raw = rows.outcomes[column].to_numpy(dtype=float)
         y = raw if cap is None else np.minimum(raw, cap)
         fits = group_fits(y, groups, n_groups, z)
-        method = np.where(contrast(fits, treated, control).adjusted, "lin_hc2", "ols_hc2")
+        pair = contrast(fits, treated, control)
+        method = np.where(pair.adjusted, "lin_hc2", "ols_hc2")
     else:
         numerator, denominator = (rows.outcomes[c].to_numpy(dtype=float) for c in column)
         fits = group_ratios(numerator, denominator, groups, n_groups)
+        pair = contrast(fits, treated, control)
         method = np.full(len(treated), "delta_ratio")
-    pair = contrast(fits, treated, control)
     se = pair.std_error
     q = float(special.ndtri(1 - alpha / 2))
     with np.errstate(divide="ignore", invalid="ignore"):
