@@ -25,7 +25,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from uplift.analysis.learners import cross_fit_uplift, encode_features
+from uplift.analysis.features import encode_features
+from uplift.analysis.learners import cross_fit_uplift
 from uplift.analysis.metrics import qini_score
 from uplift.pipeline import prepare
 from uplift.spec import ExperimentSpec

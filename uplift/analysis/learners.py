@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedKFold
 
-from uplift.data.sources import check_features
+from uplift.analysis.features import encode_features
 
 __all__ = [
     "BASES",
@@ -65,25 +65,6 @@ _UPLIFT_FOREST_DEFAULTS: dict[str, Any] = {
     "max_features": 10,
     "n_jobs": 2,
 }
-
-
-def encode_features(frame: pd.DataFrame, features: Sequence[str]) -> pd.DataFrame:
-    """Numeric model inputs: numbers as they are, text and categories as sorted codes.
-
-    Missing values stay missing (LightGBM routes them itself).
-    """
-    check_features(frame, features)
-    out = {}
-    for name in features:
-        column = frame[name]
-        if pd.api.types.is_bool_dtype(column) or pd.api.types.is_numeric_dtype(column):
-            out[name] = column.astype(float)
-        else:
-            codes = pd.Categorical(column.astype("string"))
-            out[name] = (
-                pd.Series(codes.codes, index=frame.index).where(codes.codes >= 0).astype(float)
-            )
-    return pd.DataFrame(out, index=frame.index)
 
 
 def make_base(base: str, seed: int, params: Mapping[str, Any] | None = None) -> Any:
@@ -163,7 +144,11 @@ def make_learner(
         raise ValueError(f"unknown learner {name!r}; known learners are {list(LEARNERS)}")
     learner = make_base(base, seed, base_params)
     if name == "r_learner":
-        return BaseRRegressor(learner=learner, control_name=control, random_state=seed)
+        # its internal cross_val_predict spawns worker processes by default; on a small
+        # machine that costs far more than it saves (same predictions either way)
+        r = BaseRRegressor(learner=learner, control_name=control, random_state=seed)
+        r.cv_n_jobs = 1
+        return r
     return meta[name](learner=learner, control_name=control)
 
 
@@ -243,6 +228,10 @@ class CrossFitResult:
     folds: int
     model: UpliftModel | None = None
     """The learner refitted on every customer (``refit=True``): the model to score with."""
+    fold: np.ndarray | None = None
+    """Each customer's fold (0 to ``folds - 1``), in the order of ``predictions``."""
+    fold_models: tuple[UpliftModel, ...] = ()
+    """The model of each fold, fitted on the other folds (``keep_fold_models=True``)."""
 
     def to_frame(self) -> pd.DataFrame:
         """The out-of-fold predictions."""
@@ -264,6 +253,7 @@ def cross_fit_uplift(
     base: str = "lightgbm",
     label: str | None = None,
     refit: bool = False,
+    keep_fold_models: bool = False,
 ) -> CrossFitResult:
     """Out-of-fold predicted uplift of every treatment arm for every customer.
 
@@ -296,6 +286,9 @@ def cross_fit_uplift(
         The result's name (default: ``name``), to tell apart two configurations.
     refit : bool
         Also fit the learner on every customer (``CrossFitResult.model``).
+    keep_fold_models : bool
+        Keep each fold's model (``CrossFitResult.fold_models``), for measures that
+        re-predict held-out customers, such as permutation importance.
     """
     arm_values = arms.astype(str).to_numpy()
     x = X.to_numpy(dtype=float)
@@ -308,16 +301,21 @@ def cross_fit_uplift(
         "base": base,
         "base_params": base_params,
     }
-    for train, test in splitter.split(x, arm_values):
+    fold = np.full(len(X), -1, dtype=np.int64)
+    kept = []
+    for k, (train, test) in enumerate(splitter.split(x, arm_values)):
         model = fit_uplift(
             name, x[train], arm_values[train], target[train], control, treatments, **options
         )
         out[test] = model.predict(x[test]).to_numpy()
+        fold[test] = k
+        if keep_fold_models:
+            kept.append(model)
     final = (
         fit_uplift(name, x, arm_values, target, control, treatments, **options) if refit else None
     )
     predictions = pd.DataFrame(out, index=X.index, columns=list(treatments))
-    return CrossFitResult(label or name, predictions, folds, final)
+    return CrossFitResult(label or name, predictions, folds, final, fold, tuple(kept))
 
 
 def _observed_propensity(

@@ -30,11 +30,20 @@ __all__ = [
 
 
 class CostModel(BaseEstimator):
-    """Base class: ``cost(outcomes)`` gives each treated customer's offer cost."""
+    """Base class: ``cost(outcomes)`` gives each treated customer's offer cost.
+
+    Every cost is linear in the outcomes it reads (:meth:`outcome_metrics`), so the
+    expected cost of a customer is the cost of their expected outcomes: scoring a new
+    customer only needs a prediction of those metrics in the arm.
+    """
 
     def cost(self, outcomes: pd.DataFrame) -> np.ndarray:
         """Offer cost per treated customer, given their outcomes (columns by metric name)."""
         raise NotImplementedError
+
+    def outcome_metrics(self) -> tuple[str, ...]:
+        """The metrics the cost depends on (none: the same cost for every treated customer)."""
+        return ()
 
     def _column(self, outcomes: pd.DataFrame, metric: str) -> np.ndarray:
         if metric not in outcomes.columns:
@@ -75,6 +84,9 @@ class TrialLessonsCost(CostModel):
         )
         return (self.delivery_cost - self.price) * took
 
+    def outcome_metrics(self) -> tuple[str, ...]:
+        return () if self.uptake_metric is None else (self.uptake_metric,)
+
 
 class FeatureUnlockCost(CostModel):
     """Unlocked paid features: the serving cost for the days they are open.
@@ -108,6 +120,9 @@ class LowerCheckOfferCost(CostModel):
 
     def cost(self, outcomes: pd.DataFrame) -> np.ndarray:
         return self.discount * self._column(outcomes, self.revenue_metric)
+
+    def outcome_metrics(self) -> tuple[str, ...]:
+        return (self.revenue_metric,)
 
 
 class ChannelCost(CostModel):
