@@ -26,6 +26,10 @@ from uplift.analysis.metrics import (
 
 TOL = 1e-9
 
+#: Outcomes of the simulated experiments: binary, and three continuous ones (skewed positive
+#: spend, spend that is mostly zero, a normal outcome of either sign).
+OUTCOMES = ["binary", "lognormal", "spend", "normal"]
+
 
 def _causalml_metrics() -> ModuleType:
     import causalml.metrics  # an ImportError here fails the test, on purpose
@@ -47,8 +51,13 @@ def _simulate(
     if outcome == "binary":
         p = 1.0 / (1.0 + np.exp(-(-1.0 + 0.5 * x + w * tau)))
         y = rng.binomial(1, p).astype(float)
-    else:  # skewed continuous spend
+    elif outcome == "lognormal":  # skewed continuous spend
         y = rng.lognormal(mean=1.0 + 0.2 * x + w * tau, sigma=1.0)
+    elif outcome == "spend":  # mostly zeros, like Hillstrom's spend: few buy, amounts vary
+        buys = rng.random(n) < 1.0 / (1.0 + np.exp(-(-2.5 + 0.5 * x + 2.0 * w * tau)))
+        y = np.where(buys, rng.lognormal(mean=4.0, sigma=0.6, size=n), 0.0)
+    else:  # "normal": a continuous outcome of either sign, e.g. a change in margin
+        y = rng.normal(loc=-0.5 + 0.5 * x + w * tau, scale=3.0)
     score = tau + rng.normal(scale=0.5, size=n)
     if ties:
         score = np.round(score, 1)  # about 30 distinct values for 2,000 customers
@@ -60,7 +69,7 @@ def _simulate(
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 @pytest.mark.parametrize("ties", [False, True], ids=["distinct", "ties"])
-@pytest.mark.parametrize("outcome", ["binary", "lognormal"])
+@pytest.mark.parametrize("outcome", OUTCOMES)
 def test_scores_match_causalml(outcome: str, ties: bool, seed: int) -> None:
     """causalml 0.18 causalml.metrics.qini_score / auuc_score on the same frame."""
     cm = _causalml_metrics()
@@ -79,7 +88,7 @@ def test_scores_match_causalml(outcome: str, ties: bool, seed: int) -> None:
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 @pytest.mark.parametrize("ties", [False, True], ids=["distinct", "ties"])
-@pytest.mark.parametrize("outcome", ["binary", "lognormal"])
+@pytest.mark.parametrize("outcome", OUTCOMES)
 def test_curves_match_causalml(outcome: str, ties: bool, seed: int) -> None:
     """causalml 0.18 causalml.metrics.get_qini / get_cumgain (index 0..n) on the same frame."""
     cm = _causalml_metrics()
@@ -149,6 +158,89 @@ def test_leading_interpolation_and_negative_effect_match_causalml(normalize: boo
     )
     if normalize:
         assert qini_curve(y, w, score, normalize=True).gain[-1] == -1.0
+
+
+def _three_arms(seed: int, outcome: str, n: int = 3000) -> tuple[np.ndarray, ...]:
+    """A three-arm experiment: arm "a" helps customers with high x, arm "b" hurts on average."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=n)
+    arm = rng.choice(np.array(["control", "a", "b"]), size=n)
+    tau_a, tau_b = 0.3 * x, -0.2 + 0.1 * x
+    effect = np.where(arm == "a", tau_a, np.where(arm == "b", tau_b, 0.0))
+    if outcome == "binary":
+        y = (rng.random(n) < 1.0 / (1.0 + np.exp(-(-1.0 + 0.5 * x + effect)))).astype(float)
+    else:  # spend, mostly zero
+        buys = rng.random(n) < 1.0 / (1.0 + np.exp(-(-2.0 + 0.5 * x + 2.0 * effect)))
+        y = np.where(buys, rng.lognormal(mean=4.0, sigma=0.6, size=n), 0.0)
+    # each arm's model scores every customer; only the arm's and control's rows are scored
+    score_a = tau_a + rng.normal(scale=0.5, size=n)
+    score_b = np.round(tau_b + rng.normal(scale=0.2, size=n), 2)  # with ties
+    return y, arm, score_a, score_b
+
+
+@pytest.mark.parametrize("outcome", ["binary", "spend"])
+@pytest.mark.parametrize("arm", ["a", "b"])
+def test_every_arm_of_a_three_arm_experiment_matches_causalml(outcome: str, arm: str) -> None:
+    """causalml 0.18 causalml.metrics.qini_score / auuc_score / get_qini / get_cumgain on the
+    frame of one arm against control (rows of the other arm dropped first, ``w`` = 1 for the
+    arm), columns ``y``, ``w`` and ``model`` only."""
+    cm = _causalml_metrics()
+    y, arms, score_a, score_b = _three_arms(5, outcome)
+    keep = np.isin(arms, [arm, "control"])
+    yy, ww = y[keep], (arms[keep] == arm).astype(int)
+    score = (score_a if arm == "a" else score_b)[keep]
+    assert 1900 < keep.sum() < 2100  # two arms of three: the other arm's rows are gone
+    df = _frame(yy, ww, score)
+    for normalize in (True, False):
+        assert qini_score(yy, ww, score, normalize=normalize) == pytest.approx(
+            cm.qini_score(df, normalize=normalize)["model"], rel=TOL, abs=TOL
+        )
+        assert auuc_score(yy, ww, score, normalize=normalize) == pytest.approx(
+            cm.auuc_score(df, normalize=normalize)["model"], rel=TOL, abs=TOL
+        )
+        np.testing.assert_allclose(
+            qini_curve(yy, ww, score, normalize=normalize).gain,
+            cm.get_qini(df, normalize=normalize)["model"].to_numpy(),
+            rtol=TOL,
+            atol=TOL,
+        )
+        np.testing.assert_allclose(
+            uplift_curve(yy, ww, score, normalize=normalize).gain,
+            cm.get_cumgain(df, normalize=normalize)["model"].to_numpy(),
+            rtol=TOL,
+            atol=TOL,
+        )
+    if arm == "b":  # the arm lowers the outcome on average: the normalized curve ends at -1
+        assert qini_curve(yy, ww, score, normalize=True).gain[-1] == -1.0
+
+
+# --- agreement with scikit-uplift 0.5.1 (binary outcomes only) -----------------------------
+
+
+def _sklift_fixture(n: int = 2003, seed: int = 20261122) -> tuple[np.ndarray, ...]:
+    """The binary experiment behind the hard-coded scikit-uplift numbers; scores distinct."""
+    rng = np.random.default_rng(seed)
+    x = rng.random(n)
+    w = (rng.random(n) < 0.5).astype(int)
+    y = (rng.random(n) < 0.1 + w * 0.2 * x).astype(int)
+    score = 0.2 * x + 0.05 * rng.random(n)
+    return y, w, score
+
+
+@pytest.mark.parametrize(
+    ("k", "expected"),
+    [(0.1, 0.12681704260651627), (0.3, 0.18834698891618773), (0.5, 0.16069061347047642)],
+)
+def test_uplift_at_k_matches_scikit_uplift(k: float, expected: float) -> None:
+    """scikit-uplift 0.5.1, ``sklift.metrics.uplift_at_k(y, score, w, strategy="overall",
+    k=k)`` on ``_sklift_fixture()``, hard-coded here: scikit-uplift is not a dependency.
+
+    Its ranking (``argsort(kind="mergesort")[::-1]``) matches ours because the scores are
+    distinct; its ``int(n * k)`` top count matches our ``floor`` for these k and n = 2003.
+    """
+    y, w, score = _sklift_fixture()
+    assert np.unique(score).shape[0] == score.shape[0]
+    assert uplift_at_k(y, w, score, k=k) == pytest.approx(expected, rel=1e-12, abs=1e-12)
 
 
 # --- hand-computed cases --------------------------------------------------------------------

@@ -44,8 +44,10 @@ def test_the_truth_is_chosen_and_noise_is_told_apart() -> None:
     assert table.loc["noise", "distinguishable"]
     assert table.loc["truth", "difference"] == 0.0
     # the table is sorted best first, and the chosen learner's interval holds its score
-    assert list(table.index)[0] == "truth"
-    assert table.loc["truth", "ci_low"] <= table.loc["truth", "qini"] <= table.loc["truth", "ci_high"]
+    assert table.index[0] == "truth"
+    assert (
+        table.loc["truth", "ci_low"] <= table.loc["truth", "qini"] <= table.loc["truth", "ci_high"]
+    )
 
 
 def test_scores_are_the_mean_qini_over_arms() -> None:
