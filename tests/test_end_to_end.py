@@ -242,3 +242,86 @@ def test_the_run_is_in_mlflow_with_its_metrics_and_artifacts(outcome):
     assert run[f"metrics.effect.{arm}.{primary}.detectable_effect"] == pytest.approx(
         effect["detectable_effect"]
     )
+
+
+def test_one_nested_run_per_learner_and_the_chosen_model_is_logged(outcome):
+    spec, _, summary, uri = outcome
+    mlflow.set_tracking_uri(uri)
+    parent = summary["mlflow_run_id"]
+    children = mlflow.search_runs(
+        experiment_names=[spec.tracking.experiment],
+        filter_string=f"tags.mlflow.parentRunId = '{parent}'",
+    )
+    labels = {entry.label for entry in spec.models.configured()}
+    assert set(children["tags.mlflow.runName"]) == labels
+    chosen = summary["model_selection"]["chosen"]
+    assert chosen in labels
+    flagged = children[children["tags.chosen"] == "true"]
+    assert list(flagged["tags.mlflow.runName"]) == [chosen]
+    row = next(r for r in summary["models"] if r["name"] == chosen)
+    child = children[children["tags.mlflow.runName"] == chosen].iloc[0]
+    assert child[f"metrics.{row['arm']}.qini"] == pytest.approx(row["qini"])
+    assert row["qini_ci_low"] <= row["qini"] <= row["qini_ci_high"]
+    run = mlflow.get_run(parent)
+    assert run.data.tags["chosen_learner"] == chosen
+    artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(parent, "models")}
+    assert {"models/comparison.csv", "models/importance.csv"} <= artifacts
+    features = {r["feature"] for r in summary["model_selection"]["importance"]}
+    assert features == set(spec.population.features)
+
+
+def test_uplift_score_applies_the_logged_model(outcome, tmp_path):
+    """The logged model, loaded back, scores the experiment's customers as `uplift score`
+    writes them; its expected net value ranks customers by the simulator's true net value
+    well enough that treating whom it recommends earns most of the oracle's profit."""
+    from uplift.tracking.model_log import load_scoring_model
+
+    spec, data, summary, uri = outcome
+    population = tmp_path / "base.parquet"
+    data.frame[[spec.population.id, *spec.population.features]].to_parquet(population)
+    out = tmp_path / "scores.parquet"
+    spec_path = tmp_path / "spec.yaml"
+    spec_path.write_text(yaml.safe_dump(spec.model_dump(mode="json", exclude_none=True)))
+    command = ["score", str(spec_path), "--population", str(population), "--out", str(out)]
+    options = ["--tracking-uri", uri, "--run-id", summary["mlflow_run_id"], "--chunk-size", "7000"]
+    result = subprocess.run(
+        [sys.executable, "-m", "uplift", *command, *options],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    scores = pd.read_parquet(out)
+    assert len(scores) == len(data.frame)
+    model = load_scoring_model(mlflow.get_run(summary["mlflow_run_id"]).data.tags["model_uri"])
+    direct = model.predict(data.frame)
+    for arm in data.treatments:
+        np.testing.assert_allclose(
+            scores[f"net_value_{arm}"].to_numpy(),
+            direct[f"net_value_{arm}"].to_numpy(),
+            rtol=0,
+            atol=1e-9,
+        )
+    assert set(scores["recommended_arm"]) <= {*data.treatments, "none"}
+
+    # the truth: each arm's incremental net value per customer (no fixed cost)
+    economics = profit_model(spec, data.treatments)
+    control = _expected(spec, data.simulation, data.control, data.frame.index)
+    true = {}
+    for arm in data.treatments:
+        treated = _expected(spec, data.simulation, arm, data.frame.index)
+        value = economics.value_per_unit * (
+            treated[economics.value_metric] - control[economics.value_metric]
+        )
+        true[arm] = value - economics.contact_cost - economics.cost_models[arm].cost(treated)
+    truth = pd.DataFrame(true).to_numpy()
+    oracle = np.maximum(truth.max(axis=1), 0).sum()
+    column = {arm: i for i, arm in enumerate(data.treatments)}
+    picked = scores["recommended_arm"].map(column)
+    earned = sum(truth[i, int(j)] for i, j in enumerate(picked) if j == j)
+    treat_all = truth.sum(axis=0).max()
+    # measured at 40,000 customers: 0.78 to 0.90 of the oracle; treating everyone with the
+    # best arm earns 0.39 of it at most
+    assert earned > 0.6 * oracle
+    assert earned > max(treat_all, 0.0)

@@ -40,11 +40,18 @@ if TYPE_CHECKING:
     # the analysis, modelling, value and simulation stages import statsmodels, scipy.stats
     # and scikit-learn, two seconds before any work; each function below imports the
     # stages it runs, so `uplift assign` and `uplift power` do not pay for the others
+    from uplift.analysis.calibration import UpliftCalibration
     from uplift.analysis.effects import EffectResults, SegmentEffects
+    from uplift.analysis.features import FeatureEncoder
+    from uplift.analysis.importance import UpliftImportance
     from uplift.analysis.learners import CrossFitResult
     from uplift.analysis.metrics import UpliftCurve
+    from uplift.analysis.selection import ModelComparison
     from uplift.data.simulate import Simulation
     from uplift.design.power import PowerResult
+    from uplift.scoring import ScoringModel
+    from uplift.spec import LearnerSpec
+    from uplift.tracking.mlflow_log import RunLogger
     from uplift.value.decision import CampaignDecision
     from uplift.value.profit import ProfitModel, SegmentResults
 
@@ -69,6 +76,18 @@ __all__ = [
 ]
 
 UPLIFT_AT_K = 0.3
+#: Each learner's measures logged per arm, in the parent run and in its nested run.
+_MODEL_METRICS = (
+    "qini",
+    "qini_ci_low",
+    "qini_ci_high",
+    "auuc",
+    "auuc_ci_low",
+    "auuc_ci_high",
+    "uplift_at_k",
+    "uplift_at_k_ci_low",
+    "uplift_at_k_ci_high",
+)
 #: Label of the experiment's customers, pooled, when compared with the global holdout.
 PROGRAMME = "crm_programme"
 
@@ -105,6 +124,30 @@ class PreparedData:
 
 
 @dataclass(frozen=True)
+class Modelling:
+    """The uplift learners, their comparison and the chosen model refitted for scoring."""
+
+    results: list[CrossFitResult]
+    """Each learner's out-of-fold predictions of the primary metric."""
+    table: pd.DataFrame
+    """One row per learner and arm: Qini, AUUC and uplift@k with their intervals."""
+    curves: dict[str, UpliftCurve]
+    """Qini curve per ``"learner / arm"``."""
+    comparison: ModelComparison
+    calibration: dict[str, UpliftCalibration]
+    """The chosen learner's observed against predicted uplift by decile, per arm."""
+    importance: UpliftImportance
+    """Permutation importance of each feature for the chosen learner's uplift."""
+    scoring_model: ScoringModel
+    """The chosen learner refitted on every customer, with the economics, for scoring."""
+
+    @property
+    def chosen(self) -> str:
+        """The chosen learner's label."""
+        return self.comparison.chosen
+
+
+@dataclass(frozen=True)
 class Analysis:
     """Every stage's result for one experiment."""
 
@@ -116,9 +159,7 @@ class Analysis:
     effects: EffectResults
     segment_effects: SegmentEffects
     """Effects per segment of ``value.segments``, corrected for multiple testing."""
-    models: list[CrossFitResult]
-    model_table: pd.DataFrame
-    curves: dict[str, UpliftCurve]
+    modelling: Modelling
     segments: SegmentResults
     decision: CampaignDecision
     data_digest: str
@@ -669,8 +710,6 @@ def effects_by_segment(
 def analyze(spec: ExperimentSpec, data: PreparedData, report: Report = _quiet) -> Analysis:
     """Effects, uplift models, segment economics and the decision."""
     from uplift.analysis.effects import estimate_effects
-    from uplift.analysis.learners import cross_fit_uplift, encode_features
-    from uplift.analysis.metrics import auuc_score, qini_curve, qini_interval, uplift_at_k
     from uplift.value.decision import decide
     from uplift.value.profit import segment_profit
 
@@ -704,60 +743,13 @@ def analyze(spec: ExperimentSpec, data: PreparedData, report: Report = _quiet) -
             power=spec.effects.power,
         )
 
-    X = encode_features(data.frame, spec.population.features)
-    primary = spec.outcomes.primary
-    y = data.outcomes[primary]
-    propensity = None
-    if data.weights is not None:
-        w = data.weights
-        propensity = {arm: w[arm] / (w[arm] + w[data.control]) for arm in data.treatments}
-    models, rows, curves = [], [], {}
-    for learner in spec.models.configured():
-        name = learner.label
-        report(f"uplift model: {name}, {spec.models.folds}-fold cross-fitting on {primary!r}")
-        fitted = cross_fit_uplift(
-            learner.learner,
-            X,
-            data.arms,
-            y,
-            data.control,
-            data.treatments,
-            folds=spec.models.folds,
-            seed=spec.models.seed,
-            propensity=propensity,
-            base=str(learner.base),
-            base_params=learner.params,
-            label=name,
-        )
-        models.append(fitted)
-        for arm in data.treatments:
-            keep = data.arms.isin([arm, data.control]).to_numpy()
-            yy = y.to_numpy(dtype=float)[keep]
-            tt = (data.arms.to_numpy()[keep] == arm).astype(int)
-            score = fitted.predictions[arm].to_numpy()[keep]
-            qini = qini_interval(yy, tt, score, alpha=alpha, seed=spec.models.seed)
-            rows.append(
-                {
-                    "name": name,
-                    "learner": learner.learner,
-                    "base": None if learner.learner == "uplift_forest" else learner.base,
-                    "arm": arm,
-                    "metric": primary,
-                    "qini": qini.score,
-                    "qini_ci_low": qini.ci_low,
-                    "qini_ci_high": qini.ci_high,
-                    "auuc": auuc_score(yy, tt, score),
-                    "uplift_at_k": uplift_at_k(yy, tt, score, k=UPLIFT_AT_K),
-                    "k": UPLIFT_AT_K,
-                }
-            )
-            curves[f"{name} / {arm}"] = qini_curve(yy, tt, score)
+    modelling = fit_models(spec, data, report)
 
     segments = segment_profit(
         data.outcomes,
         data.arms,
         segments_of,
-        primary,
+        spec.outcomes.primary,
         profit_model(spec, data.treatments),
         data.control,
         data.treatments,
@@ -773,12 +765,169 @@ def analyze(spec: ExperimentSpec, data: PreparedData, report: Report = _quiet) -
         programme,
         effects,
         by_segment,
-        models,
-        pd.DataFrame(rows),
-        curves,
+        modelling,
         segments,
         decision,
         _digest(data),
+    )
+
+
+def _propensity(data: PreparedData) -> dict[str, float] | None:
+    """Each treatment arm's known probability given arm or control (hash assignment)."""
+    if data.weights is None:
+        return None
+    w = data.weights
+    return {arm: w[arm] / (w[arm] + w[data.control]) for arm in data.treatments}
+
+
+def fit_models(spec: ExperimentSpec, data: PreparedData, report: Report = _quiet) -> Modelling:
+    """Cross-fit every learner, compare them, and refit the chosen one for scoring."""
+    from uplift.analysis.calibration import calibration_by_decile
+    from uplift.analysis.features import FeatureEncoder
+    from uplift.analysis.importance import permutation_importance
+    from uplift.analysis.learners import cross_fit_uplift
+    from uplift.analysis.metrics import metric_intervals, qini_curve
+    from uplift.analysis.selection import compare_learners
+
+    alpha, seed = spec.decision.alpha, spec.models.seed
+    encoder = FeatureEncoder(spec.population.features).fit(data.frame)
+    X = encoder.transform(data.frame)
+    primary = spec.outcomes.primary
+    y = data.outcomes[primary]
+    propensity = _propensity(data)
+    results, rows, curves = [], [], {}
+    for learner in spec.models.configured():
+        name = learner.label
+        report(f"uplift model: {name}, {spec.models.folds}-fold cross-fitting on {primary!r}")
+        fitted = cross_fit_uplift(
+            learner.learner,
+            X,
+            data.arms,
+            y,
+            data.control,
+            data.treatments,
+            folds=spec.models.folds,
+            seed=seed,
+            propensity=propensity,
+            base=str(learner.base),
+            base_params=learner.params,
+            label=name,
+            keep_fold_models=True,
+        )
+        results.append(fitted)
+        for arm in data.treatments:
+            yy, tt, score = _pair(data, y, fitted.predictions[arm], arm)
+            quality = metric_intervals(yy, tt, score, k=UPLIFT_AT_K, alpha=alpha, seed=seed)
+            rows.append(
+                {
+                    "name": name,
+                    "learner": learner.learner,
+                    "base": None if learner.learner == "uplift_forest" else learner.base,
+                    "arm": arm,
+                    "metric": primary,
+                    **quality.to_dict(),
+                }
+            )
+            curves[f"{name} / {arm}"] = qini_curve(yy, tt, score)
+    report("uplift model: comparing the learners on their out-of-fold Qini")
+    comparison = compare_learners(
+        {r.name: r.predictions for r in results},
+        y,
+        data.arms,
+        data.control,
+        data.treatments,
+        alpha=alpha,
+        seed=seed,
+    )
+    chosen = next(r for r in results if r.name == comparison.chosen)
+    table = pd.DataFrame(rows)
+    table["chosen"] = table["name"] == comparison.chosen
+    calibration = {}
+    for arm in data.treatments:
+        yy, tt, score = _pair(data, y, chosen.predictions[arm], arm)
+        calibration[arm] = calibration_by_decile(yy, tt, score, alpha=alpha, seed=seed)
+    report(f"uplift model: permutation importance of {comparison.chosen}'s features")
+    importance = permutation_importance(chosen, X, data.arms, y, data.control, seed=seed)
+    entry = next(e for e in spec.models.configured() if e.label == comparison.chosen)
+    report(f"uplift model: refitting {comparison.chosen} on every customer")
+    scoring = scoring_model(spec, data, encoder, X, entry)
+    return Modelling(results, table, curves, comparison, calibration, importance, scoring)
+
+
+def _pair(
+    data: PreparedData, y: pd.Series, score: pd.Series, arm: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Outcome, treatment indicator and score of the arm's and the control's customers."""
+    keep = data.arms.isin([arm, data.control]).to_numpy()
+    treated = (data.arms.to_numpy()[keep] == arm).astype(int)
+    return y.to_numpy(dtype=float)[keep], treated, score.to_numpy(dtype=float)[keep]
+
+
+def scoring_model(
+    spec: ExperimentSpec,
+    data: PreparedData,
+    encoder: FeatureEncoder,
+    X: pd.DataFrame,
+    learner: LearnerSpec,
+) -> ScoringModel:
+    """Refit ``learner`` on every customer, with what scoring a new base needs.
+
+    The primary metric's uplift model; the value metric's, when the value metric is
+    another one (by a T-learner on LightGBM when the chosen learner is the uplift forest,
+    which needs a binary outcome); and, for each arm whose offer cost depends on what the
+    customer does, a regressor of each metric the cost reads among the arm's customers
+    (a T-learner's own treated-arm model when it already predicts that metric).
+    """
+    from uplift.analysis.learners import fit_uplift, make_base
+    from uplift.scoring import ScoringModel
+
+    x = X.to_numpy(dtype=float)
+    arms = data.arms.astype(str).to_numpy()
+    primary, value_metric = spec.outcomes.primary, spec.value_metric
+    options: dict[str, Any] = {
+        "seed": spec.models.seed,
+        "propensity": _propensity(data),
+        "base": str(learner.base or spec.models.base),
+        "base_params": learner.params,
+    }
+    forest = learner.learner == "uplift_forest"
+    # the forest's parameters are not a base regressor's: its other models use LightGBM
+    other = {**options, "base": "lightgbm", "base_params": None} if forest else options
+
+    def fit(name: str, metric: str) -> Any:
+        target = data.outcomes[metric].to_numpy(dtype=float)
+        settings = other if name != learner.learner else options
+        return fit_uplift(name, x, arms, target, data.control, data.treatments, **settings)
+
+    uplift = fit(learner.learner, primary)
+    value_uplift = None
+    if value_metric != primary:
+        value_uplift = fit("t_learner" if forest else learner.learner, value_metric)
+    economics = profit_model(spec, data.treatments)
+    arm_outcomes: dict[str, dict[str, Any]] = {}
+    for arm in data.treatments:
+        arm_outcomes[arm] = {}
+        in_arm = arms == arm
+        for metric in economics.cost_models[arm].outcome_metrics():
+            for model, modelled in ((uplift, primary), (value_uplift, value_metric)):
+                if model is not None and model.name == "t_learner" and modelled == metric:
+                    arm_outcomes[arm][metric] = model.learner.models_t[arm]
+                    break
+            else:
+                regressor = make_base(other["base"], spec.models.seed, other["base_params"])
+                target = data.outcomes[metric].to_numpy(dtype=float)
+                arm_outcomes[arm][metric] = regressor.fit(x[in_arm], target[in_arm])
+    return ScoringModel(
+        id_column=spec.population.id,
+        encoder=encoder,
+        uplift=uplift,
+        metric=primary,
+        value_per_unit=economics.value_per_unit,
+        contact_cost=economics.contact_cost,
+        cost_models=economics.cost_models,
+        value_uplift=value_uplift,
+        arm_outcomes=arm_outcomes,
+        learner=learner.label,
     )
 
 
@@ -828,7 +977,16 @@ def build_summary(
                 "rows": analysis.segment_effects.to_records(),
             },
             "segments": _records(analysis.segments.table),
-            "models": _records(analysis.model_table),
+            "models": _records(analysis.modelling.table),
+            "model_selection": {
+                "criterion": "mean over the treatment arms of the normalized out-of-fold Qini "
+                "of the primary metric; highest wins",
+                "chosen": analysis.modelling.chosen,
+                "alpha": analysis.modelling.comparison.alpha,
+                "n_boot": analysis.modelling.comparison.n_boot,
+                "learners": _records(analysis.modelling.comparison.to_frame()),
+                "importance": _records(analysis.modelling.importance.to_frame()),
+            },
             "policy": {
                 "rule": "treat segments whose incremental profit interval is above zero, "
                 "each with its most profitable arm",
@@ -876,7 +1034,6 @@ def run(
     report: Report = _quiet,
 ) -> RunOutcome:
     """Prepare, analyze and log one experiment to MLflow; optionally write the summary JSON."""
-    from uplift.tracking.figures import qini_figure
     from uplift.tracking.mlflow_log import flatten, open_run
 
     uri = tracking_uri or spec.tracking.uri
@@ -904,9 +1061,8 @@ def run(
         log.table(analysis.segments.to_frame(), "segments.csv")
         log.table(analysis.effects.to_frame(), "effects.csv")
         log.table(analysis.segment_effects.to_frame(), "segment_effects.csv")
-        log.table(analysis.model_table, "models.csv")
         log.table(analysis.balance.to_frame(), "assignment/balance.csv")
-        log.figure(qini_figure(analysis.curves, spec.outcomes.primary), "figures/qini.png")
+        _log_models(log, spec, analysis)
         report(f"logged MLflow run {log.run_id}")
     if summary_path is not None:
         summary_path.parent.mkdir(parents=True, exist_ok=True)
@@ -914,6 +1070,61 @@ def run(
         tmp.write_text(json.dumps(summary, indent=2, allow_nan=False), encoding="utf-8")
         tmp.replace(summary_path)
     return RunOutcome(analysis, summary, log.run_id, log.tracking_uri, spec.tracking.experiment)
+
+
+def _log_models(log: RunLogger, spec: ExperimentSpec, analysis: Analysis) -> None:
+    """The model comparison, the chosen model and one nested run per learner."""
+    from uplift.tracking.figures import calibration_figure, qini_figure
+    from uplift.tracking.mlflow_log import metric_name
+    from uplift.tracking.model_log import log_scoring_model
+
+    modelling, primary = analysis.modelling, spec.outcomes.primary
+    log.table(modelling.table, "models.csv")
+    log.table(modelling.comparison.to_frame(), "models/comparison.csv")
+    log.table(modelling.importance.to_frame(), "models/importance.csv")
+    for arm, calibration in modelling.calibration.items():
+        log.table(calibration.to_frame(), f"models/calibration/{arm}.csv")
+    log.figure(qini_figure(modelling.curves, primary), "figures/qini.png")
+    log.figure(calibration_figure(modelling.calibration, primary), "figures/calibration.png")
+    log.metrics(
+        {
+            metric_name("model", "chosen", arm, "calibration_slope"): c.slope
+            for arm, c in modelling.calibration.items()
+        }
+    )
+    scoring = modelling.scoring_model
+    example = analysis.data.frame[[scoring.id_column, *scoring.features]].head(5)
+    model_uri = log_scoring_model(scoring, example)
+    log.tags({"chosen_learner": modelling.chosen, "model_uri": model_uri})
+    configured = {entry.label: entry for entry in spec.models.configured()}
+    for result in modelling.results:
+        entry = configured[result.name]
+        rows = modelling.table[modelling.table["name"] == result.name]
+        curves = {k: v for k, v in modelling.curves.items() if k.startswith(result.name + " / ")}
+        with log.child(result.name) as child:
+            child.tags(
+                {
+                    "learner": entry.learner,
+                    "chosen": str(result.name == modelling.chosen).lower(),
+                }
+            )
+            child.params(
+                {
+                    "learner": entry.learner,
+                    "base": "" if entry.learner == "uplift_forest" else str(entry.base),
+                    "params": json.dumps(entry.params or {}, sort_keys=True),
+                    "folds": str(spec.models.folds),
+                    "seed": str(spec.models.seed),
+                    "metric": primary,
+                }
+            )
+            metrics = {}
+            for row in rows.to_dict(orient="records"):
+                for key in _MODEL_METRICS:
+                    metrics[metric_name(row["arm"], key)] = row[key]
+            child.metrics(metrics)
+            child.table(rows, "models.csv")
+            child.figure(qini_figure(curves, primary), "figures/qini.png")
 
 
 def _metrics(summary: dict[str, Any]) -> dict[str, float]:
@@ -956,7 +1167,7 @@ def _metrics(summary: dict[str, Any]) -> dict[str, float]:
         for key in ("estimate", "ci_low", "ci_high", "p_value"):
             out[metric_name("programme", row["metric"], key)] = row[key]
     for row in summary["models"]:
-        for key in ("qini", "qini_ci_low", "qini_ci_high", "auuc", "uplift_at_k"):
+        for key in _MODEL_METRICS:
             out[metric_name("model", row["name"], row["arm"], key)] = row[key]
     for row in summary["segments"]:
         for key in (

@@ -184,8 +184,55 @@ class ModelRow(_Row):
     qini_ci_high: Number = None
     """Percentile bootstrap interval of ``qini`` (200 replicates, predictions held fixed)."""
     auuc: Number
+    """Normalized area under the uplift curve (causalml's convention)."""
+    auuc_ci_low: Number = None
+    auuc_ci_high: Number = None
     uplift_at_k: Number
+    """Treated minus control mean outcome among the top ``k`` share by predicted uplift."""
+    uplift_at_k_ci_low: Number = None
+    uplift_at_k_ci_high: Number = None
     k: float
+    chosen: bool = False
+    """Whether this learner is the chosen model."""
+
+
+class LearnerComparisonRow(_Row):
+    name: str
+    qini: Number
+    """Mean over the treatment arms of the out-of-fold normalized Qini."""
+    ci_low: Number
+    ci_high: Number
+    difference: Number
+    """This learner's score minus the chosen learner's."""
+    difference_ci_low: Number
+    difference_ci_high: Number
+    """Paired bootstrap interval of ``difference`` (the same replicates for every learner)."""
+    distinguishable: bool
+    chosen: bool
+
+
+class ImportanceRow(_Row):
+    feature: str
+    arm: str
+    rank: int
+    """1 for the feature whose shuffling costs the arm's Qini most."""
+    qini_drop: Number
+    """Out-of-fold Qini lost when the feature is shuffled among held-out customers."""
+    qini_drop_std: Number
+    prediction_change: Number
+    """Mean absolute change of the predicted uplift when the feature is shuffled."""
+    relative_prediction_change: Number
+    """``prediction_change`` over the standard deviation of the arm's predictions."""
+
+
+class ModelSelectionSummary(_Row):
+    criterion: str
+    chosen: str
+    alpha: float
+    n_boot: int
+    learners: list[LearnerComparisonRow]
+    importance: list[ImportanceRow]
+    """Permutation importance of the chosen learner's features, per arm."""
 
 
 class PolicySummary(_Row):
@@ -225,6 +272,8 @@ class Summary(_Row):
     """Effects per segment (``value.segments``), arm and metric."""
     segments: list[SegmentRow]
     models: list[ModelRow]
+    model_selection: ModelSelectionSummary
+    """How the chosen model was picked, with paired intervals, and what drives its uplift."""
     policy: PolicySummary
     decision: DecisionSummary
 

@@ -7,12 +7,24 @@ Not collected by the test run. Run it from the repository root::
 For each simulated example config (one per hypothesis kind) it simulates ``--n``
 customers (default 100,000), launches them into a temporary ledger, and cross-fits every
 learner on the primary metric (K folds, the spec's seed, the known assignment
-propensity). For every treatment arm it prints the normalized Qini score of the
-out-of-fold predictions (:func:`uplift.analysis.metrics.qini_score`, causalml's
-convention), the oracle's Qini (customers ranked by their true effect, which the
-simulator knows), the ratio of the two, and the learner's wall time. The chosen learner
-per example is the one with the highest mean out-of-fold Qini over the arms, as the
-pipeline would choose; the issue asks that its Qini reach 0.8 of the oracle's.
+propensity). For every treatment arm it prints two shares of the oracle, the ranking of
+customers by their true effect (which the simulator knows):
+
+``observed``
+    the normalized Qini score of the out-of-fold predictions
+    (:func:`uplift.analysis.metrics.qini_score`, causalml's convention) over the oracle's
+    Qini on the same drawn outcomes. Both are read off one sample of noisy outcomes, so
+    at this size the ratio moves by about 0.1 with the draw;
+``expected``
+    the same ratio with the drawn outcomes replaced by the true incremental outcome of
+    every customer: the area between the curve of the cumulative true effect of the
+    customers ranked by the predictions and the random-targeting line, over the same
+    area for the oracle's ranking. It measures how well the predictions rank customers
+    without the outcome noise of one draw.
+
+The chosen learner is the one :func:`uplift.analysis.selection.compare_learners` picks
+(the highest mean out-of-fold Qini over the arms), as the pipeline does; the issue asks
+that its Qini reach 0.8 of the oracle's.
 """
 
 from __future__ import annotations
@@ -28,6 +40,7 @@ import yaml
 from uplift.analysis.features import encode_features
 from uplift.analysis.learners import cross_fit_uplift
 from uplift.analysis.metrics import qini_score
+from uplift.analysis.selection import compare_learners
 from uplift.pipeline import prepare
 from uplift.spec import ExperimentSpec
 
@@ -39,6 +52,7 @@ CONFIGS = [
 ]
 # (learner, base, params): the registry's learners on their default base models
 LEARNERS: dict[str, tuple[str, str, dict[str, object]]] = {
+    "x_learner.linear": ("x_learner", "linear", {}),
     "s_learner": ("s_learner", "lightgbm", {}),
     "t_learner": ("t_learner", "lightgbm", {}),
     "x_learner": ("x_learner", "lightgbm", {}),
@@ -46,15 +60,15 @@ LEARNERS: dict[str, tuple[str, str, dict[str, object]]] = {
     "dr_learner": ("dr_learner", "lightgbm", {}),
     "t_learner.xgboost": ("t_learner", "xgboost", {}),
     "t_learner.random_forest": ("t_learner", "random_forest", {}),
-    "x_learner.linear": ("x_learner", "linear", {}),
 }
+DEFAULT = ["s_learner", "t_learner", "x_learner.linear"]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=100_000)
     parser.add_argument("--folds", type=int, default=5)
-    parser.add_argument("--learners", nargs="*", default=list(LEARNERS))
+    parser.add_argument("--learners", nargs="*", default=DEFAULT, choices=list(LEARNERS))
     parser.add_argument("--n-jobs", type=int, default=2, help="threads of each base model")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -93,11 +107,12 @@ def run_example(config: Path, tmp: Path, args: argparse.Namespace) -> None:
         t = (arms[keep] == arm).astype(int)
         oracle[arm] = qini_score(y.to_numpy()[keep], t, truth[arm][keep])
         print(f"  oracle / {arm}: Qini {oracle[arm]:.4f}")
-    means: dict[str, float] = {}
-    per_arm: dict[str, list[float]] = {}
+    predictions = {}
+    shares: dict[str, list[tuple[float, float]]] = {}
     for label in args.learners:
         learner, base, params = LEARNERS[label]
-        params = {**params, "n_jobs": args.n_jobs}
+        if base != "linear":
+            params = {**params, "n_jobs": args.n_jobs}
         start = time.perf_counter()
         result = cross_fit_uplift(
             learner,
@@ -113,24 +128,38 @@ def run_example(config: Path, tmp: Path, args: argparse.Namespace) -> None:
             base_params=params,
         )
         seconds = time.perf_counter() - start
-        scores = []
+        predictions[label] = result.predictions
+        shares[label] = []
         for arm in prepared.treatments:
             keep = (arms == arm) | (arms == control)
             t = (arms[keep] == arm).astype(int)
-            score = qini_score(y.to_numpy()[keep], t, result.predictions[arm].to_numpy()[keep])
-            scores.append(score)
-            print(
-                f"  {label:<24} / {arm}: Qini {score:.4f}, {score / oracle[arm]:.2f} of the "
-                f"oracle ({seconds:.0f} s for all arms)"
+            score = result.predictions[arm].to_numpy()[keep]
+            observed = qini_score(y.to_numpy()[keep], t, score) / oracle[arm]
+            expected = _true_gain_area(truth[arm][keep], score) / _true_gain_area(
+                truth[arm][keep], truth[arm][keep]
             )
-        means[label] = float(np.mean(scores))
-        per_arm[label] = scores
-    chosen = max(means, key=means.__getitem__)
-    ratios = ", ".join(
-        f"{arm} {score / oracle[arm]:.2f}"
-        for arm, score in zip(prepared.treatments, per_arm[chosen], strict=True)
+            shares[label].append((observed, expected))
+            print(
+                f"  {label:<24} / {arm}: Qini {observed:.2f} of the oracle's observed, "
+                f"{expected:.2f} expected ({seconds:.0f} s for all arms)"
+            )
+    comparison = compare_learners(
+        predictions, y, prepared.arms, control, prepared.treatments, seed=spec.models.seed
     )
-    print(f"  chosen by mean out-of-fold Qini: {chosen}; share of the oracle's Qini: {ratios}")
+    print("  " + comparison.summary().replace("\n", "\n  "))
+    chosen = comparison.chosen
+    ratios = ", ".join(
+        f"{arm} {obs:.2f} observed, {exp:.2f} expected"
+        for arm, (obs, exp) in zip(prepared.treatments, shares[chosen], strict=True)
+    )
+    print(f"  chosen: {chosen}; share of the oracle's Qini: {ratios}")
+
+
+def _true_gain_area(effect: np.ndarray, score: np.ndarray) -> float:
+    """Area between the cumulative true effect of customers ranked by ``score`` and the
+    random-targeting line (ties broken by row order)."""
+    gain = np.concatenate([[0.0], np.cumsum(effect[np.argsort(-score, kind="stable")])])
+    return float(gain.mean() - gain[-1] / 2)
 
 
 if __name__ == "__main__":

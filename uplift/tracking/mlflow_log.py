@@ -104,6 +104,22 @@ class RunLogger:
 
         mlflow.log_artifact(str(source), folder)
 
+    @contextmanager
+    def child(self, run_name: str) -> Iterator[RunLogger]:
+        """A nested run under this one; it ends FAILED if the block raises.
+
+        While the block runs, the logging methods write into the nested run.
+        """
+        import mlflow
+
+        run = mlflow.start_run(experiment_id=self.experiment_id, run_name=run_name, nested=True)
+        try:
+            yield RunLogger(run.info.run_id, self.tracking_uri, self.experiment_id)
+        except BaseException:
+            mlflow.end_run(status="FAILED")
+            raise
+        mlflow.end_run(status="FINISHED")
+
 
 @contextmanager
 def open_run(uri: str, experiment: str, run_name: str) -> Iterator[RunLogger]:
