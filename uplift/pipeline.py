@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from uplift.analysis.features import FeatureEncoder
     from uplift.analysis.importance import UpliftImportance
     from uplift.analysis.learners import CrossFitResult
-    from uplift.analysis.metrics import UpliftCurve
+    from uplift.analysis.metrics import UpliftCurve, UpliftMetrics
     from uplift.analysis.selection import ModelComparison
     from uplift.data.simulate import Simulation
     from uplift.design.power import PowerResult
@@ -787,7 +787,7 @@ def fit_models(spec: ExperimentSpec, data: PreparedData, report: Report = _quiet
     from uplift.analysis.importance import permutation_importance
     from uplift.analysis.learners import cross_fit_uplift
     from uplift.analysis.metrics import metric_intervals, qini_curve
-    from uplift.analysis.selection import compare_learners
+    from uplift.analysis.selection import compare_metrics
 
     alpha, seed = spec.decision.alpha, spec.models.seed
     encoder = FeatureEncoder(spec.population.features).fit(data.frame)
@@ -796,6 +796,7 @@ def fit_models(spec: ExperimentSpec, data: PreparedData, report: Report = _quiet
     y = data.outcomes[primary]
     propensity = _propensity(data)
     results, rows, curves = [], [], {}
+    quality_of: dict[str, dict[str, UpliftMetrics]] = {}
     for learner in spec.models.configured():
         name = learner.label
         report(f"uplift model: {name}, {spec.models.folds}-fold cross-fitting on {primary!r}")
@@ -818,6 +819,7 @@ def fit_models(spec: ExperimentSpec, data: PreparedData, report: Report = _quiet
         for arm in data.treatments:
             yy, tt, score = _pair(data, y, fitted.predictions[arm], arm)
             quality = metric_intervals(yy, tt, score, k=UPLIFT_AT_K, alpha=alpha, seed=seed)
+            quality_of.setdefault(name, {})[arm] = quality
             rows.append(
                 {
                     "name": name,
@@ -829,16 +831,7 @@ def fit_models(spec: ExperimentSpec, data: PreparedData, report: Report = _quiet
                 }
             )
             curves[f"{name} / {arm}"] = qini_curve(yy, tt, score)
-    report("uplift model: comparing the learners on their out-of-fold Qini")
-    comparison = compare_learners(
-        {r.name: r.predictions for r in results},
-        y,
-        data.arms,
-        data.control,
-        data.treatments,
-        alpha=alpha,
-        seed=seed,
-    )
+    comparison = compare_metrics(quality_of, alpha=alpha)
     chosen = next(r for r in results if r.name == comparison.chosen)
     table = pd.DataFrame(rows)
     table["chosen"] = table["name"] == comparison.chosen

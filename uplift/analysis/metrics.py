@@ -91,7 +91,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 import numpy as np
@@ -572,6 +572,12 @@ class UpliftMetrics:
     normalize: bool
     n_treated: int
     n_control: int
+    qini_replicates: FloatArray = field(
+        default_factory=lambda: np.empty(0), repr=False, compare=False
+    )
+    """The Qini score of every replicate (NaN where undefined). Replicate ``b`` resamples
+    the same customers whatever the score, given the seed, so two scores' replicates are
+    paired (see :func:`uplift.analysis.selection.compare_learners`)."""
 
     def _metrics(self) -> dict[str, MetricInterval]:
         return {"qini": self.qini, "auuc": self.auuc, "uplift_at_k": self.uplift_at_k}
@@ -927,6 +933,7 @@ def metric_intervals(
         normalize=normalize,
         n_treated=n_treated,
         n_control=y_f.shape[0] - n_treated,
+        qini_replicates=replicates[:, 0].copy(),
     )
 
 

@@ -4,12 +4,15 @@ Each learner is scored by the mean, over the treatment arms, of the normalized Q
 out-of-fold predictions on the arm and the control's customers (the convention of
 :mod:`uplift.analysis.metrics`). The chosen learner is the one with the highest score.
 
-The intervals come from one bootstrap shared by every learner: customers are resampled
-with replacement within each arm (control included), and on each replicate every
-learner's score is recomputed with its predictions held fixed. Because all learners see
-the same replicates, the interval of the *difference* between a learner and the chosen
-one is paired: it says whether the data can tell the two apart, which the two separate
-intervals cannot.
+The intervals come from one bootstrap shared by every learner: for each arm, customers
+are resampled with replacement within the arm and within the control
+(:func:`~uplift.analysis.metrics.metric_intervals`, one seed), and on each replicate every
+learner's Qini is recomputed with its predictions held fixed. Because all learners see
+the same resampled customers, the interval of the *difference* between a learner and the
+chosen one is paired: it says whether the data can tell the two apart, which the two
+separate intervals cannot. Each arm's pair is resampled on its own, so the control
+customers shared by two arms are drawn independently for each; the mean over arms is a
+little less correlated across arms in the replicates than in the data.
 """
 
 from __future__ import annotations
@@ -20,9 +23,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from uplift.analysis.metrics import qini_score
+from uplift.analysis.metrics import UpliftMetrics, metric_intervals
 
-__all__ = ["ModelComparison", "compare_learners"]
+__all__ = ["ModelComparison", "compare_learners", "compare_metrics"]
 
 
 @dataclass(frozen=True)
@@ -92,7 +95,7 @@ def compare_learners(
     treatments : sequence of str
         The treatment arms to average over.
     n_boot : int
-        Bootstrap replicates (customers resampled within each arm).
+        Bootstrap replicates.
     alpha : float
         One minus the intervals' level.
     seed : int
@@ -102,40 +105,48 @@ def compare_learners(
     -------
     ModelComparison
     """
-    if not predictions:
-        raise ValueError("no learners to compare")
     outcome = y.to_numpy(dtype=float)
     arm_values = arms.astype(str).to_numpy()
-    names = list(predictions)
-    pairs = []
+    metrics: dict[str, dict[str, UpliftMetrics]] = {name: {} for name in predictions}
     for arm in treatments:
-        rows = np.flatnonzero((arm_values == arm) | (arm_values == control))
-        treated = (arm_values[rows] == arm).astype(float)
-        scores = [predictions[n][arm].to_numpy(dtype=float)[rows] for n in names]
-        pairs.append((rows, treated, scores))
+        keep = (arm_values == arm) | (arm_values == control)
+        treated = (arm_values[keep] == arm).astype(float)
+        for name, frame in predictions.items():
+            score = frame[arm].to_numpy(dtype=float)[keep]
+            metrics[name][arm] = metric_intervals(
+                outcome[keep], treated, score, n_boot=n_boot, alpha=alpha, seed=seed
+            )
+    return compare_metrics(metrics, alpha=alpha)
 
-    def mean_qini(take: Sequence[np.ndarray] | None) -> np.ndarray:
-        out = np.zeros(len(names))
-        for j, (rows, treated, scores) in enumerate(pairs):
-            pick = np.arange(rows.size) if take is None else take[j]
-            yy, tt = outcome[rows][pick], treated[pick]
-            for i, s in enumerate(scores):
-                out[i] += qini_score(yy, tt, s[pick])
-        return out / len(pairs)
 
-    estimate = mean_qini(None)
-    rng = np.random.default_rng(seed)
-    groups = {arm: np.flatnonzero(arm_values == arm) for arm in [control, *treatments]}
-    replicates = np.full((n_boot, len(names)), np.nan)
-    for b in range(n_boot):
-        drawn = np.zeros(len(outcome), dtype=np.int64)
-        for members in groups.values():
-            np.add.at(drawn, members[rng.integers(0, members.size, members.size)], 1)
-        take = [np.repeat(np.arange(rows.size), drawn[rows]) for rows, _, _ in pairs]
-        try:
-            replicates[b] = mean_qini(take)
-        except ValueError:  # a replicate whose overall incremental outcome is exactly 0
-            continue
+def compare_metrics(
+    metrics: Mapping[str, Mapping[str, UpliftMetrics]], *, alpha: float = 0.05
+) -> ModelComparison:
+    """Compare learners whose per-arm metrics are already computed.
+
+    Parameters
+    ----------
+    metrics : mapping
+        Learner label -> treatment arm -> :func:`~uplift.analysis.metrics.metric_intervals`
+        of its out-of-fold predictions on that arm and the control. For the differences
+        to be paired, every learner's metrics of an arm must come from the same rows and
+        the same seed (and so the same resampled customers), as in :func:`compare_learners`.
+    alpha : float
+        One minus the intervals' level.
+    """
+    if not metrics:
+        raise ValueError("no learners to compare")
+    names = list(metrics)
+    arms = list(metrics[names[0]])
+    if not arms or any(list(metrics[n]) != arms for n in names):
+        raise ValueError(f"every learner needs metrics for the same arms, got {arms} first")
+    n_boot = metrics[names[0]][arms[0]].n_boot
+    estimate = np.array([np.mean([metrics[n][a].qini.estimate for a in arms]) for n in names])
+    replicates = np.column_stack(
+        [np.mean([metrics[n][a].qini_replicates for a in arms], axis=0) for n in names]
+    )
+    if replicates.shape[0] != n_boot:
+        raise ValueError("the metrics hold no bootstrap replicates (use metric_intervals)")
     best = int(np.argmax(estimate))
     low, high = np.nanquantile(replicates, [alpha / 2, 1 - alpha / 2], axis=0)
     diffs = replicates - replicates[:, [best]]
