@@ -160,6 +160,79 @@ def assign(
 
 
 @app.command()
+def score(
+    spec: SpecArg,
+    population: Annotated[
+        Path,
+        typer.Option(
+            help="The customer base to score (.csv or .parquet) with the id column and the "
+            "model's features.",
+            show_default=False,
+        ),
+    ],
+    out: Annotated[
+        Path,
+        typer.Option(
+            help="Where to write one row per customer: id, uplift and net value per arm, "
+            "recommended arm (.csv or .parquet).",
+            show_default=False,
+        ),
+    ],
+    run_id: Annotated[
+        str | None,
+        typer.Option(
+            help="Score with this MLflow run's model (default: the latest finished run of "
+            "the spec that logged one)."
+        ),
+    ] = None,
+    tracking_uri: Annotated[
+        str | None, typer.Option(help="MLflow tracking URI, overriding tracking.uri of the spec.")
+    ] = None,
+    chunk_size: Annotated[
+        int, typer.Option(min=1, help="Customers scored at a time; memory follows it.")
+    ] = 500_000,
+    verbose: Verbose = False,
+) -> None:
+    """Apply the experiment's chosen model and policy to a customer base, chunk by chunk.
+
+    The output is written to a temporary file beside --out and renamed into place once
+    every customer is scored.
+    """
+    from uplift.spec import load_spec
+
+    suffix = out.suffix.lower()
+    if suffix not in (".csv", ".parquet"):
+        raise typer.BadParameter(
+            f"{out} must end in .csv or .parquet (the output's format follows the "
+            f"extension), found {suffix or 'no extension'!r}.",
+            param_hint="--out",
+        )
+    loaded = load_spec(spec)
+    _check_population(population)  # before the model loads, which takes seconds
+    from uplift.scoring import score_file
+    from uplift.tracking.model_log import find_scoring_model, load_scoring_model
+
+    report = _reporter()
+    digest = loaded.digest()
+    found = find_scoring_model(
+        tracking_uri or loaded.tracking.uri,
+        loaded.tracking.experiment,
+        digest,
+        run_id=run_id,
+        rerun=f"uplift run {spec}",
+    )
+    if found.spec_digest != digest:
+        report(
+            f"note: run {found.run_id} was logged for another version of {spec} (its "
+            f"spec_digest differs); scoring with its model as asked"
+        )
+    report(f"loading model {found.model_uri} of run {found.run_id}")
+    model = load_scoring_model(found.model_uri, tracking_uri=found.tracking_uri)
+    result = score_file(model, population, out, chunk_size=chunk_size, report=report)
+    _print_scores(result, found)
+
+
+@app.command()
 def power(
     spec: SpecArg,
     effect: Annotated[
@@ -307,6 +380,45 @@ def _print_launch(result: object, checks: object, out_path: Path, n_exported: in
         f"Ledger {result.ledger_url}: {news}.\n"
         + (f"Launch snapshot: {result.snapshot_path}\n" if result.snapshot_path else "")
         + f"Exported {n_exported:,} customers (customer id, arm) to {out_path}.",
+        soft_wrap=True,
+        markup=False,
+    )
+
+
+def _check_population(path: Path) -> None:
+    from uplift.data.chunks import file_format
+    from uplift.errors import DataError
+
+    kind = file_format(path, "--population")
+    if not path.is_file():
+        raise DataError(
+            f"--population: the {kind} file {path} does not exist (paths are relative to the "
+            f"directory the command runs in, here {Path.cwd()})."
+        )
+
+
+def _print_scores(result: object, found: object) -> None:
+    from uplift.scoring import NO_ARM, ScoreReport
+    from uplift.tracking.model_log import FoundModel
+
+    assert isinstance(result, ScoreReport) and isinstance(found, FoundModel)
+    out = Console(highlight=False, width=None if sys.stdout.isatty() else 150)
+    table = Table(title=f"Recommended arm, {result.rows:,} customers", title_justify="left")
+    for column in ("arm", "customers", "share"):
+        table.add_column(column, justify="left" if column == "arm" else "right")
+    for arm, n in result.arms.items():
+        share = f"{n / result.rows:.2%}" if result.rows else "-"
+        table.add_row(f"{arm} (treat with no arm)" if arm == NO_ARM else arm, f"{n:,}", share)
+    out.print(table)
+    speed = (
+        f"{result.customers_per_second:,.0f} customers per second"
+        if result.rows and result.seconds > 0
+        else "no customers"
+    )
+    out.print(
+        f"Scored {result.rows:,} customers in {result.seconds:.2f} s ({speed}) with model "
+        f"{found.model_uri} of MLflow run {found.run_id} in experiment {found.experiment!r} "
+        f"at {found.tracking_uri}.\nWrote {result.path}.",
         soft_wrap=True,
         markup=False,
     )

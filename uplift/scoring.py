@@ -16,22 +16,38 @@ costs need, and the economics of the spec. For every customer and treatment arm 
   customers: it does not change with whom is treated;
 * the recommended arm: the arm with the highest expected net value when that is above
   zero, else none.
+
+:func:`score_file` applies a model to a customer base in a CSV or Parquet file, chunk by
+chunk, and writes one row per customer to a CSV or Parquet file.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
+from contextlib import closing
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from uplift.analysis.features import FeatureEncoder
 from uplift.analysis.learners import UpliftModel
+from uplift.data.chunks import ChunkWriter, file_format, iter_chunks
+from uplift.errors import DataError
 from uplift.value.costs import CostModel
 
-__all__ = ["NO_ARM", "ScoringModel", "net_value_column", "uplift_column"]
+__all__ = [
+    "NO_ARM",
+    "ScoreReport",
+    "ScoringModel",
+    "net_value_column",
+    "score_file",
+    "uplift_column",
+]
 
 #: The recommended arm of a customer for whom no arm has a positive expected net value.
 NO_ARM = "none"
@@ -102,7 +118,13 @@ class ScoringModel:
         x = self.encoder.transform(frame).to_numpy(dtype=float)
         uplift = self.uplift.predict(x)
         value = uplift if self.value_uplift is None else self.value_uplift.predict(x)
-        out: dict[str, Any] = {self.id_column: frame[self.id_column].to_numpy()}
+        ids = frame[self.id_column]
+        # the id column's own array: Arrow-backed text is passed on without a copy
+        out: dict[str, Any] = {
+            self.id_column: ids.to_numpy()
+            if isinstance(ids.dtype, pd.CategoricalDtype)
+            else ids.array
+        }
         net = np.empty((len(frame), len(self.treatments)))
         for i, arm in enumerate(self.treatments):
             out[uplift_column(arm)] = uplift[arm].to_numpy()
@@ -113,13 +135,15 @@ class ScoringModel:
             )
         for i, arm in enumerate(self.treatments):
             out[net_value_column(arm)] = net[:, i]
+        # position of the recommended arm among (*treatments, NO_ARM)
+        choice = np.full(len(frame), len(self.treatments))
         if len(self.treatments):
             best = np.argmax(net, axis=1)
-            positive = net[np.arange(len(frame)), best] > 0
-            arms = np.asarray(self.treatments, dtype=object)[best]
-            out["recommended_arm"] = np.where(positive, arms, NO_ARM)
-        else:
-            out["recommended_arm"] = np.full(len(frame), NO_ARM, dtype=object)
+            choice = np.where(net[np.arange(len(frame)), best] > 0, best, choice)
+        # labels taken by position in Arrow: the same text column as an object array of
+        # Python strings gives, without the 0.2 s per 500,000 customers of converting it
+        labels = pa.array([*self.treatments, NO_ARM], type=pa.large_string())
+        out["recommended_arm"] = labels.take(pa.array(choice)).to_pandas().array
         return pd.DataFrame(out, index=frame.index)
 
     def _expected_cost(self, arm: str, x: np.ndarray) -> np.ndarray:
@@ -130,3 +154,125 @@ class ScoringModel:
             index=pd.RangeIndex(len(x)),
         )
         return np.asarray(model.cost(predicted), dtype=float)
+
+
+@dataclass(frozen=True)
+class ScoreReport:
+    """What :func:`score_file` wrote."""
+
+    rows: int
+    """Customers scored (rows written)."""
+    seconds: float
+    """Wall-clock time from opening the population to the published output."""
+    path: Path
+    """The output file."""
+    arms: Mapping[str, int]
+    """Customers per recommended arm: every treatment arm, then ``"none"``, zeros kept."""
+
+    @property
+    def customers_per_second(self) -> float:
+        """Throughput of the whole call (``nan`` when it took no measurable time)."""
+        return self.rows / self.seconds if self.seconds > 0 else float("nan")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report as plain JSON-ready values."""
+        return {
+            "rows": self.rows,
+            "seconds": self.seconds,
+            "customers_per_second": self.customers_per_second,
+            "path": str(self.path),
+            "arms": dict(self.arms),
+        }
+
+
+def score_file(
+    model: ScoringModel,
+    population: Path,
+    out: Path,
+    *,
+    chunk_size: int = 500_000,
+    report: Callable[[str], None] | None = None,
+) -> ScoreReport:
+    """Score every customer of a CSV or Parquet file and write the scores, chunk by chunk.
+
+    Only the model's id column and features are read, ``chunk_size`` rows at a time, so
+    memory follows the chunk size and not the file. Each chunk goes through
+    :meth:`ScoringModel.predict` and is appended to a temporary file beside ``out``,
+    which replaces ``out`` only once every customer is scored: on any failure ``out`` is
+    left as it was and the temporary file is removed.
+
+    Parameters
+    ----------
+    model : ScoringModel
+        The model to apply.
+    population : Path
+        The customer base, ``.csv`` or ``.parquet``; it needs the model's id column and
+        features (other columns are ignored). CSV ids and text features are read as text.
+    out : Path
+        Where to write :meth:`ScoringModel.output_columns`, one row per customer in the
+        order of the file; ``.csv`` or ``.parquet`` (the extension sets the format).
+    chunk_size : int
+        Customers per chunk.
+    report : callable, optional
+        Called with a line of progress after each chunk.
+
+    Returns
+    -------
+    ScoreReport
+        Rows, seconds, the output path and the count of each recommended arm.
+
+    Raises
+    ------
+    DataError
+        Before anything is written: when ``out`` or ``population`` has another extension,
+        the population does not exist, cannot be read, or lacks the id column or a
+        feature (the message names the file, the missing columns and the columns it has).
+        While scoring: when a later part of the file cannot be parsed, an id is missing
+        or a feature has the wrong type; nothing is published then.
+
+    Notes
+    -----
+    Repeated ids are not detected: each chunk is scored on its own, so an id that
+    appears twice (within or across chunks) is scored, and written, twice.
+    """
+    start = time.perf_counter()
+    file_format(out, "--out")
+    id_column = model.id_column
+    text = [id_column, *getattr(model.encoder, "categories_", {})]
+    chunks = iter_chunks(
+        population,
+        [id_column, *model.features],
+        chunk_size,
+        key="--population",
+        text_columns=text,
+    )
+    counts = dict.fromkeys([*model.treatments, NO_ARM], 0)
+    with closing(chunks), ChunkWriter(out, key="--out") as writer:
+        for chunk in chunks:
+            missing = chunk[id_column].isna().to_numpy()
+            if missing.any():
+                row = writer.rows + int(np.argmax(missing)) + 1
+                raise DataError(
+                    f"--population: {population} has a missing id in column {id_column!r} "
+                    f"(data row {row:,}); every customer needs an id."
+                )
+            try:
+                scores = model.predict(chunk)
+            except DataError as exc:
+                raise DataError(f"--population: {population}: {exc}") from None
+            writer.write(scores)
+            for arm, n in scores["recommended_arm"].value_counts(sort=False).items():
+                counts[str(arm)] = counts.get(str(arm), 0) + int(n)
+            if report is not None:
+                report(f"scored {writer.rows:,} customers")
+        if writer.rows == 0:
+            writer.write(_empty_scores(model))
+    return ScoreReport(writer.rows, time.perf_counter() - start, out, counts)
+
+
+def _empty_scores(model: ScoringModel) -> pd.DataFrame:
+    columns = model.output_columns()
+    frame = pd.DataFrame({c: pd.Series([], dtype=float) for c in columns})
+    for name in (model.id_column, "recommended_arm"):
+        frame[name] = pd.Series([], dtype="string")
+    return frame[columns]
