@@ -19,6 +19,8 @@ from uplift.summary import summary_json_schema
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "configs" / "edtech_trial_lessons.yaml"
+#: The example's learner list, which several cases rewrite.
+LEARNERS_LINE = "learners: [s_learner, t_learner, {learner: x_learner, base: linear}]"
 CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
 
 
@@ -251,7 +253,7 @@ CASES = [
     Case("top-level-list", lambda t: "- name: x\n- name: y\n", ("a list", "mapping")),
     Case(
         "unknown-learner",
-        lambda t: replace_once(t, "learners: [t_learner]", "learners: [magic_learner]"),
+        lambda t: replace_once(t, LEARNERS_LINE, "learners: [magic_learner]"),
         ("'models.learners", "'magic_learner'", "t_learner"),
         at("learners: [magic_learner]"),
     ),
@@ -323,7 +325,7 @@ CASES = [
         "unknown-base-model",
         lambda t: replace_once(
             t,
-            "learners: [t_learner]",
+            LEARNERS_LINE,
             "learners: [t_learner, {learner: x_learner, base: catboost}]",
         ),
         ("'models.learners.1.base'", "'catboost'", "xgboost"),
@@ -331,15 +333,13 @@ CASES = [
     ),
     Case(
         "two-learners-with-one-name",
-        lambda t: replace_once(
-            t, "learners: [t_learner]", "learners: [t_learner, {learner: t_learner}]"
-        ),
+        lambda t: replace_once(t, LEARNERS_LINE, "learners: [t_learner, {learner: t_learner}]"),
         ("'models.learners.1'", "two learners are called 't_learner'"),
         at("learners: [t_learner, {learner"),
     ),
     Case(
         "uplift-forest-on-a-continuous-primary-metric",
-        lambda t: replace_once(t, "learners: [t_learner]", "learners: [uplift_forest]"),
+        lambda t: replace_once(t, LEARNERS_LINE, "learners: [uplift_forest]"),
         ("'models.learners.0'", "binary outcome", "'revenue' is continuous"),
         at("learners: [uplift_forest]"),
     ),
@@ -481,7 +481,7 @@ def test_numbered_rows_cannot_overwrite_an_id_column(tmp_path: Path) -> None:
 def test_learner_entries_take_defaults_from_the_models_block(tmp_path: Path) -> None:
     text = replace_once(
         example_text(),
-        "learners: [t_learner]",
+        LEARNERS_LINE,
         "learners: [t_learner, {learner: dr_learner, base: xgboost, params: {max_depth: 3}}, "
         "{learner: s_learner, name: plain_s}]",
     )
