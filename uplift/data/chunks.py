@@ -100,8 +100,8 @@ def iter_chunks(
 
     Notes
     -----
-    Memory is bounded by the chunk, plus one CSV block (16 MB of text) or one Parquet
-    column chunk of the row group being read.
+    Memory is bounded by the chunk, plus one CSV block (16 MB of text) or the row group
+    of the Parquet file being read.
     """
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be at least 1, found {chunk_size}")
@@ -155,7 +155,15 @@ def _parquet_batches(
     except DataError:
         file.close()
         raise
-    return _closing(file, file.iter_batches(batch_size=chunk_size, columns=wanted)), names
+    # one row group at a time: over the whole file at once, Arrow's reader kept more
+    # and more memory as it went (0.43 GB for 1,000,000 rows, 0.58 GB for 3,000,000);
+    # row group by row group, memory stays flat
+    groups = (
+        batch
+        for group in range(file.num_row_groups)
+        for batch in file.iter_batches(batch_size=chunk_size, columns=wanted, row_groups=[group])
+    )
+    return _closing(file, groups), names
 
 
 def _csv_batches(
