@@ -1087,8 +1087,7 @@ def _log_models(log: RunLogger, spec: ExperimentSpec, analysis: Analysis) -> Non
     )
     scoring = modelling.scoring_model
     example = analysis.data.frame[[scoring.id_column, *scoring.features]].head(5)
-    model_uri = log_scoring_model(scoring, example)
-    log.tags({"chosen_learner": modelling.chosen, "model_uri": model_uri})
+    log_scoring_model(scoring, example)  # tags the run with the model's URI and learner
     configured = {entry.label: entry for entry in spec.models.configured()}
     for result in modelling.results:
         entry = configured[result.name]

@@ -198,7 +198,8 @@ def test_womens_email_visits_out_of_fold_qini_interval_is_above_zero() -> None:
     # 5-fold cross-fitted, its out-of-fold normalized Qini (causalml's convention) with a
     # 200-replicate percentile bootstrap interval. A measured property of this data: the
     # women's e-mail works better for some customers, and the model finds which.
-    from uplift.analysis.learners import cross_fit_uplift, encode_features
+    from uplift.analysis.features import encode_features
+    from uplift.analysis.learners import cross_fit_uplift
     from uplift.analysis.metrics import qini_interval
 
     config = yaml.safe_load((ROOT / "configs" / "hillstrom_email.yaml").read_text("utf-8"))

@@ -11,10 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from uplift.analysis.features import encode_features
 from uplift.analysis.learners import (
     CrossFitResult,
     cross_fit_uplift,
-    encode_features,
     make_learner,
 )
 from uplift.errors import DataError

@@ -59,9 +59,8 @@ class FeatureEncoder(BaseEstimator):
         for name in self.features:
             column = frame[name]
             if name in self.categories_:
-                codes = pd.Categorical(
-                    column.astype("string"), categories=self.categories_[name]
-                ).codes
+                # -1 for a value not seen at fit time, and for a missing one
+                codes = pd.Index(self.categories_[name]).get_indexer(column.astype("string"))
                 out[name] = np.where(codes >= 0, codes, np.nan).astype(float)
             elif _is_numeric(column) or column.isna().all():
                 out[name] = column.astype(float).to_numpy(dtype=float, na_value=np.nan)

@@ -15,8 +15,6 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedKFold
 
-from uplift.analysis.features import encode_features
-
 __all__ = [
     "BASES",
     "LEARNERS",
@@ -24,7 +22,6 @@ __all__ = [
     "CrossFitResult",
     "UpliftModel",
     "cross_fit_uplift",
-    "encode_features",
     "fit_uplift",
     "make_base",
     "make_learner",
@@ -265,7 +262,7 @@ def cross_fit_uplift(
     name : str
         One of :data:`LEARNERS`.
     X : pd.DataFrame
-        Numeric features (see :func:`encode_features`).
+        Numeric features (see :class:`uplift.analysis.features.FeatureEncoder`).
     arms : pd.Series
         Each customer's arm, control included.
     y : pd.Series

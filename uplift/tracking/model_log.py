@@ -87,9 +87,9 @@ MODEL_NAME = "model"
 #: Key of the joblib file of the ``ScoringModel`` among the model's artifacts.
 ARTIFACT = "scoring_model"
 #: Run tag holding the logged model's URI (``models:/<model_id>``).
-MODEL_URI_TAG = "scoring_model_uri"
+MODEL_URI_TAG = "model_uri"
 #: Run tag holding the chosen learner's label.
-LEARNER_TAG = "scoring_learner"
+LEARNER_TAG = "chosen_learner"
 #: Packages the pickled model needs, pinned to the versions that logged it.
 _REQUIREMENTS = (
     "mlflow",
