@@ -109,6 +109,9 @@ def test_score_writes_every_customer_and_prints_the_arms_and_the_speed(
         n = int(counts.get(arm, 0))
         assert re.search(rf"{arm}\b.*? {n:,} ", stdout), (arm, n, stdout)
     assert "· loading model models:/" in result.stderr
+    # the T-learner's shared control model, one model per treatment arm, and each arm's
+    # uptake model for the offer's cost: compiled, and the scores above still exact
+    assert "· compiled 5 of 5 LightGBM models in " in result.stderr
     assert leftovers(work) == []
 
 
@@ -140,6 +143,22 @@ def test_score_takes_a_run_id_a_chunk_size_and_writes_parquet_from_csv(
     assert_same_scores(pd.read_parquet(work / "scores.parquet"), store.model.predict(store.base))
     assert result.stderr.count("· scored ") == 3
     assert "was logged for another version of spec.yaml" in result.stderr
+
+
+def test_no_compile_trees_scores_with_lightgbm_itself_to_the_same_numbers(
+    store: Store, tmp_path: Path
+) -> None:
+    work = store.copy_to(tmp_path)
+    args = ["score", "spec.yaml", "--population", "base.parquet"]
+
+    plain = ok(uplift(*args, "--out", "plain.parquet", "--no-compile-trees", cwd=work))
+    compiled = ok(uplift(*args, "--out", "compiled.parquet", cwd=work))
+
+    assert "compiled" not in plain.stderr
+    assert "· compiled 5 of 5 LightGBM models" in compiled.stderr
+    found = pd.read_parquet(work / "compiled.parquet")
+    pd.testing.assert_frame_equal(found, pd.read_parquet(work / "plain.parquet"))
+    assert_same_scores(found, store.model.predict(store.base))
 
 
 def test_a_missing_feature_column_is_named_and_nothing_is_written(

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from uplift.errors import UpliftError
@@ -191,6 +192,14 @@ def score(
     chunk_size: Annotated[
         int, typer.Option(min=1, help="Customers scored at a time; memory follows it.")
     ] = 500_000,
+    compile_trees: Annotated[
+        bool,
+        typer.Option(
+            help="Compile the LightGBM models to native code first (the same predictions, "
+            "checked, in about two thirds of the time; needs a C compiler, else LightGBM's "
+            "own predict is used)."
+        ),
+    ] = True,
     verbose: Verbose = False,
 ) -> None:
     """Apply the experiment's chosen model and policy to a customer base, chunk by chunk.
@@ -228,6 +237,11 @@ def score(
         )
     report(f"loading model {found.model_uri} of run {found.run_id}")
     model = load_scoring_model(found.model_uri, tracking_uri=found.tracking_uri)
+    if compile_trees:
+        from uplift.compiled_trees import compile_scoring_model
+
+        model, compiled = compile_scoring_model(model)
+        report(compiled.describe())
     result = score_file(model, population, out, chunk_size=chunk_size, report=report)
     _print_scores(result, found)
 
@@ -315,7 +329,7 @@ def _reporter() -> Callable[[str], None]:
     err = Console(stderr=True, highlight=False)
 
     def report(line: str) -> None:
-        err.print(f"[dim]· {line}[/dim]", markup=True, soft_wrap=True)
+        err.print(f"[dim]· {escape(line)}[/dim]", markup=True, soft_wrap=True)
 
     return report
 
