@@ -131,6 +131,7 @@ def test_summary_validates_against_the_shipped_schema(outcome):
         "segments",
         "models",
         "policy",
+        "targeting",
         "decision",
     ):
         assert summary[key] is not None
@@ -218,6 +219,37 @@ def test_segments_that_truly_lose_money_are_never_a_go(outcome):
     # and the analysis is not blind to it: the worst segment's estimate is a loss too
     worst = min(losing)
     assert worst[1] < 0, worst
+
+
+def test_the_targeting_table_values_every_rule_and_treat_all_meets_its_truth(outcome):
+    """The doubly robust value of treating everyone with an arm lies within three standard
+    errors of the simulator's true incremental net value per customer; the policy row's
+    counts add up; the MLflow run carries the rows as metrics."""
+    spec, data, summary, uri = outcome
+    targeting = summary["targeting"]
+    rows = {row["rule"]: row for row in targeting["rows"]}
+    treat_all = [f"treat_all:{arm}" for arm in data.treatments]
+    assert list(rows) == ["policy", *treat_all, "treat_none", "segments"]
+    n = len(data.arms)
+    fixed = profit_model(spec, data.treatments).fixed_cost / n
+    for arm in data.treatments:
+        row = rows[f"treat_all:{arm}"]
+        truth = _true_profit(spec, data, arm, np.ones(n, dtype=bool)) + fixed
+        assert abs(row["per_customer"] - truth) < 3 * row["std_error"], (arm, row, truth)
+        assert row["treated_share"] == 1.0
+    policy = rows["policy"]
+    assert sum(policy["arms"].values()) == n
+    assert policy["treated_share"] == pytest.approx(1 - policy["arms"]["none"] / n)
+    assert rows["treat_none"]["per_customer"] == 0.0
+    best = max(treat_all, key=lambda r: rows[r]["per_customer"])
+    assert targeting["best_treat_all"] == best.split(":", 1)[1]
+    gap = policy["per_customer"] - rows[best]["per_customer"]
+    assert targeting["gain_over_treat_all"] == pytest.approx(gap)
+    assert targeting["gain_ci_low"] < gap < targeting["gain_ci_high"]
+    run = mlflow.MlflowClient(uri).get_run(summary["mlflow_run_id"])
+    assert run.data.metrics["targeting.policy.per_customer"] == pytest.approx(
+        policy["per_customer"]
+    )
 
 
 def test_the_run_is_in_mlflow_with_its_metrics_and_artifacts(outcome):

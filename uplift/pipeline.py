@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from uplift.spec import LearnerSpec
     from uplift.tracking.mlflow_log import RunLogger
     from uplift.value.decision import CampaignDecision
+    from uplift.value.policy import PolicyEvaluation
     from uplift.value.profit import ProfitModel, SegmentResults
 
 __all__ = [
@@ -162,6 +163,9 @@ class Analysis:
     modelling: Modelling
     segments: SegmentResults
     decision: CampaignDecision
+    targeting: PolicyEvaluation
+    """The per-customer policy (what ``uplift score`` applies), valued out of fold beside
+    treating everyone with each arm, treating no one, and the segment rule."""
     data_digest: str
 
 
@@ -758,6 +762,8 @@ def analyze(spec: ExperimentSpec, data: PreparedData, report: Report = _quiet) -
     )
     report("value: incremental CLV, costs and profit per segment")
     decision = decide(segments, data.treatments)
+    report("value: the targeting policy, valued out of fold")
+    targeting = evaluate_targeting(spec, data, modelling, segments_of, decision)
     return Analysis(
         data,
         srm,
@@ -768,7 +774,112 @@ def analyze(spec: ExperimentSpec, data: PreparedData, report: Report = _quiet) -
         modelling,
         segments,
         decision,
+        targeting,
         _digest(data),
+    )
+
+
+def evaluate_targeting(
+    spec: ExperimentSpec,
+    data: PreparedData,
+    modelling: Modelling,
+    segments_of: pd.Series,
+    decision: CampaignDecision,
+) -> PolicyEvaluation:
+    """The per-customer targeting policy's incremental profit, honestly estimated.
+
+    Every customer's expected net value per arm is built as ``uplift score`` builds it
+    (value per unit x uplift on the value metric - contact cost - the offer's cost on the
+    arm's predicted outcomes), but from models that never saw the customer: the chosen
+    learner's out-of-fold uplift (cross-fitted again on the value metric when that is
+    another metric, on the same folds), and out-of-fold regressions of the metrics the
+    offer costs read among each arm's customers. The policy (best positive arm, or none)
+    and the segment rule of the decision are valued with doubly robust scores
+    (:mod:`uplift.value.policy`) whose control model is an out-of-fold regression of the
+    control customers' net value.
+    """
+    from uplift.analysis.features import FeatureEncoder
+    from uplift.analysis.learners import cross_fit_outcome, cross_fit_uplift
+    from uplift.value.policy import (
+        NO_ARM,
+        choose_arms,
+        doubly_robust_scores,
+        evaluate_policies,
+    )
+    from uplift.value.profit import net_value
+
+    chosen = next(r for r in modelling.results if r.name == modelling.chosen)
+    entry = next(e for e in spec.models.configured() if e.label == modelling.chosen)
+    assert chosen.fold is not None
+    fold = chosen.fold
+    X = FeatureEncoder(spec.population.features).fit(data.frame).transform(data.frame)
+    arms = data.arms.astype(str).to_numpy()
+    economics = profit_model(spec, data.treatments)
+    forest = entry.learner == "uplift_forest"
+    base = "lightgbm" if forest else str(entry.base or spec.models.base)
+    params = None if forest else entry.params
+    seed = spec.models.seed
+    if spec.value_metric == spec.outcomes.primary:
+        value_uplift = chosen.predictions
+    else:
+        value_uplift = cross_fit_uplift(
+            "t_learner" if forest else entry.learner,
+            X,
+            data.arms,
+            data.outcomes[spec.value_metric],
+            data.control,
+            data.treatments,
+            folds=spec.models.folds,
+            seed=seed,
+            propensity=_propensity(data),
+            base=base,
+            base_params=params,
+        ).predictions
+    net_uplift, spend = {}, {}
+    for arm in data.treatments:
+        model = economics.cost_models[arm]
+        predicted = pd.DataFrame(
+            {
+                metric: cross_fit_outcome(
+                    X,
+                    data.outcomes[metric].to_numpy(dtype=float),
+                    arms == arm,
+                    fold,
+                    base=base,
+                    seed=seed,
+                    base_params=params,
+                )
+                for metric in model.outcome_metrics()
+            },
+            index=pd.RangeIndex(len(arms)),
+        )
+        spend[arm] = economics.contact_cost + np.asarray(model.cost(predicted), dtype=float)
+        net_uplift[arm] = economics.value_per_unit * value_uplift[arm].to_numpy() - spend[arm]
+    net = pd.DataFrame(net_uplift, index=data.frame.index)
+    realised = net_value(data.outcomes, data.arms, economics).to_numpy()
+    baseline = cross_fit_outcome(
+        X, realised, arms == data.control, fold, base=base, seed=seed, base_params=params
+    )
+    shares = data.arms.value_counts(normalize=True)
+    if data.weights is not None:
+        total = sum(data.weights[a] for a in [data.control, *data.treatments])
+        shares = pd.Series({a: data.weights[a] / total for a in [data.control, *data.treatments]})
+    scores = doubly_robust_scores(
+        realised,
+        arms,
+        data.control,
+        data.treatments,
+        {str(a): float(p) for a, p in shares.items()},
+        baseline,
+        net,
+    )
+    by_segment = {str(t["segment"]): str(t["arm"]) for t in decision.policy.treated}
+    segment_rule = segments_of.astype(str).map(by_segment).fillna(NO_ARM).astype(object)
+    return evaluate_policies(
+        choose_arms(net),
+        scores,
+        alpha=spec.decision.alpha,
+        others={"segments": segment_rule.set_axis(net.index)},
     )
 
 
@@ -989,6 +1100,29 @@ def build_summary(
                 "ci_low": decision.policy.ci_low,
                 "ci_high": decision.policy.ci_high,
             },
+            "targeting": {
+                "rule": "treat each customer with the arm of highest expected net value "
+                "(out-of-fold predictions of the chosen model) when it is above zero",
+                "estimator": "doubly robust (augmented inverse-propensity) scores with the "
+                "known arm shares; normal interval of their mean",
+                "rows": [
+                    {
+                        "rule": v.name,
+                        "per_customer": v.per_customer,
+                        "std_error": v.std_error,
+                        "ci_low": v.ci_low,
+                        "ci_high": v.ci_high,
+                        "treated_share": v.treated_share,
+                        "total": v.per_customer * v.n,
+                        "arms": dict(v.arms),
+                    }
+                    for v in analysis.targeting.values
+                ],
+                "best_treat_all": analysis.targeting.best_treat_all,
+                "gain_over_treat_all": analysis.targeting.gain_over_treat_all,
+                "gain_ci_low": analysis.targeting.gain_ci_low,
+                "gain_ci_high": analysis.targeting.gain_ci_high,
+            },
             "decision": {
                 "verdict": decision.verdict,
                 "reason": decision.reason,
@@ -1170,6 +1304,12 @@ def _metrics(summary: dict[str, Any]) -> dict[str, float]:
             "roi",
         ):
             out[metric_name("segment", row["segment"], row["arm"], key)] = row[key]
+    targeting = summary["targeting"]
+    for row in targeting["rows"]:
+        for key in ("per_customer", "ci_low", "ci_high", "treated_share", "total"):
+            out[metric_name("targeting", row["rule"], key)] = row[key]
+    for key in ("gain_over_treat_all", "gain_ci_low", "gain_ci_high"):
+        out[metric_name("targeting", key)] = targeting[key]
     return {k: v for k, v in out.items() if v is not None}
 
 
@@ -1189,6 +1329,20 @@ def _segment_effects_line(by_segment: dict[str, Any]) -> str:
     )
 
 
+def _targeting_line(targeting: dict[str, Any]) -> str:
+    policy = targeting["rows"][0]
+    if policy["per_customer"] is None:
+        return "**Targeting policy:** no estimate."
+    return (
+        f"**Targeting policy** (best arm per customer when its expected net value is "
+        f"positive; {policy['treated_share']:.0%} treated): {policy['per_customer']:.2f} per "
+        f"customer against treating no one ({policy['ci_low']:.2f} to {policy['ci_high']:.2f}, "
+        f"doubly robust, out of fold); {targeting['gain_over_treat_all']:.2f} "
+        f"({targeting['gain_ci_low']:.2f} to {targeting['gain_ci_high']:.2f}) more than "
+        f"treating everyone with '{targeting['best_treat_all']}'."
+    )
+
+
 def _note(spec: ExperimentSpec, summary: dict[str, Any]) -> str:
     decision = summary["decision"]
     lines = [
@@ -1199,6 +1353,8 @@ def _note(spec: ExperimentSpec, summary: dict[str, Any]) -> str:
         f"**Verdict: {decision['verdict']}.** {decision['reason']}",
         "",
         _segment_effects_line(summary["segment_effects"]),
+        "",
+        _targeting_line(summary["targeting"]),
         "",
         "| segment | arm | n | incremental profit per customer | CI | decision |",
         "|---|---|---|---|---|---|",

@@ -39,6 +39,7 @@ from uplift.analysis.learners import UpliftModel
 from uplift.data.chunks import ChunkWriter, file_format, iter_chunks
 from uplift.errors import DataError
 from uplift.value.costs import CostModel
+from uplift.value.policy import NO_ARM
 
 __all__ = [
     "NO_ARM",
@@ -49,8 +50,6 @@ __all__ = [
     "uplift_column",
 ]
 
-#: The recommended arm of a customer for whom no arm has a positive expected net value.
-NO_ARM = "none"
 
 
 def uplift_column(arm: str) -> str:

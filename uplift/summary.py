@@ -25,6 +25,8 @@ __all__ = [
     "SegmentEffectsSummary",
     "SegmentRow",
     "Summary",
+    "TargetingRow",
+    "TargetingSummary",
     "shipped_schema",
     "summary_json_schema",
 ]
@@ -244,6 +246,33 @@ class PolicySummary(_Row):
     ci_high: float
 
 
+class TargetingRow(_Row):
+    rule: str
+    """``policy``, ``treat_all:<arm>``, ``treat_none`` or ``segments``."""
+    per_customer: Number
+    """Incremental net value per customer of the experiment, against treating no one
+    (doubly robust, out of fold; the fixed cost not included)."""
+    std_error: Number
+    ci_low: Number
+    ci_high: Number
+    treated_share: float
+    total: Number
+    """``per_customer`` times the experiment's customers."""
+    arms: dict[str, int]
+    """Customers the rule treats with each arm (``none``: untreated)."""
+
+
+class TargetingSummary(_Row):
+    rule: str
+    estimator: str
+    rows: list[TargetingRow]
+    best_treat_all: str
+    gain_over_treat_all: Number
+    """The policy's value minus the best treat-all rule's, per customer (paired)."""
+    gain_ci_low: Number
+    gain_ci_high: Number
+
+
 class DecisionSummary(_Row):
     verdict: str
     reason: str
@@ -275,6 +304,10 @@ class Summary(_Row):
     model_selection: ModelSelectionSummary
     """How the chosen model was picked, with paired intervals, and what drives its uplift."""
     policy: PolicySummary
+    """The segment rule the verdict rests on."""
+    targeting: TargetingSummary
+    """The per-customer policy that ``uplift score`` applies, valued out of fold beside
+    treating everyone with each arm, treating no one and the segment rule."""
     decision: DecisionSummary
 
 

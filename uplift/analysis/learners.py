@@ -21,6 +21,7 @@ __all__ = [
     "PROPENSITY_LEARNERS",
     "CrossFitResult",
     "UpliftModel",
+    "cross_fit_outcome",
     "cross_fit_uplift",
     "fit_uplift",
     "make_base",
@@ -316,6 +317,48 @@ def cross_fit_uplift(
     )
     predictions = pd.DataFrame(out, index=X.index, columns=list(treatments))
     return CrossFitResult(label or name, predictions, folds, final, fold, tuple(kept))
+
+
+def cross_fit_outcome(
+    X: pd.DataFrame | np.ndarray,
+    y: np.ndarray,
+    rows: np.ndarray,
+    fold: np.ndarray,
+    *,
+    base: str = "lightgbm",
+    seed: int = 0,
+    base_params: Mapping[str, Any] | None = None,
+) -> np.ndarray:
+    """Out-of-fold prediction of an outcome, learned on some rows, for every customer.
+
+    For each fold ``k`` a base regressor is fitted on the ``rows`` outside fold ``k`` and
+    predicts every customer of fold ``k``: the outcome an arm's customers would show,
+    predicted for every customer by a model that never saw that customer.
+
+    Parameters
+    ----------
+    X : pd.DataFrame or np.ndarray
+        Features of every customer.
+    y : np.ndarray
+        The outcome of every customer (only ``rows`` are read).
+    rows : np.ndarray
+        Boolean mask of the customers to learn from (an arm's customers).
+    fold : np.ndarray
+        Each customer's fold, as :attr:`CrossFitResult.fold` gives it.
+    base, seed, base_params
+        The base regressor, as :func:`make_base` takes them.
+    """
+    x = X.to_numpy(dtype=float) if isinstance(X, pd.DataFrame) else np.asarray(X, float)
+    target = np.asarray(y, dtype=float)
+    out = np.full(len(x), np.nan)
+    for k in np.unique(fold):
+        test = fold == k
+        train = rows & ~test
+        if not train.any():
+            raise ValueError(f"fold {k}: no customer to learn from outside the fold")
+        model = make_base(base, seed, base_params).fit(x[train], target[train])
+        out[test] = model.predict(x[test])
+    return out
 
 
 def _observed_propensity(

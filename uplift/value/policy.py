@@ -1,0 +1,267 @@
+"""The targeting policy: whom to treat, with which arm, and what that is worth.
+
+The policy treats a customer with the arm of highest expected net value when that value
+is above zero, and leaves the customer untreated otherwise (optionally within a budget:
+at most so many customers, or so much expected spend). It is the rule ``uplift score``
+applies to a new base.
+
+Its worth is estimated honestly on the experiment's own customers: every customer's
+predicted net values come from models that never saw that customer (cross-fitting), and
+the policy's incremental profit against treating no one is the mean of the doubly robust
+(augmented inverse-propensity) scores of the arms it picks:
+
+.. math::
+
+    \\Gamma_i(a) = \\hat m_a(x_i) + \\frac{1\\{A_i = a\\}}{e_a} (Y_i - \\hat m_a(x_i)),
+    \\qquad \\hat V(\\pi) = \\frac{1}{n} \\sum_i \\Gamma_i(\\pi(x_i)) - \\Gamma_i(0)
+
+where :math:`Y_i` is the customer's realised net value (lifetime worth of the value
+metric minus the contact and offer costs of their arm), :math:`e_a` the known share of
+arm :math:`a` (the randomisation), and :math:`\\hat m_a = \\hat m_0 + \\widehat{NV}_a` the
+out-of-fold outcome model of the control plus the predicted net uplift of the arm. With the
+assignment probabilities known the estimate is unbiased whatever the quality of
+:math:`\\hat m` (Robins, Rotnitzky & Zhao 1994); a good :math:`\\hat m` narrows the
+interval, which is the normal interval of the mean of the per-customer scores. The same
+estimator values treating everyone with each arm, treating no one (zero by definition)
+and any other rule given as an arm per customer, and the differences between two rules
+have paired intervals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+__all__ = [
+    "NO_ARM",
+    "PolicyEvaluation",
+    "PolicyValue",
+    "choose_arms",
+    "doubly_robust_scores",
+    "evaluate_policies",
+    "policy_value",
+]
+
+#: The arm of a customer the policy leaves untreated.
+NO_ARM = "none"
+
+
+def choose_arms(
+    net_value: pd.DataFrame,
+    *,
+    max_treated: int | None = None,
+    max_spend: float | None = None,
+    spend: pd.DataFrame | None = None,
+) -> pd.Series:
+    """Each customer's arm: the one of highest expected net value, when that is positive.
+
+    Parameters
+    ----------
+    net_value : pd.DataFrame
+        Expected net value of each treatment arm (columns) for each customer (rows).
+    max_treated : int, optional
+        Treat at most this many customers: those of highest net value.
+    max_spend : float, optional
+        Spend at most this much: customers are taken in order of net value while the
+        sum of their expected spend stays within it.
+    spend : pd.DataFrame, optional
+        Expected spend (contact and offer cost) of each arm per customer; needed with
+        ``max_spend``.
+
+    Returns
+    -------
+    pd.Series
+        The arm per customer, or :data:`NO_ARM`, indexed like ``net_value``.
+    """
+    values = net_value.to_numpy(dtype=float)
+    arms = np.asarray(net_value.columns, dtype=object)
+    choice = np.full(len(values), NO_ARM, dtype=object)
+    if values.size == 0:
+        return pd.Series(choice, index=net_value.index, name="arm")
+    best = np.argmax(values, axis=1)
+    gain = values[np.arange(len(values)), best]
+    treat = gain > 0
+    if max_treated is not None or max_spend is not None:
+        order = np.argsort(-np.where(treat, gain, -np.inf), kind="stable")
+        keep = np.zeros(len(values), dtype=bool)
+        ranked = order[treat[order]]
+        if max_treated is not None:
+            ranked = ranked[:max_treated]
+        if max_spend is not None:
+            if spend is None:
+                raise ValueError("max_spend needs the expected spend of each arm")
+            cost = spend.to_numpy(dtype=float)[ranked, best[ranked]]
+            ranked = ranked[np.cumsum(cost) <= max_spend]
+        keep[ranked] = True
+        treat = keep
+    choice[treat] = arms[best[treat]]
+    return pd.Series(choice, index=net_value.index, name="arm")
+
+
+def doubly_robust_scores(
+    net_outcome: np.ndarray,
+    arms: np.ndarray,
+    control: str,
+    treatments: Sequence[str],
+    propensity: Mapping[str, float],
+    baseline: np.ndarray,
+    net_uplift: pd.DataFrame,
+) -> pd.DataFrame:
+    """Per-customer doubly robust score of each arm's incremental net value.
+
+    Parameters
+    ----------
+    net_outcome : np.ndarray
+        Each customer's realised net value in their own arm.
+    arms : np.ndarray
+        Each customer's arm.
+    control : str
+        The control arm.
+    treatments : sequence of str
+        The treatment arms.
+    propensity : mapping
+        Probability of every arm, the control included (they sum to 1).
+    baseline : np.ndarray
+        Out-of-fold prediction of each customer's net value in the control.
+    net_uplift : pd.DataFrame
+        Out-of-fold predicted net value of each treatment arm over the control.
+
+    Returns
+    -------
+    pd.DataFrame
+        :math:`\\Gamma_i(a) - \\Gamma_i(0)` per treatment arm (columns); the mean of a
+        column estimates the arm's incremental net value per customer.
+    """
+    y = np.asarray(net_outcome, dtype=float)
+    arm = np.asarray(arms).astype(str)
+    m0 = np.asarray(baseline, dtype=float)
+    in_control = arm == control
+    gamma0 = m0 + in_control / propensity[control] * (y - m0)
+    out = {}
+    for a in treatments:
+        ma = m0 + net_uplift[a].to_numpy(dtype=float)
+        out[a] = ma + (arm == a) / propensity[a] * (y - ma) - gamma0
+    return pd.DataFrame(out, index=net_uplift.index)
+
+
+@dataclass(frozen=True)
+class PolicyValue:
+    """A targeting rule's incremental profit against treating no one, with its interval."""
+
+    name: str
+    per_customer: float
+    """Incremental net value per customer of the experiment (before the fixed cost)."""
+    std_error: float
+    ci_low: float
+    ci_high: float
+    treated_share: float
+    arms: Mapping[str, int]
+    """Customers per arm the rule picks (:data:`NO_ARM` included)."""
+    n: int
+
+    def total(self, fixed_cost: float = 0.0) -> float:
+        """Incremental profit over the ``n`` customers, less the fixed cost if anyone is
+        treated."""
+        charge = fixed_cost if self.treated_share > 0 else 0.0
+        return self.per_customer * self.n - charge
+
+
+def policy_value(
+    choice: pd.Series, scores: pd.DataFrame, *, name: str = "policy", alpha: float = 0.05
+) -> PolicyValue:
+    """The doubly robust estimate of a rule that picks ``choice`` per customer.
+
+    ``scores`` are :func:`doubly_robust_scores`; a customer left untreated scores zero.
+    """
+    values = _picked(choice, scores)
+    n = len(values)
+    mean = float(values.mean()) if n else float("nan")
+    se = float(values.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
+    q = float(stats.norm.ppf(1 - alpha / 2))
+    counts = choice.value_counts()
+    arms = {str(a): int(counts.get(a, 0)) for a in [*scores.columns, NO_ARM]}
+    treated = 1.0 - arms[NO_ARM] / n if n else 0.0
+    return PolicyValue(name, mean, se, mean - q * se, mean + q * se, treated, arms, n)
+
+
+def _picked(choice: pd.Series, scores: pd.DataFrame) -> np.ndarray:
+    column = {str(a): i for i, a in enumerate(scores.columns)}
+    position = choice.astype(str).map(column).to_numpy(dtype=float)
+    picked = ~np.isnan(position)
+    values = np.zeros(len(choice))
+    rows = np.flatnonzero(picked)
+    values[rows] = scores.to_numpy(dtype=float)[rows, position[rows].astype(int)]
+    return values
+
+
+@dataclass(frozen=True)
+class PolicyEvaluation:
+    """The targeting rule beside treating everyone with each arm and treating no one."""
+
+    values: tuple[PolicyValue, ...]
+    """The policy first, then every treat-all rule, then treating no one, then any other."""
+    gain_over_treat_all: float
+    """The policy's value minus the best treat-all rule's, per customer."""
+    gain_ci_low: float
+    gain_ci_high: float
+    best_treat_all: str
+    alpha: float
+
+    @property
+    def policy(self) -> PolicyValue:
+        """The targeting policy's value."""
+        return self.values[0]
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per rule."""
+        return pd.DataFrame(
+            [
+                {
+                    "rule": v.name,
+                    "per_customer": v.per_customer,
+                    "std_error": v.std_error,
+                    "ci_low": v.ci_low,
+                    "ci_high": v.ci_high,
+                    "treated_share": v.treated_share,
+                    "total": v.per_customer * v.n,
+                    **{f"n_{arm}": count for arm, count in v.arms.items()},
+                }
+                for v in self.values
+            ]
+        )
+
+
+def evaluate_policies(
+    choice: pd.Series,
+    scores: pd.DataFrame,
+    *,
+    alpha: float = 0.05,
+    others: Mapping[str, pd.Series] | None = None,
+) -> PolicyEvaluation:
+    """Value the policy ``choice`` beside treat-all with each arm, treat-none and ``others``.
+
+    The gain over the best treat-all rule is the mean of the per-customer differences of
+    the two rules' scores, so its interval is paired.
+    """
+    index = scores.index
+    values = [policy_value(choice, scores, name="policy", alpha=alpha)]
+    treat_all = {
+        arm: pd.Series(arm, index=index, dtype=object, name="arm") for arm in scores.columns
+    }
+    for arm, rule in treat_all.items():
+        values.append(policy_value(rule, scores, name=f"treat_all:{arm}", alpha=alpha))
+    none = pd.Series(NO_ARM, index=index, dtype=object, name="arm")
+    values.append(policy_value(none, scores, name="treat_none", alpha=alpha))
+    for name, rule in (others or {}).items():
+        values.append(policy_value(rule, scores, name=name, alpha=alpha))
+    best = max(scores.columns, key=lambda a: float(scores[a].mean()))
+    gap = _picked(choice, scores) - scores[best].to_numpy(dtype=float)
+    n = len(gap)
+    mean = float(gap.mean()) if n else float("nan")
+    se = float(gap.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
+    q = float(stats.norm.ppf(1 - alpha / 2))
+    return PolicyEvaluation(tuple(values), mean, mean - q * se, mean + q * se, str(best), alpha)
