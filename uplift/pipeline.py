@@ -574,8 +574,10 @@ def segment_labels(spec: ExperimentSpec, frame: pd.DataFrame) -> pd.Series:
 
     if spec.value.segments == "rfm":
         rfm = spec.value.rfm
-        scores = rfm_scores(frame, rfm.recency, rfm.frequency, rfm.monetary, rfm.bins)
-        return rfm_segments(scores, rfm.bins)
+        scores = rfm_scores(
+            frame, rfm.recency, rfm.frequency, rfm.monetary, rfm.bins, bounds=rfm.bounds
+        )
+        return rfm_segments(scores, rfm.bins, rules=rfm.rules, default=rfm.default)
     column = spec.value.segments
     if column not in frame.columns:
         raise DataError(

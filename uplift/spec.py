@@ -329,11 +329,73 @@ class CLV(_Model):
     """Share of the window effect that repeats in each following window of the horizon."""
 
 
+class RFMRule(_Model):
+    """A named RFM segment: inclusive score ranges ``[lo, hi]``; a range left out means any."""
+
+    name: str
+    r: tuple[Int, Int] | None = None
+    f: tuple[Int, Int] | None = None
+    m: tuple[Int, Int] | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _named(cls, name: str) -> str:
+        if not name.strip():
+            raise ValueError(f"a segment needs a name, found {name!r}")
+        return name
+
+
 class RFMSpec(_Model):
     recency: str = "recency_days"
     frequency: str = "frequency_180d"
     monetary: str = "monetary_180d"
     bins: Int = Field(default=3, ge=2, le=10)
+    bounds: dict[Literal["recency", "frequency", "monetary"], list[Float]] = {}
+    """Explicit cut points by dimension, ``bins - 1`` finite strictly increasing values each;
+    a value equal to a cut point goes with the values below it (recency ``[30, 90]``: up to
+    30 days scores 3, the best). A dimension left out is scored by ranked quantile."""
+    rules: list[RFMRule] | None = Field(default=None, min_length=1)
+    """Ordered segment rules, first match wins (default: Champions, Loyal, Promising,
+    At Risk, Hibernating from the R and F scores)."""
+    default: str = Field(default="Other", min_length=1)
+    """Segment of the customers that match no rule."""
+
+    @model_validator(mode="after")
+    def _within_bins(self) -> RFMSpec:
+        for role, cuts in self.bounds.items():
+            if len(cuts) != self.bins - 1:
+                raise KeyPathError(
+                    ["bounds", role],
+                    f"{self.bins} scores (bins) need {self.bins - 1} cut points, "
+                    f"found {len(cuts)}: {cuts}",
+                )
+            for i, cut in enumerate(cuts):
+                if not math.isfinite(cut):
+                    raise KeyPathError(
+                        ["bounds", role, i], f"cut point must be finite, found {cut}"
+                    )
+                if i and not cut > cuts[i - 1]:
+                    raise KeyPathError(
+                        ["bounds", role, i],
+                        f"cut points must be strictly increasing, found {cuts[i - 1]} then {cut}",
+                    )
+        seen: dict[str, int] = {}
+        for i, rule in enumerate(self.rules or []):
+            if rule.name in seen:
+                raise KeyPathError(
+                    ["rules", i, "name"],
+                    f"segment {rule.name!r} is already the name of rule {seen[rule.name]}",
+                )
+            seen[rule.name] = i
+            for key in ("r", "f", "m"):
+                span = getattr(rule, key)
+                if span is not None and not 1 <= span[0] <= span[1] <= self.bins:
+                    raise KeyPathError(
+                        ["rules", i, key],
+                        f"a score range [lo, hi] needs 1 <= lo <= hi <= {self.bins} (bins), "
+                        f"found [{span[0]}, {span[1]}]",
+                    )
+        return self
 
 
 class Value(_Model):

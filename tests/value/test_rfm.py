@@ -1,16 +1,39 @@
-"""Tests of uplift.value.rfm: ranked scores computed by hand, properties of the scores on
-arbitrary data with ties, and the named segments of a hand-built scores frame."""
+"""Tests of uplift.value.rfm: ranked and bounded scores computed by hand (with ties across
+bin edges), properties of the scores on arbitrary data with ties, the named segments of
+the default and of custom rules tables, RFM from transactions, and the spec's RFM keys."""
 
 from __future__ import annotations
 
+import itertools
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import jsonschema
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from uplift.errors import DataError
-from uplift.value.rfm import SEGMENT_ORDER, ranked_score, rfm_scores, rfm_segments
+from uplift.errors import DataError, SpecError
+from uplift.spec import load_spec, spec_json_schema
+from uplift.value.rfm import (
+    DEFAULT_SEGMENT,
+    SEGMENT_ORDER,
+    SegmentRule,
+    bounded_score,
+    default_rules,
+    ranked_score,
+    rfm_from_transactions,
+    rfm_scores,
+    rfm_segments,
+    segment_order,
+)
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "configs" / "edtech_trial_lessons.yaml"
 
 
 def test_ranked_score_by_hand_with_ties() -> None:
@@ -139,3 +162,565 @@ def test_a_non_numeric_or_incomplete_column_is_refused(bad: list[object]) -> Non
     )
     with pytest.raises(DataError, match="frequency_180d"):
         rfm_scores(frame, "recency_days", "frequency_180d", "monetary_180d")
+
+
+# --- a hand-scored base of 12 customers with ties across bin edges ------------------------
+
+#: 12 customers; with 3 bins the edges of the share fall at ranks 4 and 8 of 12.
+TWELVE = pd.DataFrame(
+    {
+        "recency_days": [2, 5, 5, 5, 12, 20, 20, 40, 40, 40, 40, 90],
+        "frequency_180d": [8, 3, 1, 0, 2, 5, 0, 3, 1, 1, 0, 1],
+        "monetary_180d": [300.0, 120, 30, 10, 50, 80, 0, 50, 50, 25, 10, 30],
+    },
+    index=pd.Index(list("abcdefghijkl"), name="customer_id"),
+)
+
+# Ranked quantile scores by hand: score = ceil(average rank / 12 * 3) = ceil(rank / 4).
+# R, ranked descending (the largest recency has rank 1):
+#   90 -> rank 1 -> 1
+#   40 x4 -> ranks 2..5, average 3.5 -> 1: the tie spans the edge at rank 4 (rank 5 would
+#       score 2 alone) and goes whole into the bin of its average rank
+#   20 x2 -> ranks 6..7, average 6.5 -> 2;  12 -> rank 8, exactly on the edge -> 2 (lower)
+#   5 x3 -> ranks 9..11, average 10 -> 3;   2 -> rank 12 -> 3
+# F, ranked ascending:
+#   0 x3 -> ranks 1..3, average 2 -> 1
+#   1 x4 -> ranks 4..7, average 5.5 -> 2: spans the edge at rank 4, which goes up with it
+#   2 -> rank 8, on the edge -> 2;  3 x2 -> ranks 9..10, average 9.5 -> 3;  5, 8 -> 3
+# M, ranked ascending:
+#   0 -> 1;  10 x2 -> ranks 2..3, average 2.5 -> 1;  25 -> rank 4, on the edge -> 1
+#   30 x2 -> ranks 5..6, average 5.5 -> 2
+#   50 x3 -> ranks 7..9, average 8, exactly on the edge -> 2: rank 9 lies past the edge,
+#       but the tie goes whole to the lower score
+#   80, 120, 300 -> ranks 10..12 -> 3
+# Default segments from (R, F) in rule order: Champions (3, 3); Loyal R >= 2 and F >= 2;
+# Promising R >= 2; At Risk F >= 2; Hibernating (1, 1).
+RANKED = pd.DataFrame.from_records(
+    [
+        ("a", 3, 3, 3, "Champions"),
+        ("b", 3, 3, 3, "Champions"),
+        ("c", 3, 2, 2, "Loyal"),
+        ("d", 3, 1, 1, "Promising"),
+        ("e", 2, 2, 2, "Loyal"),
+        ("f", 2, 3, 3, "Loyal"),
+        ("g", 2, 1, 1, "Promising"),
+        ("h", 1, 3, 2, "At Risk"),
+        ("i", 1, 2, 2, "At Risk"),
+        ("j", 1, 2, 1, "At Risk"),
+        ("k", 1, 1, 1, "Hibernating"),
+        ("l", 1, 2, 2, "At Risk"),
+    ],
+    columns=["customer_id", "R", "F", "M", "segment"],
+    index="customer_id",
+)
+
+#: Explicit cut points: a value equal to a cut point goes with the values below it.
+BOUNDS = {"recency": [5.0, 20.0], "frequency": [0.0, 2.0], "monetary": [25.0, 100.0]}
+# R: <= 5 -> 3 (5 itself: 3, the better score); 6..20 -> 2 (20 itself: 2); > 20 -> 1
+# F: <= 0 -> 1; 1..2 -> 2 (2 itself: 2, the lower score); >= 3 -> 3
+# M: <= 25 -> 1 (j's 25 itself: 1); 25 < m <= 100 -> 2; > 100 -> 3
+BOUNDED = pd.DataFrame.from_records(
+    [
+        ("a", 3, 3, 3, "Champions"),  # 2 days, 8 purchases, 300
+        ("b", 3, 3, 3, "Champions"),  # 5 days = bound -> R 3
+        ("c", 3, 2, 2, "Loyal"),  # 5 days, 1 purchase
+        ("d", 3, 1, 1, "Promising"),  # 0 purchases = bound -> F 1
+        ("e", 2, 2, 2, "Loyal"),  # 2 purchases = bound -> F 2
+        ("f", 2, 3, 2, "Loyal"),  # 20 days = bound -> R 2
+        ("g", 2, 1, 1, "Promising"),  # 20 days, 0 purchases, 0 spent
+        ("h", 1, 3, 2, "At Risk"),
+        ("i", 1, 2, 2, "At Risk"),
+        ("j", 1, 2, 1, "At Risk"),  # 25 spent = bound -> M 1
+        ("k", 1, 1, 1, "Hibernating"),
+        ("l", 1, 2, 2, "At Risk"),
+    ],
+    columns=["customer_id", "R", "F", "M", "segment"],
+    index="customer_id",
+)
+
+#: A custom table that uses M; a and f match both of the first two rules and h both of
+#: the next two, so the order decides; c, e, g and k match none.
+CUSTOM_RULES = [
+    SegmentRule("Big spenders", m=(3, 3)),
+    SegmentRule("Frequent", f=(3, 3)),
+    SegmentRule("Lapsed", r=(1, 1), f=(2, 3)),
+    SegmentRule("New", r=(3, 3), f=(1, 1)),
+]
+CUSTOM = {
+    "a": "Big spenders",  # (3, 3, 3): also Frequent, the first rule wins
+    "b": "Big spenders",
+    "c": "Unsorted",  # (3, 2, 2)
+    "d": "New",  # (3, 1, 1)
+    "e": "Unsorted",  # (2, 2, 2)
+    "f": "Big spenders",  # (2, 3, 3): also Frequent
+    "g": "Unsorted",  # (2, 1, 1)
+    "h": "Frequent",  # (1, 3, 2): also Lapsed
+    "i": "Lapsed",
+    "j": "Lapsed",
+    "k": "Unsorted",  # (1, 1, 1)
+    "l": "Lapsed",
+}
+
+
+def twelve_scores(bounds: Mapping[Any, Sequence[float]] | None = None) -> pd.DataFrame:
+    return rfm_scores(TWELVE, "recency_days", "frequency_180d", "monetary_180d", 3, bounds=bounds)
+
+
+def test_ranked_scores_and_segments_of_the_twelve_by_hand() -> None:
+    scores = twelve_scores()
+    pd.testing.assert_frame_equal(scores, RANKED[["R", "F", "M"]], check_dtype=False)
+    assert (scores.dtypes.map(lambda d: d.kind) == "i").all()
+    assert rfm_segments(scores, 3).to_dict() == RANKED["segment"].to_dict()
+
+
+def test_bounded_scores_and_segments_of_the_twelve_by_hand() -> None:
+    scores = twelve_scores(bounds=BOUNDS)
+    pd.testing.assert_frame_equal(scores, BOUNDED[["R", "F", "M"]], check_dtype=False)
+    assert rfm_segments(scores, 3).to_dict() == BOUNDED["segment"].to_dict()
+
+
+def test_bounds_on_one_dimension_leave_the_others_ranked() -> None:
+    scores = twelve_scores(bounds={"frequency": BOUNDS["frequency"]})
+    assert list(scores["F"]) == list(BOUNDED["F"])
+    assert list(scores["R"]) == list(RANKED["R"])
+    assert list(scores["M"]) == list(RANKED["M"])
+
+
+def test_a_custom_rules_table_with_a_default_name_by_hand() -> None:
+    segments = rfm_segments(twelve_scores(), 3, rules=CUSTOM_RULES, default="Unsorted")
+    assert segments.to_dict() == CUSTOM
+    assert segments.name == "segment"
+    # the default name comes last, as some scores match no rule
+    assert segment_order(3, CUSTOM_RULES, "Unsorted") == [
+        "Big spenders",
+        "Frequent",
+        "Lapsed",
+        "New",
+        "Unsorted",
+    ]
+
+
+def test_an_unmatched_customer_gets_other_by_default() -> None:
+    scores = pd.DataFrame({"R": [3, 1], "F": [3, 1], "M": [1, 1]})
+    segments = rfm_segments(scores, 3, rules=[SegmentRule("Top", r=(3, 3), f=(3, 3))])
+    assert list(segments) == ["Top", DEFAULT_SEGMENT]
+    assert DEFAULT_SEGMENT == "Other"
+
+
+def test_a_rule_without_ranges_takes_everyone_left() -> None:
+    rules = [SegmentRule("Top", r=(3, 3)), SegmentRule("Rest")]
+    segments = rfm_segments(twelve_scores(), 3, rules=rules, default="never")
+    assert segments.to_dict() == {
+        key: "Top" if r == 3 else "Rest" for key, r in RANKED["R"].items()
+    }
+    assert segment_order(3, rules, "never") == ["Top", "Rest"]
+
+
+@pytest.mark.parametrize(
+    ("rules", "message"),
+    [
+        ([SegmentRule("A", r=(0, 2))], r"rule 0 \('A'\) r: .*1 <= lo <= hi <= 3.*\[0, 2\]"),
+        ([SegmentRule("A", m=(3, 4))], r"rule 0 \('A'\) m: .*\[3, 4\]"),
+        ([SegmentRule("A"), SegmentRule("B", f=(3, 2))], r"rule 1 \('B'\) f: .*\[3, 2\]"),
+        ([SegmentRule("A"), SegmentRule("A", r=(1, 1))], "rule 1 repeats the name 'A' of rule 0"),
+        ([SegmentRule(" ")], "rule 0 has an empty name"),
+    ],
+    ids=["below 1", "above bins", "lo above hi", "duplicate name", "empty name"],
+)
+def test_rfm_segments_refuses_a_bad_rules_table(rules: list[SegmentRule], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        rfm_segments(twelve_scores(), 3, rules=rules)
+
+
+# --- the default rules are today's five segments ------------------------------------------
+
+
+def segment_as_before(r: int, f: int, bins: int) -> str:
+    """The five segments as rfm_segments named them before rules tables, restated."""
+    if r == bins and f == bins:
+        return "Champions"
+    if r > 1 and f > 1:
+        return "Loyal"
+    if r > 1:
+        return "Promising"
+    if f > 1:
+        return "At Risk"
+    return "Hibernating"
+
+
+@pytest.mark.parametrize("bins", [3, 4, 5])
+def test_default_rules_name_a_random_base_as_before(bins: int) -> None:
+    rng = np.random.default_rng(bins)
+    n = 400
+    frame = pd.DataFrame(
+        {
+            "recency_days": rng.integers(0, 60, n),
+            "frequency_180d": rng.poisson(2.0, n),
+            "monetary_180d": rng.gamma(1.0, 50.0, n).round(),
+        },
+        index=pd.Index(rng.permutation(n) + 1000, name="customer_id"),
+    )
+    scores = rfm_scores(frame, "recency_days", "frequency_180d", "monetary_180d", bins)
+    segments = rfm_segments(scores, bins)
+    expected = [
+        segment_as_before(r, f, bins) for r, f in zip(scores["R"], scores["F"], strict=True)
+    ]
+    assert list(segments) == expected
+    assert segments.index.equals(frame.index)
+    assert set(segments) == set(SEGMENT_ORDER)  # every segment occurs: the test has teeth
+    # the explicit default table and the spec's default name change nothing
+    explicit = rfm_segments(scores, bins, rules=default_rules(bins), default=DEFAULT_SEGMENT)
+    pd.testing.assert_series_equal(explicit, segments)
+
+
+@pytest.mark.parametrize("bins", range(2, 11))
+def test_default_rules_cover_every_score_as_before(bins: int) -> None:
+    grid = pd.DataFrame(
+        list(itertools.product(range(1, bins + 1), repeat=3)), columns=["R", "F", "M"]
+    )
+    segments = rfm_segments(grid, bins, default="unreachable")
+    assert list(segments) == [
+        segment_as_before(r, f, bins) for r, f in zip(grid.R, grid.F, strict=True)
+    ]
+    assert segment_order(bins) == SEGMENT_ORDER
+
+
+# --- bounded scores -----------------------------------------------------------------------
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    values=st.lists(st.integers(min_value=-5, max_value=30), min_size=1, max_size=40),
+    cuts=st.lists(st.integers(min_value=-5, max_value=30), min_size=1, max_size=6, unique=True),
+)
+def test_bounded_score_agrees_with_pandas_cut(values: list[int], cuts: list[int]) -> None:
+    bounds = sorted(float(c) for c in cuts)
+    series = pd.Series(values, dtype=float)
+    # pandas.cut closes intervals on the right, as bounded_score documents
+    reference = pd.cut(series, [-np.inf, *bounds, np.inf], labels=False) + 1
+    assert list(bounded_score(series, bounds)) == list(reference)
+    top = len(bounds) + 1
+    assert list(bounded_score(series, bounds, ascending=False)) == list(top + 1 - reference)
+
+
+@pytest.mark.parametrize(
+    ("bounds", "bins", "message"),
+    [
+        ({"recency": [30.0, 30.0]}, 3, "strictly increasing, found 30.0 then 30.0"),
+        ({"monetary": [5.0, np.inf]}, 3, "cut point 1 must be a finite number"),
+        ({"frequency": [1.0]}, 3, "3 scores need 2 cut points, found 1"),
+        ({"recncy": [1.0, 2.0]}, 3, "recncy"),
+    ],
+)
+def test_rfm_scores_refuses_bad_bounds(
+    bounds: dict[str, list[float]], bins: int, message: str
+) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        twelve_scores(bounds=bounds)
+
+
+# --- RFM from transactions ----------------------------------------------------------------
+
+
+def transactions() -> pd.DataFrame:
+    rows = [
+        ("c1", "2024-03-31 10:00", 20.0),  # on as_of, after midnight: recency 0
+        ("c1", "2024-03-20 09:00", 10.0),
+        ("c1", "2024-03-20 15:00", 5.0),  # a second purchase on the same day
+        ("c2", "2024-03-02", 40.0),  # the first day of the 30-day window: recency 29
+        ("c2", "2024-03-01", 100.0),  # 30 days before as_of: just outside the window
+        ("c3", "2024-02-01", 50.0),  # only before the window
+        ("c4", "2024-03-30", 7.0),
+        ("c4", "2024-04-01", 70.0),  # after as_of: not yet known
+        ("c5", "2024-04-05", 9.0),  # only after as_of: not a customer yet
+    ]
+    frame = pd.DataFrame(rows, columns=["customer_id", "date", "amount"])
+    return frame.assign(date=pd.to_datetime(frame["date"], format="ISO8601"))
+
+
+# By hand, as of 2024-03-31 with a 30-day window (2024-03-02 .. 2024-03-31):
+#   c1: last 03-31 -> recency 0; 3 purchases on 2 days; total 35
+#   c2: last 03-02 -> recency 29; 1 purchase; 40 (the 100 of 03-01 is outside)
+#   c3: nothing in the window -> recency 30 (the cap, window_days), 0, 0
+#   c4: last 03-30 -> recency 1; 1 purchase; 7 (the 70 of 04-01 is after as_of)
+#   c6: no transaction at all -> like c3
+FROM_TRANSACTIONS = pd.DataFrame(
+    {
+        "recency": [0, 29, 30, 1],
+        "frequency": [3, 1, 0, 1],
+        "monetary": [35.0, 40.0, 0.0, 7.0],
+    },
+    index=pd.Index(["c1", "c2", "c3", "c4"], name="customer_id"),
+)
+
+
+def test_rfm_from_transactions_by_hand() -> None:
+    result = rfm_from_transactions(transactions(), "2024-03-31", window_days=30)
+    # c5 buys only after as_of, so it is not among the default customers
+    pd.testing.assert_frame_equal(result, FROM_TRANSACTIONS, check_index_type=False)
+    assert result.dtypes.to_dict() == {
+        "recency": np.dtype("int64"),
+        "frequency": np.dtype("int64"),
+        "monetary": np.dtype("float64"),
+    }
+
+
+def test_rfm_from_transactions_keeps_listed_customers_without_transactions() -> None:
+    customers = ["c6", "c4", "c1", "c5", "c3", "c2"]
+    result = rfm_from_transactions(
+        transactions(), pd.Timestamp("2024-03-31"), window_days=30, customers=customers
+    )
+    assert list(result.index) == customers
+    assert result.loc["c6"].tolist() == [30, 0, 0.0]
+    assert result.loc["c5"].tolist() == [30, 0, 0.0]
+    pd.testing.assert_frame_equal(
+        result.loc[["c1", "c2", "c3", "c4"]], FROM_TRANSACTIONS, check_index_type=False
+    )
+    # ready for scoring: the non-buyers have the worst recency, frequency and spend
+    scores = rfm_scores(result, "recency", "frequency", "monetary", 3)
+    assert (scores.loc[["c3", "c5", "c6"]] == 1).all(axis=None)
+
+
+def test_rfm_from_transactions_counts_days_and_means() -> None:
+    by_days = rfm_from_transactions(
+        transactions(), "2024-03-31", window_days=30, frequency="days", monetary="mean"
+    )
+    assert by_days["frequency"].to_dict() == {"c1": 2, "c2": 1, "c3": 0, "c4": 1}
+    # mean = total / frequency: c1 spent 35 on 2 days
+    assert by_days["monetary"].to_dict() == {"c1": 17.5, "c2": 40.0, "c3": 0.0, "c4": 7.0}
+    per_purchase = rfm_from_transactions(
+        transactions(), "2024-03-31", window_days=30, monetary="mean"
+    )
+    assert per_purchase.loc["c1", "monetary"] == pytest.approx(35 / 3)
+    assert per_purchase.loc["c3", "monetary"] == 0.0
+
+
+def test_the_default_window_is_180_days() -> None:
+    result = rfm_from_transactions(transactions(), "2024-03-31")
+    # c2's purchase of 03-01 and c3's of 02-01 are now in the window
+    assert result.loc["c2"].tolist() == [29, 2, 140.0]
+    assert result.loc["c3"].tolist() == [59, 1, 50.0]
+
+
+def with_column(name: str, values: list[object]) -> pd.DataFrame:
+    frame = transactions()
+    frame[name] = values + [values[-1]] * (len(frame) - len(values))
+    return frame
+
+
+@pytest.mark.parametrize(
+    ("frame", "expected"),
+    [
+        (transactions().drop(columns="amount"), ["amount", "no such column", "customer_id"]),
+        (
+            transactions().assign(date=lambda t: t["date"].dt.strftime("%Y-%m-%d")),
+            ["'date'", "dates (datetime64)", "found dtype"],
+        ),
+        (with_column("date", [pd.NaT, pd.Timestamp("2024-03-01")]), ["'date'", "1 missing"]),
+        (with_column("amount", [-5.0, 1.0]), ["'amount'", "at least 0", "1 negative"]),
+        (with_column("amount", [np.nan, 1.0]), ["'amount'", "finite", "1 missing or infinite"]),
+        (with_column("amount", ["12", "1"]), ["'amount'", "numeric", "found dtype"]),
+        (with_column("amount", [True, False]), ["'amount'", "numeric", "found dtype bool"]),
+        (with_column("customer_id", [None, "c1"]), ["'customer_id'", "1 rows without one"]),
+    ],
+    ids=[
+        "missing column",
+        "text dates",
+        "missing date",
+        "negative amount",
+        "missing amount",
+        "text amount",
+        "boolean amount",
+        "missing id",
+    ],
+)
+def test_bad_transactions_are_refused(frame: pd.DataFrame, expected: list[str]) -> None:
+    with pytest.raises(DataError) as info:
+        rfm_from_transactions(frame, "2024-03-31")
+    message = str(info.value)
+    for snippet in expected:
+        assert snippet in message, f"{snippet!r} not in: {message}"
+    assert "\n" not in message
+
+
+def test_repeated_customers_are_refused() -> None:
+    with pytest.raises(DataError, match=r"each id once.*'c1'"):
+        rfm_from_transactions(transactions(), "2024-03-31", customers=["c1", "c2", "c1"])
+
+
+def test_time_zones_must_agree() -> None:
+    frame = transactions().assign(date=lambda t: t["date"].dt.tz_localize("UTC"))
+    with pytest.raises(DataError, match="time zone"):
+        rfm_from_transactions(frame, "2024-03-31")
+    aware = rfm_from_transactions(frame, pd.Timestamp("2024-03-31", tz="UTC"), window_days=30)
+    assert aware["recency"].tolist() == FROM_TRANSACTIONS["recency"].tolist()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"frequency": "orders"}, "frequency must be 'purchases' or 'days'"),
+        ({"monetary": "median"}, "monetary must be 'total' or 'mean'"),
+        ({"window_days": 0}, "window_days must be a whole number of days >= 1"),
+        ({"as_of": "not a date"}, "as_of must be a date"),
+    ],
+)
+def test_bad_parameters_are_refused(kwargs: dict[str, object], message: str) -> None:
+    arguments: dict[str, object] = {"as_of": "2024-03-31", **kwargs}
+    with pytest.raises(ValueError, match=re.escape(message)):
+        rfm_from_transactions(transactions(), **arguments)  # type: ignore[arg-type]
+
+
+# --- the spec's RFM keys ------------------------------------------------------------------
+
+RFM_BLOCK = """\
+  segments: rfm
+  rfm:
+    bins: 3
+    bounds:
+      recency: [5, 20]
+      frequency: [0, 2]
+    rules:
+      - {name: Big spenders, m: [3, 3]}
+      - {name: Frequent, f: [3, 3]}
+      - {name: Lapsed, r: [1, 1], f: [2, 3]}
+      - {name: New, r: [3, 3], f: [1, 1]}
+    default: Unsorted
+"""
+
+
+def spec_with(block: str, tmp_path: Path) -> tuple[Path, str]:
+    text = EXAMPLE.read_text(encoding="utf-8")
+    assert text.count("  segments: rfm\n") == 1
+    text = text.replace("  segments: rfm\n", block)
+    path = tmp_path / "spec.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path, text
+
+
+def test_the_spec_reads_bounds_rules_and_default(tmp_path: Path) -> None:
+    path, text = spec_with(RFM_BLOCK, tmp_path)
+    rfm = load_spec(path).value.rfm
+    assert rfm.bounds == {"recency": [5.0, 20.0], "frequency": [0.0, 2.0]}
+    assert rfm.default == "Unsorted"
+    assert rfm.rules is not None
+    assert [rule.name for rule in rfm.rules] == [rule.name for rule in CUSTOM_RULES]
+    assert rfm.rules[2].r == (1, 1) and rfm.rules[2].f == (2, 3) and rfm.rules[2].m is None
+    # the spec's rules and bounds drive rfm_scores and rfm_segments as they are
+    scores = twelve_scores(bounds=rfm.bounds)
+    assert list(scores["R"]) == list(BOUNDED["R"])
+    assert list(scores["M"]) == list(RANKED["M"])
+    expected = rfm_segments(scores, 3, rules=CUSTOM_RULES, default="Unsorted")
+    pd.testing.assert_series_equal(
+        rfm_segments(scores, rfm.bins, rules=rfm.rules, default=rfm.default), expected
+    )
+    # the live JSON Schema takes the new keys too
+    jsonschema.validate(yaml.safe_load(text), spec_json_schema())
+
+
+def test_the_spec_defaults_are_todays_behaviour() -> None:
+    rfm = load_spec(EXAMPLE).value.rfm
+    assert (rfm.bins, rfm.bounds, rfm.rules, rfm.default) == (3, {}, None, "Other")
+
+
+def rfm_block(inner: str) -> str:
+    return "  segments: rfm\n  rfm:\n" + "".join(f"    {line}\n" for line in inner.splitlines())
+
+
+@pytest.mark.parametrize(
+    ("inner", "key", "snippets", "line"),
+    [
+        (
+            "bounds: {recency: [30, 90, 60]}\nbins: 4",
+            "value.rfm.bounds.recency.2",
+            ["strictly increasing", "90.0 then 60.0"],
+            "bounds:",
+        ),
+        (
+            "bounds:\n  frequency: [1]",
+            "value.rfm.bounds.frequency",
+            ["3 scores (bins) need 2 cut points, found 1"],
+            "frequency: [1]",
+        ),
+        (
+            "bounds: {monetary: [10, .inf]}",
+            "value.rfm.bounds.monetary.1",
+            ["finite", "inf"],
+            "bounds:",
+        ),
+        ("bounds: {recncy: [1, 2]}", "value.rfm.bounds.recncy", ["'recency'"], "bounds:"),
+        (
+            "rules:\n  - {name: A, r: [1, 3]}\n  - {name: B, f: [2, 4]}",
+            "value.rfm.rules.1.f",
+            ["1 <= lo <= hi <= 3 (bins)", "found [2, 4]"],
+            "{name: B",
+        ),
+        (
+            "rules:\n  - {name: A, m: [0, 1]}",
+            "value.rfm.rules.0.m",
+            ["found [0, 1]"],
+            "{name: A",
+        ),
+        (
+            "rules:\n  - {name: A, r: [3, 1]}",
+            "value.rfm.rules.0.r",
+            ["found [3, 1]"],
+            "{name: A",
+        ),
+        (
+            "rules:\n  - {name: A, r: [1, 2, 3]}",
+            "value.rfm.rules.0.r",
+            ["at most 2 items"],
+            "{name: A",
+        ),
+        (
+            "rules:\n  - {name: '', r: [1, 1]}",
+            "value.rfm.rules.0.name",
+            ["needs a name", "''"],
+            "{name: ''",
+        ),
+        (
+            "rules:\n  - {name: A, r: [1, 1]}\n  - {name: B}\n  - {name: A, f: [3, 3]}",
+            "value.rfm.rules.2.name",
+            ["'A' is already the name of rule 0"],
+            "f: [3, 3]}",
+        ),
+        (
+            "rules:\n  - {name: A, x: [1, 1]}",
+            "value.rfm.rules.0.x",
+            ["unknown key"],
+            "{name: A",
+        ),
+        ("rules: []", "value.rfm.rules", ["at least 1 item"], "rules: []"),
+        ("default: ''", "value.rfm.default", ["at least 1 character"], "default: ''"),
+    ],
+    ids=[
+        "bounds not increasing",
+        "bounds count",
+        "bounds infinite",
+        "bounds unknown dimension",
+        "rule above bins",
+        "rule below 1",
+        "rule lo above hi",
+        "rule three scores",
+        "rule empty name",
+        "rule duplicate name",
+        "rule unknown key",
+        "no rules",
+        "empty default",
+    ],
+)
+def test_the_spec_refuses_bad_rfm_keys_naming_the_key_path(
+    inner: str, key: str, snippets: list[str], line: str, tmp_path: Path
+) -> None:
+    path, text = spec_with(rfm_block(inner), tmp_path)
+    with pytest.raises(SpecError) as info:
+        load_spec(path)
+    message = str(info.value)
+    assert f"key {key!r}" in message, message
+    for snippet in snippets:
+        assert snippet in message, f"{snippet!r} not in: {message}"
+    lines = [i for i, text_line in enumerate(text.splitlines(), 1) if line in text_line]
+    assert len(lines) == 1
+    assert re.search(rf"\bline {lines[0]}\b", message), message
+    assert "\n" not in message
