@@ -1107,19 +1107,7 @@ def build_summary(
                 "(out-of-fold predictions of the chosen model) when it is above zero",
                 "estimator": "doubly robust (augmented inverse-propensity) scores with the "
                 "known arm shares; normal interval of their mean",
-                "rows": [
-                    {
-                        "rule": v.name,
-                        "per_customer": v.per_customer,
-                        "std_error": v.std_error,
-                        "ci_low": v.ci_low,
-                        "ci_high": v.ci_high,
-                        "treated_share": v.treated_share,
-                        "total": v.per_customer * v.n,
-                        "arms": dict(v.arms),
-                    }
-                    for v in analysis.targeting.values
-                ],
+                "rows": [v.to_dict() for v in analysis.targeting.values],
                 "best_treat_all": analysis.targeting.best_treat_all,
                 "gain_over_treat_all": analysis.targeting.gain_over_treat_all,
                 "gain_ci_low": analysis.targeting.gain_ci_low,

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -163,6 +164,19 @@ class PolicyValue:
     """Customers per arm the rule picks (:data:`NO_ARM` included)."""
     n: int
 
+    def to_dict(self) -> dict[str, Any]:
+        """The value as plain JSON-ready values (``total`` without the fixed cost)."""
+        return {
+            "rule": self.name,
+            "per_customer": self.per_customer,
+            "std_error": self.std_error,
+            "ci_low": self.ci_low,
+            "ci_high": self.ci_high,
+            "treated_share": self.treated_share,
+            "total": self.per_customer * self.n,
+            "arms": dict(self.arms),
+        }
+
     def total(self, fixed_cost: float = 0.0) -> float:
         """Incremental profit over the ``n`` customers, less the fixed cost if anyone is
         treated."""
@@ -217,22 +231,13 @@ class PolicyEvaluation:
         return self.values[0]
 
     def to_frame(self) -> pd.DataFrame:
-        """One row per rule."""
-        return pd.DataFrame(
-            [
-                {
-                    "rule": v.name,
-                    "per_customer": v.per_customer,
-                    "std_error": v.std_error,
-                    "ci_low": v.ci_low,
-                    "ci_high": v.ci_high,
-                    "treated_share": v.treated_share,
-                    "total": v.per_customer * v.n,
-                    **{f"n_{arm}": count for arm, count in v.arms.items()},
-                }
-                for v in self.values
-            ]
-        )
+        """One row per rule, with a column ``n_<arm>`` of customers per arm."""
+        rows = []
+        for v in self.values:
+            row = v.to_dict()
+            arms = row.pop("arms")
+            rows.append({**row, **{f"n_{arm}": count for arm, count in arms.items()}})
+        return pd.DataFrame(rows)
 
 
 def evaluate_policies(
