@@ -22,7 +22,7 @@ from test_scoring import assert_same_scores, small_model
 
 from uplift import compiled_trees
 from uplift.analysis.features import FeatureEncoder
-from uplift.analysis.learners import fit_uplift, make_base
+from uplift.analysis.learners import UpliftModel, fit_uplift, make_base
 from uplift.compiled_trees import (
     CompiledTrees,
     compile_lightgbm,
@@ -53,6 +53,21 @@ def regressor(seed: int = 0) -> LGBMRegressor:
     return model
 
 
+def scoring_model(x: np.ndarray, uplift: UpliftModel, name: str) -> ScoringModel:
+    """A scoring model of ``uplift`` on arms a and b, no offer cost, a contact cost of 0.1."""
+    frame = pd.DataFrame(x, columns=FEATURES).assign(id=np.arange(len(x)))
+    return ScoringModel(
+        id_column="id",
+        encoder=FeatureEncoder(FEATURES).fit(frame),
+        uplift=uplift,
+        metric="y",
+        value_per_unit=1.0,
+        contact_cost=0.1,
+        cost_models={"a": NoOfferCost(), "b": NoOfferCost()},
+        learner=name,
+    )
+
+
 def lgbm_models(learner: object) -> list[LGBMRegressor]:
     """Every fitted LightGBM model a causalml learner holds (dicts and lists walked)."""
     found: list[LGBMRegressor] = []
@@ -76,17 +91,7 @@ def lgbm_models(learner: object) -> list[LGBMRegressor]:
 def test_every_meta_learner_predicts_exactly_what_lightgbm_does(name: str, tmp_path: Path) -> None:
     x, arms, y = campaign(4000, seed=1)
     uplift = fit_uplift(name, x, arms, y, "control", ["a", "b"], seed=1, base_params=SMALL)
-    frame = pd.DataFrame(x, columns=FEATURES).assign(id=np.arange(len(x)))
-    model = ScoringModel(
-        id_column="id",
-        encoder=FeatureEncoder(FEATURES).fit(frame),
-        uplift=uplift,
-        metric="y",
-        value_per_unit=1.0,
-        contact_cost=0.1,
-        cost_models={"a": NoOfferCost(), "b": NoOfferCost()},
-        learner=name,
-    )
+    model = scoring_model(x, uplift, name)
     held = {id(m) for m in lgbm_models(uplift.learner)}
 
     compiled, report = compile_scoring_model(model, cache_dir=tmp_path)
@@ -251,16 +256,7 @@ def test_a_matrix_of_the_wrong_width_is_refused_and_an_empty_one_gives_nothing(
 def test_models_other_than_lightgbm_are_left_alone(tmp_path: Path) -> None:
     x, arms, y = campaign(2000, seed=6)
     uplift = fit_uplift("t_learner", x, arms, y, "control", ["a", "b"], seed=6, base="linear")
-    frame = pd.DataFrame(x, columns=FEATURES).assign(id=np.arange(len(x)))
-    model = ScoringModel(
-        id_column="id",
-        encoder=FeatureEncoder(FEATURES).fit(frame),
-        uplift=uplift,
-        metric="y",
-        value_per_unit=1.0,
-        contact_cost=0.0,
-        cost_models={"a": NoOfferCost(), "b": NoOfferCost()},
-    )
+    model = scoring_model(x, uplift, "t_learner")
 
     compiled, report = compile_scoring_model(model, cache_dir=tmp_path)
 

@@ -800,7 +800,6 @@ def evaluate_targeting(
     (:mod:`uplift.value.policy`) whose control model is an out-of-fold regression of the
     control customers' net value.
     """
-    from uplift.analysis.features import FeatureEncoder
     from uplift.analysis.learners import cross_fit_outcome, cross_fit_uplift
     from uplift.value.policy import (
         NO_ARM,
@@ -814,7 +813,8 @@ def evaluate_targeting(
     entry = next(e for e in spec.models.configured() if e.label == modelling.chosen)
     assert chosen.fold is not None
     fold = chosen.fold
-    X = FeatureEncoder(spec.population.features).fit(data.frame).transform(data.frame)
+    # the encoder fit_models fitted on these customers (the scoring model keeps it)
+    X = modelling.scoring_model.encoder.transform(data.frame)
     arms = data.arms.astype(str).to_numpy()
     economics = profit_model(spec, data.treatments)
     forest = entry.learner == "uplift_forest"
@@ -837,7 +837,7 @@ def evaluate_targeting(
             base=base,
             base_params=params,
         ).predictions
-    net_uplift, spend = {}, {}
+    net_uplift = {}
     for arm in data.treatments:
         model = economics.cost_models[arm]
         predicted = pd.DataFrame(
@@ -855,8 +855,8 @@ def evaluate_targeting(
             },
             index=pd.RangeIndex(len(arms)),
         )
-        spend[arm] = economics.contact_cost + np.asarray(model.cost(predicted), dtype=float)
-        net_uplift[arm] = economics.value_per_unit * value_uplift[arm].to_numpy() - spend[arm]
+        spend = economics.contact_cost + np.asarray(model.cost(predicted), dtype=float)
+        net_uplift[arm] = economics.value_per_unit * value_uplift[arm].to_numpy() - spend
     net = pd.DataFrame(net_uplift, index=data.frame.index)
     realised = net_value(data.outcomes, data.arms, economics).to_numpy()
     baseline = cross_fit_outcome(
