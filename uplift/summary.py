@@ -162,12 +162,26 @@ class SegmentRow(_Row):
     p_value: Number = None
     incremental_clv: Number = None
     cost_per_customer: Number = None
+    """Contact and offer cost per treated customer, plus the fixed cost's share."""
+    cost_ci_low: Number = None
+    cost_ci_high: Number = None
     incremental_profit: Number = None
     profit_se: Number = None
     profit_ci_low: Number = None
     profit_ci_high: Number = None
     roi: Number = None
+    """Incremental profit over the cost per treated customer."""
+    roi_ci_low: Number = None
+    roi_ci_high: Number = None
+    """Delta-method interval of ``roi``."""
+    break_even_uplift: Number = None
+    """Effect on the value metric per customer at which the arm exactly pays its cost."""
+    break_even_ci_low: Number = None
+    break_even_ci_high: Number = None
     total_incremental_profit: Number = None
+    n_to_settle: Number = None
+    """For an inconclusive row: customers (arm and control, same split) at which a true
+    profit equal to the estimate would give an interval clear of zero with 80% power."""
     decision: str
     reason: str
 

@@ -8,6 +8,18 @@ fixed cost spread over the eligible base (the customers a rollout would treat). 
 interval is the Welch interval of that difference, so the uncertainty of the effect and
 of the behaviour-dependent cost are carried together.
 
+Beside the profit, each row carries
+
+* the cost per treated customer (contact, the offer's cost on what the arm's customers
+  did, and the fixed cost's share) with its interval;
+* the ROI, incremental profit over that cost, with a delta-method interval that carries
+  the covariance of the two (they share the arm's customers);
+* the break-even uplift: the effect on the value metric per customer at which the
+  campaign exactly pays for that cost, ``cost / value_per_unit``, with the cost's interval;
+* for an inconclusive row, the sample size that would settle it: the customers (arm and
+  control together, in the same proportion) at which a true profit equal to the estimate
+  would give an interval clear of zero with 80% power.
+
 A segment and arm is ``go`` when the whole interval of incremental profit is above zero,
 ``no_go`` when it is below zero, ``inconclusive`` otherwise (including segments smaller
 than the minimum size in either group).
@@ -21,10 +33,23 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from scipy import stats
+
 from uplift.analysis.effects import welch_effect
 from uplift.value.costs import CostModel
 
-__all__ = ["ALL_CUSTOMERS", "ProfitModel", "SegmentResults", "net_value", "segment_profit"]
+__all__ = [
+    "ALL_CUSTOMERS",
+    "SETTLING_POWER",
+    "ProfitModel",
+    "SegmentResults",
+    "net_value",
+    "segment_profit",
+    "treatment_cost",
+]
+
+#: The power at which an inconclusive row's ``n_to_settle`` would settle it.
+SETTLING_POWER = 0.8
 
 #: The segment label of the whole eligible base.
 ALL_CUSTOMERS = "All customers"
@@ -48,14 +73,21 @@ class ProfitModel:
         return self.clv_multiplier * self.margin * self.unit_value
 
 
-def net_value(outcomes: pd.DataFrame, arms: pd.Series, model: ProfitModel) -> pd.Series:
-    """Each customer's net value: lifetime worth of the value metric minus treatment costs."""
-    value = model.value_per_unit * outcomes[model.value_metric].to_numpy(dtype=float)
+def treatment_cost(outcomes: pd.DataFrame, arms: pd.Series, model: ProfitModel) -> pd.Series:
+    """Each customer's treatment cost: contact and offer cost in a treatment arm, else 0."""
+    cost = np.zeros(len(outcomes))
     arm_values = arms.to_numpy()
     for arm, cost_model in model.cost_models.items():
         treated = arm_values == arm
         if treated.any():
-            value[treated] -= model.contact_cost + cost_model.cost(outcomes.loc[treated])
+            cost[treated] = model.contact_cost + cost_model.cost(outcomes.loc[treated])
+    return pd.Series(cost, index=outcomes.index, name="treatment_cost")
+
+
+def net_value(outcomes: pd.DataFrame, arms: pd.Series, model: ProfitModel) -> pd.Series:
+    """Each customer's net value: lifetime worth of the value metric minus treatment costs."""
+    value = model.value_per_unit * outcomes[model.value_metric].to_numpy(dtype=float)
+    value -= treatment_cost(outcomes, arms, model).to_numpy()
     return pd.Series(value, index=outcomes.index, name="net_value")
 
 
@@ -83,6 +115,7 @@ class SegmentResults:
             "profit_ci_low",
             "profit_ci_high",
             "roi",
+            "break_even_uplift",
             "decision",
         ]
         return self.table[cols].to_string(index=False, float_format=lambda x: f"{x:.4g}")
@@ -124,7 +157,8 @@ def segment_profit(
         Fewer customers than this in the arm or the control makes the segment
         ``inconclusive`` whatever its interval.
     """
-    net = net_value(outcomes, arms, model).to_numpy()
+    spent = treatment_cost(outcomes, arms, model).to_numpy()
+    net = model.value_per_unit * outcomes[model.value_metric].to_numpy(dtype=float) - spent
     y = outcomes[primary].to_numpy(dtype=float)
     value = outcomes[model.value_metric].to_numpy(dtype=float)
     arm_values = arms.to_numpy()
@@ -161,7 +195,10 @@ def segment_profit(
             clv = model.value_per_unit * value_effect.estimate
             estimate = profit.estimate - fixed_share
             low, high = profit.ci_low - fixed_share, profit.ci_high - fixed_share
-            cost = clv - estimate
+            economics = _cost_and_roi(
+                net[is_arm], spent[is_arm], estimate, profit.std_error, fixed_share, alpha
+            )
+            cost = economics["cost_per_customer"]
             if min(n_t, n_c) < min_segment_size:
                 decision, reason = (
                     "inconclusive",
@@ -181,15 +218,78 @@ def segment_profit(
                     "ci_high": effect.ci_high,
                     "p_value": effect.p_value,
                     "incremental_clv": clv,
-                    "cost_per_customer": cost,
                     "incremental_profit": estimate,
                     "profit_se": profit.std_error,
                     "profit_ci_low": low,
                     "profit_ci_high": high,
-                    "roi": estimate / cost if cost > 0 else float("nan"),
+                    **economics,
+                    "break_even_uplift": cost / model.value_per_unit
+                    if model.value_per_unit > 0
+                    else float("nan"),
+                    "break_even_ci_low": economics["cost_ci_low"] / model.value_per_unit
+                    if model.value_per_unit > 0
+                    else float("nan"),
+                    "break_even_ci_high": economics["cost_ci_high"] / model.value_per_unit
+                    if model.value_per_unit > 0
+                    else float("nan"),
                     "total_incremental_profit": estimate * int(in_segment.sum()),
+                    "n_to_settle": _n_to_settle(
+                        n_t + n_c, estimate, profit.std_error, alpha, decision
+                    ),
                     "decision": decision,
                     "reason": reason,
                 }
             )
     return SegmentResults(pd.DataFrame(rows), alpha)
+
+
+def _cost_and_roi(
+    net: np.ndarray,
+    cost: np.ndarray,
+    profit: float,
+    profit_se: float,
+    fixed_share: float,
+    alpha: float,
+) -> dict[str, float]:
+    """Cost per treated customer and ROI, with intervals, from the arm's customers.
+
+    The cost per treated customer is the arm's mean treatment cost plus the fixed cost's
+    share; its standard error is that of the mean. The ROI ``profit / cost`` gets a
+    delta-method standard error: the profit's mean net value and the mean cost are both
+    means over the arm's customers, so their covariance is ``cov(net_i, cost_i) / n``.
+    """
+    n = len(cost)
+    q = float(stats.norm.ppf(1 - alpha / 2))
+    mean_cost = float(cost.mean()) + fixed_share
+    cost_var = float(cost.var(ddof=1)) / n if n > 1 else float("nan")
+    cost_se = float(np.sqrt(cost_var))
+    out = {
+        "cost_per_customer": mean_cost,
+        "cost_ci_low": mean_cost - q * cost_se,
+        "cost_ci_high": mean_cost + q * cost_se,
+        "roi": float("nan"),
+        "roi_ci_low": float("nan"),
+        "roi_ci_high": float("nan"),
+    }
+    if mean_cost <= 0:
+        return out
+    roi = profit / mean_cost
+    cov = float(np.cov(net, cost, ddof=1)[0, 1]) / n if n > 1 else float("nan")
+    # d(P/C) = dP / C - P dC / C^2
+    var = (profit_se**2 + roi**2 * cost_var - 2 * roi * cov) / mean_cost**2
+    se = float(np.sqrt(max(var, 0.0)))
+    out.update({"roi": roi, "roi_ci_low": roi - q * se, "roi_ci_high": roi + q * se})
+    return out
+
+
+def _n_to_settle(n: int, estimate: float, se: float, alpha: float, decision: str) -> float | None:
+    """Customers (arm and control together) that would settle an inconclusive row.
+
+    With the same split, the standard error scales as ``1 / sqrt(n)``; a true profit equal
+    to the estimate gives an interval clear of zero with probability
+    :data:`SETTLING_POWER` once ``|estimate| / se`` reaches ``z(1 - alpha/2) + z(power)``.
+    """
+    if decision != "inconclusive" or not np.isfinite(se) or se <= 0 or estimate == 0:
+        return None
+    z = float(stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(SETTLING_POWER))
+    return float(np.ceil(n * (z * se / abs(estimate)) ** 2))
