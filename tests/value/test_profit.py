@@ -182,7 +182,8 @@ def test_roi_interval_equals_statsmodels_delta_method() -> None:
     assert row["roi"] == pytest.approx(ref.predicted()[0], rel=1e-12)
     # the profit's standard error is Welch's (ddof 1 per group): the same variances
     se = np.sqrt(ref.var()[0])
-    assert row["roi_ci_low"] == pytest.approx(ref.predicted()[0] - 1.959963984540054 * se, rel=1e-9)
+    q = 1.959963984540054  # scipy.stats.norm.ppf(0.975)
+    assert row["roi_ci_low"] == pytest.approx(ref.predicted()[0] - q * se, rel=1e-9)
     assert row["roi_ci_high"] == pytest.approx(
         ref.predicted()[0] + 1.959963984540054 * se, rel=1e-9
     )

@@ -14,12 +14,46 @@ anyway, an unlock that delays upgrades that were coming).
 Outcome draws are deterministic given the seed, the customer's row and the arm: the
 noise is drawn once per customer and mapped through the arm's distribution, so the
 same customer in the same arm always has the same outcome.
+
+End of the window
+    Beside the window's outcomes, every simulator draws the customer's recency,
+    frequency and monetary value at the end of the outcome window, over the same 180-day
+    look-back as the launch features (:attr:`CampaignSimulator.end_of_window` names the
+    columns), so that segment migration has a known truth. The roll-forward is simple
+    and deterministic given the noise. With a window of ``w`` days, the look-back at the
+    end keeps the last ``180 - w`` days of the pre-period:
+
+    - *kept purchases*: none when the last pre-period purchase falls out of the
+      look-back (``recency_days >= 180 - w``, or no purchase at all); otherwise
+      ``frequency_180d * (180 - w) / 180`` rounded up or down at random (up with
+      probability its fractional part, so its mean is that product), and at least 1,
+      the last purchase. Each kept purchase carries the pre-period's mean spend,
+      ``monetary_180d / frequency_180d``.
+    - *window purchases*: what the window's outcomes say was bought. Trial lessons: the
+      course and the extra purchase, the two parts of ``revenue_60d`` (the trial
+      lessons themselves are priced in the economics, not in the revenue); feature
+      unlock: each paid month of the upgrade, at the upgrade price (the plan's own fee
+      is not in the pre-period features either); lower check: the orders and their
+      revenue.
+    - frequency and monetary value at the end are the kept plus the window's
+      purchases and spend; recency is the days from the last of ``k > 0`` window
+      purchases to the end, ``floor(w * (1 - u ** (1 / k)))`` (the last of ``k`` days
+      drawn uniformly over the window), or ``recency_days + w`` when nothing was bought
+      in the window.
+
+    The treatment moves F and M up for the customers it makes buy more, and down for
+    those whose purchases it delays. Two further uniforms per customer drive the
+    rounding and the last day; they come from a stream of their own, so the window's
+    outcomes are exactly what they were before these columns existed.
+    :meth:`CampaignSimulator.expected` gives the exact expectation of the three
+    columns (recency through the probability generating function of the number of
+    window purchases).
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -28,6 +62,9 @@ import pandas as pd
 from scipy import stats
 
 __all__ = [
+    "END_OF_WINDOW",
+    "LOOKBACK_DAYS",
+    "NOISE_COLUMNS",
     "SIMULATORS",
     "CampaignSimulator",
     "FeatureUnlockSimulator",
@@ -40,6 +77,21 @@ __all__ = [
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return np.asarray(1.0 / (1.0 + np.exp(-x)))
+
+
+#: Days of the look-back of the RFM features, at launch and at the end of the window.
+LOOKBACK_DAYS = 180
+
+#: Uniform numbers per customer that :meth:`CampaignSimulator.draw` takes.
+NOISE_COLUMNS = 6
+
+#: Launch RFM feature -> the same feature at the end of the outcome window.
+END_OF_WINDOW = {
+    "recency_days": "recency_days_end",
+    "frequency_180d": "frequency_180d_end",
+    "monetary_180d": "monetary_180d_end",
+}
+_END_OUTCOMES = dict.fromkeys(END_OF_WINDOW.values(), "continuous")
 
 
 def _customer_base(rng: np.random.Generator, n: int) -> pd.DataFrame:
@@ -80,6 +132,10 @@ class CampaignSimulator(ABC):
     outcomes: ClassVar[dict[str, str]]
     #: outcome column -> its pre-period twin, drawn with the population
     pre_period: ClassVar[dict[str, str]] = {}
+    #: days of the outcome window after launch
+    window_days: ClassVar[int]
+    #: launch RFM feature -> the same feature at the end of the outcome window (an outcome)
+    end_of_window: ClassVar[dict[str, str]] = END_OF_WINDOW
 
     def population(self, n: int, seed: int) -> pd.DataFrame:
         """Draw ``n`` customers with their pre-period features and eligibility columns."""
@@ -100,9 +156,79 @@ class CampaignSimulator(ABC):
     def draw(self, population: pd.DataFrame, scale: np.ndarray, noise: np.ndarray) -> pd.DataFrame:
         """Draw outcomes for each customer under its arm's effect ``scale``.
 
-        ``noise`` holds four uniform numbers per customer (see :meth:`Simulation.noise`).
+        ``noise`` holds six uniform numbers per customer (see :meth:`Simulation.noise`):
+        the first four drive the window's outcomes, the last two the end-of-window RFM
+        columns.
         """
+        noise = np.asarray(noise, dtype=float)
+        if noise.shape != (len(population), NOISE_COLUMNS):
+            raise ValueError(
+                f"noise must hold {NOISE_COLUMNS} uniform numbers per customer, an array of "
+                f"shape ({len(population)}, {NOISE_COLUMNS}); found shape {noise.shape}"
+            )
         return self._draw(population, np.asarray(scale, dtype=float), noise)
+
+    def _roll_forward(
+        self, pop: pd.DataFrame, purchases: np.ndarray, spend: np.ndarray, noise: np.ndarray
+    ) -> dict[str, np.ndarray]:
+        """Drawn end-of-window RFM columns, from the window's purchases and spend."""
+        w = self.window_days
+        f0, m0, r0, kept_mean, inside = _kept(pop, w)
+        kept = np.where(inside, np.maximum(1, np.floor(kept_mean + noise[:, 4])), 0).astype(int)
+        per_purchase = np.divide(m0, f0, out=np.zeros(len(pop)), where=f0 > 0)
+        k = np.asarray(purchases, dtype=int)
+        with np.errstate(divide="ignore"):
+            last = np.floor(w * (1.0 - noise[:, 5] ** (1.0 / np.maximum(k, 1))))
+        recency = np.where(k > 0, np.minimum(last, w - 1), r0 + w).astype(int)
+        names = list(self.end_of_window.values())
+        return {
+            names[0]: recency,
+            names[1]: kept + k,
+            names[2]: np.round(per_purchase * kept + spend, 2),
+        }
+
+    def _roll_forward_expected(
+        self,
+        pop: pd.DataFrame,
+        pgf: Callable[[float], np.ndarray],
+        mean_purchases: np.ndarray,
+        mean_spend: np.ndarray,
+    ) -> dict[str, np.ndarray]:
+        """Expected end-of-window RFM columns.
+
+        ``pgf(s)`` is each customer's ``E[s ** K]`` for the number ``K`` of window
+        purchases. With ``K = k > 0`` the expected recency is
+        ``sum_{j=1}^{w-1} (1 - j/w) ** k`` (the mean of the floor), so over ``K`` it is
+        ``sum_j (pgf(1 - j/w) - pgf(0))``, plus ``pgf(0) * (recency_days + w)``.
+        """
+        w = self.window_days
+        f0, m0, r0, kept_mean, inside = _kept(pop, w)
+        kept = np.where(inside, np.maximum(1.0, kept_mean), 0.0)
+        per_purchase = np.divide(m0, f0, out=np.zeros(len(pop)), where=f0 > 0)
+        none = pgf(0.0)
+        recency = none * (r0 + w)
+        for j in range(1, w):
+            recency = recency + (pgf(1.0 - j / w) - none)
+        names = list(self.end_of_window.values())
+        return {
+            names[0]: recency,
+            names[1]: kept + mean_purchases,
+            names[2]: per_purchase * kept + mean_spend,
+        }
+
+
+def _kept(pop: pd.DataFrame, window: int) -> tuple[np.ndarray, ...]:
+    """Pre-period purchases still in the look-back at the end of the window.
+
+    Returns the launch frequency, monetary value and recency, the mean number of kept
+    purchases before rounding, and whether the last purchase is still in the look-back.
+    """
+    f0 = pop["frequency_180d"].to_numpy(dtype=float)
+    m0 = pop["monetary_180d"].to_numpy(dtype=float)
+    r0 = pop["recency_days"].to_numpy(dtype=float)
+    keep = (LOOKBACK_DAYS - window) / LOOKBACK_DAYS
+    inside = (f0 > 0) & (r0 < LOOKBACK_DAYS - window)
+    return f0, m0, r0, f0 * keep, inside
 
 
 class TrialLessonsSimulator(CampaignSimulator):
@@ -118,8 +244,10 @@ class TrialLessonsSimulator(CampaignSimulator):
         "took_trial": "binary",
         "bought_course": "binary",
         "revenue_60d": "continuous",
+        **_END_OUTCOMES,
     }
     pre_period: ClassVar[dict[str, str]] = {"revenue_60d": "revenue_pre_60d"}
+    window_days = 60
     course_price = 290.0
     extra_rate = 0.25
     extra_mean = 30.0
@@ -155,12 +283,17 @@ class TrialLessonsSimulator(CampaignSimulator):
     def expected(self, population: pd.DataFrame, scale: np.ndarray) -> pd.DataFrame:
         bought, uptake = self._rates(population, np.broadcast_to(scale, len(population)))
         extra = self.extra_rate * self.extra_mean
+        revenue = self.course_price * bought + extra
+        e = self.extra_rate
+        # window purchases: the course (Bernoulli(bought)) and the extra (Bernoulli(e))
+        end = self._roll_forward_expected(
+            population,
+            lambda s: (1.0 - bought + bought * s) * (1.0 - e + e * s),
+            bought + e,
+            revenue,
+        )
         return pd.DataFrame(
-            {
-                "took_trial": uptake,
-                "bought_course": bought,
-                "revenue_60d": self.course_price * bought + extra,
-            },
+            {"took_trial": uptake, "bought_course": bought, "revenue_60d": revenue, **end},
             index=population.index,
         )
 
@@ -173,9 +306,11 @@ class TrialLessonsSimulator(CampaignSimulator):
         extra = (noise[:, 2] < self.extra_rate) * stats.lognorm.ppf(
             noise[:, 3], 0.5, scale=np.exp(mu)
         )
-        revenue = self.course_price * bought + extra
+        revenue = np.round(self.course_price * bought + extra, 2)
+        purchases = bought + (noise[:, 2] < self.extra_rate)
+        end = self._roll_forward(population, purchases, revenue, noise)
         return pd.DataFrame(
-            {"took_trial": took, "bought_course": bought, "revenue_60d": np.round(revenue, 2)},
+            {"took_trial": took, "bought_course": bought, "revenue_60d": revenue, **end},
             index=population.index,
         )
 
@@ -193,8 +328,10 @@ class FeatureUnlockSimulator(CampaignSimulator):
         "upgraded": "binary",
         "churned": "binary",
         "revenue_90d": "continuous",
+        **_END_OUTCOMES,
     }
     pre_period: ClassVar[dict[str, str]] = {"revenue_90d": "revenue_pre_90d"}
+    window_days = 90
     upgrade_price = 49.0
     plan_price: ClassVar[dict[str, float]] = {"starter": 19.0, "team": 59.0}
 
@@ -231,26 +368,47 @@ class FeatureUnlockSimulator(CampaignSimulator):
     def expected(self, population: pd.DataFrame, scale: np.ndarray) -> pd.DataFrame:
         upgraded, months, churned = self._rates(population, np.broadcast_to(scale, len(population)))
         base = 3 * self._monthly(population)
+        # window purchases: the paid months, 0 without an upgrade, else Binomial(3, q)
+        q = self._month_share(upgraded, months)
+        end = self._roll_forward_expected(
+            population,
+            lambda s: 1.0 - upgraded + upgraded * (1.0 - q + q * s) ** 3,
+            3.0 * upgraded * q,
+            self.upgrade_price * 3.0 * upgraded * q,
+        )
         return pd.DataFrame(
             {
                 "upgraded": upgraded,
                 "churned": churned,
                 "revenue_90d": base * (1.0 - 0.5 * churned) + self.upgrade_price * months,
+                **end,
             },
             index=population.index,
         )
+
+    @staticmethod
+    def _month_share(up_p: np.ndarray, months_mean: np.ndarray) -> np.ndarray:
+        """Share ``q`` of the 3 months an upgrader pays: months ~ Binomial(3, q)."""
+        q = np.divide(months_mean, 3.0 * up_p, out=np.zeros_like(up_p), where=up_p > 0)
+        return np.asarray(np.clip(q, 0.0, 1.0))
 
     def _draw(self, population: pd.DataFrame, scale: np.ndarray, noise: np.ndarray) -> pd.DataFrame:
         up_p, months_mean, churn_p = self._rates(population, scale)
         upgraded = (noise[:, 0] < up_p).astype(int)
         churned = (noise[:, 1] < churn_p).astype(int)
         # months paid by an upgrader ~ Binomial(3, q) with the mean that the arm implies
-        q = np.divide(months_mean, 3.0 * up_p, out=np.zeros_like(up_p), where=up_p > 0)
-        months = upgraded * stats.binom.ppf(noise[:, 2], 3, np.clip(q, 0.0, 1.0))
+        q = self._month_share(up_p, months_mean)
+        months = upgraded * stats.binom.ppf(noise[:, 2], 3, q)
         base = 3 * self._monthly(population)
         revenue = base * (1.0 - 0.5 * churned) + self.upgrade_price * months
+        end = self._roll_forward(population, months.astype(int), self.upgrade_price * months, noise)
         return pd.DataFrame(
-            {"upgraded": upgraded, "churned": churned, "revenue_90d": np.round(revenue, 2)},
+            {
+                "upgraded": upgraded,
+                "churned": churned,
+                "revenue_90d": np.round(revenue, 2),
+                **end,
+            },
             index=population.index,
         )
 
@@ -268,8 +426,10 @@ class LowerCheckOfferSimulator(CampaignSimulator):
         "redeemed": "binary",
         "orders_30d": "continuous",
         "revenue_30d": "continuous",
+        **_END_OUTCOMES,
     }
     pre_period: ClassVar[dict[str, str]] = {"revenue_30d": "revenue_pre_30d"}
+    window_days = 30
     check_shape = 2.0
 
     def _population(self, rng: np.random.Generator, n: int) -> pd.DataFrame:
@@ -302,11 +462,16 @@ class LowerCheckOfferSimulator(CampaignSimulator):
         scale = np.broadcast_to(scale, len(population))
         lam = self._rate(population, scale)
         check = population["avg_check"].to_numpy()
+        # window purchases: the orders, Poisson(lam)
+        end = self._roll_forward_expected(
+            population, lambda s: np.exp(lam * (s - 1.0)), lam, lam * check
+        )
         return pd.DataFrame(
             {
                 "redeemed": np.where(scale > 0, 1.0 - np.exp(-lam), 0.0),
                 "orders_30d": lam,
                 "revenue_30d": lam * check,
+                **end,
             },
             index=population.index,
         )
@@ -321,11 +486,14 @@ class LowerCheckOfferSimulator(CampaignSimulator):
         revenue[has] = stats.gamma.ppf(
             noise[has, 1], orders[has] * self.check_shape, scale=check[has] / self.check_shape
         )
+        revenue = np.round(revenue, 2)
+        end = self._roll_forward(population, orders, revenue, noise)
         return pd.DataFrame(
             {
                 "redeemed": ((scale > 0) & has).astype(int),
                 "orders_30d": orders,
-                "revenue_30d": np.round(revenue, 2),
+                "revenue_30d": revenue,
+                **end,
             },
             index=population.index,
         )
@@ -351,8 +519,16 @@ class Simulation:
         return arms.map(self.arm_scale).fillna(0.0).to_numpy(dtype=float)
 
     def noise(self) -> np.ndarray:
-        """Four uniform numbers per customer of the whole base, fixed by the seed."""
-        return np.random.default_rng([self.seed, 1]).random((len(self.population), 4))
+        """Six uniform numbers per customer of the whole base, fixed by the seed.
+
+        The first four (stream ``[seed, 1]``) drive the window's outcomes; the last two
+        (stream ``[seed, 2]``) the end-of-window RFM columns, so that adding those
+        columns left the first four, and every outcome drawn from them, unchanged.
+        """
+        n = len(self.population)
+        outcomes = np.random.default_rng([self.seed, 1]).random((n, 4))
+        roll_forward = np.random.default_rng([self.seed, 2]).random((n, NOISE_COLUMNS - 4))
+        return np.hstack([outcomes, roll_forward])
 
     def draw(self, arms: pd.Series) -> pd.DataFrame:
         """Outcomes for the customers in ``arms`` (indexed like the population).

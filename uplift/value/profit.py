@@ -32,7 +32,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-
 from scipy import stats
 
 from uplift.analysis.effects import welch_effect

@@ -6,6 +6,12 @@ Scores
     most recent buyers). A dimension is scored either by ranked quantile
     (:func:`ranked_score`, the default) or by explicit cut points (:func:`bounded_score`).
 
+Launch levels
+    A campaign's segment migration scores the customers' values at the end of the
+    outcome window on the cut points of the launch (:func:`ranked_bounds`,
+    :func:`rfm_bounds`, then :func:`rfm_scores_on_bounds`), so that moving up means
+    crossing a boundary fixed at launch, not being re-ranked among the end values.
+
 Segments
     :func:`rfm_segments` names each customer by the first rule of an ordered rules table
     whose inclusive score ranges hold the customer's scores; a customer no rule holds gets
@@ -24,7 +30,7 @@ import math
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Literal, Protocol
+from typing import Literal, Protocol, cast
 
 import numpy as np
 import pandas as pd
@@ -42,9 +48,12 @@ __all__ = [
     "check_bounds",
     "check_rules",
     "default_rules",
+    "ranked_bounds",
     "ranked_score",
+    "rfm_bounds",
     "rfm_from_transactions",
     "rfm_scores",
+    "rfm_scores_on_bounds",
     "rfm_segments",
     "segment_order",
 ]
@@ -101,7 +110,7 @@ def ranked_score(values: pd.Series, bins: int, *, ascending: bool = True) -> pd.
 
 
 def bounded_score(
-    values: pd.Series, bounds: Sequence[float], *, ascending: bool = True
+    values: pd.Series, bounds: Sequence[float], *, ascending: bool = True, strict: bool = True
 ) -> pd.Series:
     """Score values 1..len(bounds) + 1 by explicit cut points.
 
@@ -122,28 +131,43 @@ def bounded_score(
         Finite, strictly increasing cut points (see :func:`check_bounds`).
     ascending : bool
         When False, the smallest values get the highest score (recency).
+    strict : bool
+        When False, the cut points need only be non-decreasing and not NaN, as
+        :func:`ranked_bounds` gives them: a repeated cut point leaves the score between
+        its copies empty, and an infinite one the scores beyond it.
 
     Returns
     -------
     pd.Series
         Integer scores, on the index and with the name of ``values``.
     """
-    check_bounds(bounds)
+    check_bounds(bounds, strict=strict)
     # number of bounds strictly below each value: 0 for a value <= b1
     above = np.searchsorted(np.asarray(bounds, dtype=float), values.to_numpy(), side="left")
     score = above + 1 if ascending else len(bounds) + 1 - above
     return pd.Series(score.astype(int), index=values.index, name=values.name)
 
 
-def check_bounds(bounds: Sequence[float], bins: int | None = None) -> None:
+def check_bounds(bounds: Sequence[float], bins: int | None = None, *, strict: bool = True) -> None:
     """Raise ``ValueError`` unless the cut points are finite and strictly increasing.
 
-    With ``bins``, there must also be exactly ``bins - 1`` of them.
+    With ``bins``, there must also be exactly ``bins - 1`` of them. With ``strict=False``
+    they need only be non-decreasing numbers, infinite ones included, none NaN.
     """
     if bins is not None and len(bounds) != bins - 1:
         raise ValueError(
             f"{bins} scores need {bins - 1} cut points, found {len(bounds)}: {list(bounds)}"
         )
+    if not strict:
+        for i, bound in enumerate(bounds):
+            if math.isnan(bound):
+                raise ValueError(f"cut point {i} must be a number, found {bound}")
+            if i and bound < bounds[i - 1]:
+                raise ValueError(
+                    f"cut points must not decrease, found {bounds[i - 1]} then {bound} "
+                    f"(positions {i - 1} and {i})"
+                )
+        return
     for i, bound in enumerate(bounds):
         if not math.isfinite(bound):
             raise ValueError(f"cut point {i} must be a finite number, found {bound}")
@@ -201,17 +225,7 @@ def rfm_scores(
         except ValueError as exc:
             raise ValueError(f"RFM {role} bounds: {exc}") from None
     columns = {"recency": recency, "frequency": frequency, "monetary": monetary}
-    for role, column in columns.items():
-        if column not in frame.columns:
-            raise DataError(
-                f"RFM segments need a {role} column {column!r} (value.rfm.{role}), "
-                f"but the population has no such column."
-            )
-        if not pd.api.types.is_numeric_dtype(frame[column]) or frame[column].isna().any():
-            raise DataError(
-                f"RFM {role} column {column!r} must be numeric without missing values, "
-                f"found dtype {frame[column].dtype} with {int(frame[column].isna().sum())} missing."
-            )
+    _check_columns(frame, columns)
     scores = {}
     for role, letter in zip(ROLES, "RFM", strict=True):
         values = frame[columns[role]]
@@ -220,6 +234,195 @@ def rfm_scores(
             scores[letter] = bounded_score(values, cuts_of[role], ascending=ascending)
         else:
             scores[letter] = ranked_score(values, bins, ascending=ascending)
+    return pd.DataFrame(scores)
+
+
+def _check_columns(
+    frame: pd.DataFrame,
+    columns: Mapping[str, str],
+    key: str = "value.rfm",
+    where: str = "population",
+) -> None:
+    for role, column in columns.items():
+        if column not in frame.columns:
+            raise DataError(
+                f"RFM segments need a {role} column {column!r} ({key}.{role}), "
+                f"but the {where} has no such column."
+            )
+        if not pd.api.types.is_numeric_dtype(frame[column]) or frame[column].isna().any():
+            raise DataError(
+                f"RFM {role} column {column!r} must be numeric without missing values, "
+                f"found dtype {frame[column].dtype} with {int(frame[column].isna().sum())} missing."
+            )
+
+
+# --- launch levels ------------------------------------------------------------------------
+
+
+def ranked_bounds(values: pd.Series, bins: int, *, ascending: bool = True) -> tuple[float, ...]:
+    """The cut points that score ``values`` as :func:`ranked_score` does.
+
+    Scoring other values (the same customers' values at the end of a campaign) on these
+    cut points with ``bounded_score(..., strict=False)`` places them on the launch's
+    levels: a value scores what a launch value equal to it scored, and a value between
+    launch values takes the score of the launch values just above it (the intervals are
+    closed on the right, as in :func:`bounded_score`).
+
+    Cut point ``j`` (of ``bins - 1``) is the largest value on the low side of it: with
+    ``ascending``, the largest value that scored at most ``j``; otherwise (recency) the
+    largest value that scored more than ``bins - j``. Ties need no rule of their own:
+    :func:`ranked_score` never splits a tie group, so every cut point lies between two
+    distinct values. Where a score is empty at launch (ties can leave one empty) its cut
+    point repeats the one before, and the score stays empty; a cut point with no value
+    on its low side is ``-inf``, one with every value on its low side ``+inf``, so that
+    values beyond the launch's range take the launch's lowest or highest score that
+    occurred, never an empty one.
+
+    Parameters
+    ----------
+    values : pd.Series
+        The launch values, numeric, at least one, none missing.
+    bins : int
+        Number of scores.
+    ascending : bool
+        When False, the smallest values get the highest score (recency).
+
+    Returns
+    -------
+    tuple of float
+        ``bins - 1`` non-decreasing cut points, possibly repeated or infinite.
+
+    Raises
+    ------
+    ValueError
+        When ``values`` is empty or has missing values.
+    """
+    if len(values) == 0 or values.isna().any():
+        raise ValueError(
+            f"launch cut points need at least one value and no missing ones, found "
+            f"{len(values)} values with {int(values.isna().sum())} missing"
+        )
+    return _bounds_of(values, ranked_score(values, bins, ascending=ascending), bins, ascending)
+
+
+def _bounds_of(
+    values: pd.Series, score: pd.Series, bins: int, ascending: bool
+) -> tuple[float, ...]:
+    """Cut points reproducing ``score`` (monotone in ``values``) with :func:`bounded_score`."""
+    v = values.to_numpy(dtype=float)
+    s = score.to_numpy()
+    bounds = []
+    for j in range(1, bins):
+        low = s <= j if ascending else s > bins - j
+        if not low.any():
+            bounds.append(-math.inf)
+        elif low.all():
+            bounds.append(math.inf)
+        else:
+            bounds.append(float(v[low].max()))
+    return tuple(bounds)
+
+
+def rfm_bounds(
+    frame: pd.DataFrame,
+    recency: str,
+    frequency: str,
+    monetary: str,
+    bins: int = 3,
+    *,
+    bounds: Mapping[Role, Sequence[float]] | Mapping[str, Sequence[float]] | None = None,
+) -> dict[Role, tuple[float, ...]]:
+    """The cut points of the R, F and M scores that :func:`rfm_scores` gives ``frame``.
+
+    A dimension with explicit ``bounds`` keeps them; the others get the
+    :func:`ranked_bounds` of their values in ``frame``. Scored on these cut points with
+    :func:`rfm_scores_on_bounds`, ``frame`` gets exactly its :func:`rfm_scores`.
+
+    Parameters
+    ----------
+    frame, recency, frequency, monetary, bins, bounds
+        As for :func:`rfm_scores`: the launch snapshot and its columns.
+
+    Returns
+    -------
+    dict
+        ``"recency"``, ``"frequency"`` and ``"monetary"`` -> ``bins - 1`` cut points.
+
+    Raises
+    ------
+    DataError, ValueError
+        As :func:`rfm_scores` raises them.
+    """
+    scores = rfm_scores(frame, recency, frequency, monetary, bins, bounds=bounds)
+    given: dict[str, Sequence[float]] = {str(k): v for k, v in (bounds or {}).items()}
+    columns = {"recency": recency, "frequency": frequency, "monetary": monetary}
+    out: dict[Role, tuple[float, ...]] = {}
+    for name, letter in zip(ROLES, "RFM", strict=True):
+        role = cast(Role, name)
+        if role in given:
+            out[role] = tuple(float(b) for b in given[role])
+        else:
+            out[role] = _bounds_of(
+                frame[columns[role]], scores[letter], bins, ascending=role != "recency"
+            )
+    return out
+
+
+def rfm_scores_on_bounds(
+    frame: pd.DataFrame,
+    recency: str,
+    frequency: str,
+    monetary: str,
+    bounds: Mapping[Role, Sequence[float]] | Mapping[str, Sequence[float]],
+    *,
+    key: str = "value.rfm",
+    where: str = "population",
+) -> pd.DataFrame:
+    """R, F and M scores of every customer on fixed cut points, such as the launch's.
+
+    Each dimension is scored by ``bounded_score(..., strict=False)`` on its cut points
+    (recency descending), so the cut points of :func:`rfm_bounds` are accepted as they
+    come, repeated or infinite.
+
+    Parameters
+    ----------
+    frame : pd.DataFrame
+        One row per customer, e.g. the values at the end of the outcome window.
+    recency, frequency, monetary : str
+        The columns of days since the last purchase, number of purchases and money spent.
+    bounds : mapping of str to sequence of float
+        Cut points of each of ``"recency"``, ``"frequency"`` and ``"monetary"``.
+    key, where : str
+        The spec key of the columns and the name of ``frame``, for error messages.
+
+    Returns
+    -------
+    pd.DataFrame
+        Integer columns R, F and M on the index of ``frame``.
+
+    Raises
+    ------
+    DataError
+        When a column is missing, not numeric or has missing values.
+    ValueError
+        When ``bounds`` misses or adds a dimension, or has decreasing or NaN cut points.
+    """
+    cuts_of: dict[str, Sequence[float]] = {str(k): v for k, v in bounds.items()}
+    if set(cuts_of) != set(ROLES):
+        raise ValueError(
+            f"RFM bounds must be given for exactly the dimensions {list(ROLES)}, "
+            f"found {sorted(cuts_of)}"
+        )
+    columns = {"recency": recency, "frequency": frequency, "monetary": monetary}
+    _check_columns(frame, columns, key, where)
+    scores = {}
+    for role, letter in zip(ROLES, "RFM", strict=True):
+        try:
+            scores[letter] = bounded_score(
+                frame[columns[role]], cuts_of[role], ascending=role != "recency", strict=False
+            )
+        except ValueError as exc:
+            raise ValueError(f"RFM {role} bounds: {exc}") from None
     return pd.DataFrame(scores)
 
 
