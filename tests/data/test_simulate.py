@@ -4,10 +4,15 @@ The simulators are the ground truth of other tests, so they are checked on their
 determinism, the feature and outcome columns, agreement of drawn outcomes with the
 expectations the simulator reports (sample means within four standard errors), and the
 heterogeneity the module promises (segments that gain and segments that lose money).
+
+The end-of-window RFM columns are checked against the module's documented roll-forward,
+re-derived here from the noise, and the window's outcomes against checksums recorded
+before those columns were added (they must not have moved).
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +23,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from uplift.data.simulate import SIMULATORS, Simulation, simulate
+from uplift.data.simulate import LOOKBACK_DAYS, NOISE_COLUMNS, SIMULATORS, Simulation, simulate
 from uplift.value.clv import clv_multiplier
 from uplift.value.rfm import rfm_scores, rfm_segments
 
@@ -31,6 +36,24 @@ VALUE_METRIC = {
 }
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+
+#: The window's outcomes, as they were before the end-of-window columns were added.
+WINDOW_OUTCOMES = {
+    "trial_lessons": ["took_trial", "bought_course", "revenue_60d"],
+    "feature_unlock": ["upgraded", "churned", "revenue_90d"],
+    "lower_check_offer": ["redeemed", "orders_30d", "revenue_30d"],
+}
+END_COLUMNS = ["recency_days_end", "frequency_180d_end", "monetary_180d_end"]
+
+#: sha256 (first 16 hex digits) of ``frame.to_csv(float_format="%.10g")`` of the population,
+#: the drawn window outcomes and the expected window outcomes of control, offer and more
+#: (side by side), for simulate(kind, 2000, 8, ["offer", "more"]) and the arms of
+#: _mixed_arms(seed=0); recorded from the simulators before the end-of-window columns.
+CHECKSUMS = {
+    "feature_unlock": ("0346da1002a83f7a", "b726fbb9b284a411", "c4dd15748b1f8ff2"),
+    "lower_check_offer": ("db61975b23657730", "87276e29c87e51ca", "2aefc7c74dfac63c"),
+    "trial_lessons": ("5fba44f5fc6dab73", "9971bebe625e9914", "57d62be0d4767a31"),
+}
 
 
 @dataclass(frozen=True)
@@ -251,3 +274,108 @@ def test_effects_are_heterogeneous_across_rfm_segments(kind: str) -> None:
     # some segments gain clearly and some lose clearly (not just rounding around zero)
     assert by_segment.max() > 0.5, context
     assert by_segment.min() < -0.5, context
+
+
+# --- the end of the window ----------------------------------------------------------------
+
+
+def _digest(frame: pd.DataFrame) -> str:
+    return hashlib.sha256(frame.to_csv(float_format="%.10g").encode()).hexdigest()[:16]
+
+
+def test_window_outcomes_did_not_move_when_end_of_window_columns_came(kind: str) -> None:
+    sim = simulate(kind, 2000, 8, ["offer", "more"])
+    columns = WINDOW_OUTCOMES[kind]
+    drawn = sim.draw(_mixed_arms(sim))[columns]
+    expected = pd.concat(
+        [sim.expected(arm)[columns] for arm in ("control", "offer", "more")], axis=1
+    )
+    assert (_digest(sim.population), _digest(drawn), _digest(expected)) == CHECKSUMS[kind]
+    # the window's four uniforms are the stream they always were
+    np.testing.assert_array_equal(
+        sim.noise()[:, :4], np.random.default_rng([8, 1]).random((2000, 4))
+    )
+    assert sim.noise().shape == (2000, NOISE_COLUMNS)
+
+
+def test_end_of_window_columns_are_declared_outcomes(kind: str) -> None:
+    simulator = SIMULATORS[kind]
+    assert list(simulator.end_of_window) == ["recency_days", "frequency_180d", "monetary_180d"]
+    assert list(simulator.end_of_window.values()) == END_COLUMNS
+    assert list(simulator.outcomes) == [*WINDOW_OUTCOMES[kind], *END_COLUMNS]
+    assert all(simulator.outcomes[c] == "continuous" for c in END_COLUMNS)
+    assert simulator.window_days == int(WINDOW_OUTCOMES[kind][2].removeprefix("revenue_")[:-1])
+
+
+def _window_purchases(
+    kind: str, drawn: pd.DataFrame, noise: np.ndarray, kept_spend: np.ndarray
+) -> np.ndarray:
+    """Purchases in the window, as the module docstring defines them."""
+    if kind == "trial_lessons":  # the course and the extra purchase
+        return drawn["bought_course"].to_numpy() + (noise[:, 2] < 0.25)
+    if kind == "lower_check_offer":  # the orders
+        return drawn["orders_30d"].to_numpy()
+    # feature unlock: the paid months of an upgrade, at 49 each (re-derived from M below)
+    return np.round((drawn["monetary_180d_end"].to_numpy() - kept_spend) / 49.0).astype(int)
+
+
+def test_end_of_window_columns_follow_the_documented_roll_forward(kind: str) -> None:
+    sim = simulate(kind, 5000, 12, ["offer"])
+    arms = _mixed_arms(sim, seed=3).replace("more", "offer")
+    drawn = sim.draw(arms)
+    noise = sim.noise()
+    pop = sim.population
+    w = sim.simulator.window_days
+    f0 = pop["frequency_180d"].to_numpy()
+    m0 = pop["monetary_180d"].to_numpy()
+    r0 = pop["recency_days"].to_numpy()
+    # kept: none once the last purchase leaves the look-back, else f0 * (180 - w) / 180
+    # rounded up with the probability of its fraction, and at least the last purchase
+    inside = (f0 > 0) & (r0 < LOOKBACK_DAYS - w)
+    share = (LOOKBACK_DAYS - w) / LOOKBACK_DAYS
+    kept = np.where(inside, np.maximum(1, np.floor(f0 * share + noise[:, 4])), 0)
+    per_purchase = np.divide(m0, f0, out=np.zeros(len(pop)), where=f0 > 0)
+    kept_spend = per_purchase * kept
+    k = _window_purchases(kind, drawn, noise, kept_spend)
+    spend = {
+        "trial_lessons": drawn.get("revenue_60d"),
+        "lower_check_offer": drawn.get("revenue_30d"),
+    }.get(kind)
+    window_spend = 49.0 * k if spend is None else spend.to_numpy()
+    np.testing.assert_array_equal(drawn["frequency_180d_end"].to_numpy(), kept + k)
+    np.testing.assert_allclose(
+        drawn["monetary_180d_end"].to_numpy(), np.round(kept_spend + window_spend, 2), atol=5e-3
+    )
+    with np.errstate(divide="ignore"):
+        last = np.floor(w * (1 - noise[:, 5] ** (1 / np.maximum(k, 1))))
+    recency = np.where(k > 0, np.minimum(last, w - 1), r0 + w)
+    np.testing.assert_array_equal(drawn["recency_days_end"].to_numpy(), recency)
+    # sanity of the result itself
+    assert (kept <= f0).all()
+    assert ((drawn["recency_days_end"] < w) == (k > 0)).all()
+    assert (drawn[END_COLUMNS] >= 0).all(axis=None)
+    if kind == "feature_unlock":
+        assert set(np.unique(k)) <= {0, 1, 2, 3}
+        assert (k[drawn["upgraded"].to_numpy() == 0] == 0).all()
+
+
+def test_the_offer_moves_f_and_m_up_for_those_it_makes_buy_more(kind: str) -> None:
+    sim = simulate(kind, 20_000, 17, ["offer"])
+    gain = sim.expected("offer")[END_COLUMNS] - sim.expected("control")[END_COLUMNS]
+    df, dm = gain["frequency_180d_end"].to_numpy(), gain["monetary_180d_end"].to_numpy()
+    # F and M at the end move together: both follow the extra window purchases
+    np.testing.assert_array_equal(np.sign(np.round(df, 12)), np.sign(np.round(dm, 12)))
+    assert (df > 0.01).mean() > 0.5
+    if kind == "feature_unlock":
+        # the free month delays the upgrades of heavy users: their F and M fall
+        assert (df < -0.01).mean() > 0.05
+    else:
+        assert (df >= 0).all() and (dm >= 0).all()
+        # buying in the window makes the last purchase more recent
+        assert (gain["recency_days_end"] <= 1e-9).all()
+
+
+def test_draw_refuses_noise_of_the_wrong_shape() -> None:
+    sim = simulate("lower_check_offer", 10, 1, ["offer"])
+    with pytest.raises(ValueError, match="6 uniform numbers"):
+        sim.simulator.draw(sim.population, np.zeros(10), sim.noise()[:, :4])
