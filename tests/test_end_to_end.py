@@ -252,6 +252,42 @@ def test_the_targeting_table_values_every_rule_and_treat_all_meets_its_truth(out
     )
 
 
+def test_the_verdict_rests_on_the_per_customer_policy(outcome):
+    """The summary's policy is the targeting row net of the fixed cost's share; whom it
+    treats per segment adds up to its arms; the verdict follows the documented rule."""
+    spec, data, summary, uri = outcome
+    n = len(data.arms)
+    row = summary["targeting"]["rows"][0]
+    policy = summary["policy"]
+    share = profit_model(spec, data.treatments).fixed_cost / n if row["treated_share"] else 0.0
+    assert policy["per_customer"] == pytest.approx(row["per_customer"] - share, abs=1e-9)
+    assert policy["ci_low"] == pytest.approx(row["ci_low"] - share, abs=1e-9)
+    assert policy["expected_incremental_profit"] == pytest.approx(
+        (row["per_customer"] - share) * n, rel=1e-9
+    )
+    assert policy["arms"] == row["arms"]
+    totals: dict[str, int] = {}
+    for segment in policy["by_segment"]:
+        for arm, count in segment["arms"].items():
+            totals[arm] = totals.get(arm, 0) + count
+    assert {a: c for a, c in totals.items() if c} == {a: c for a, c in row["arms"].items() if c}
+    overall = [r for r in summary["segments"] if r["segment"] == ALL_CUSTOMERS]
+    best = max(overall, key=lambda r: r["incremental_profit"])
+    gains = summary["targeting"]["gain_ci_low"] > 0
+    verdict = summary["decision"]["verdict"]
+    if best["decision"] == "go" and not (gains and policy["ci_low"] > 0):
+        assert verdict == "go"
+    elif policy["ci_low"] > 0:
+        assert verdict == "go_targeted"
+    elif all(r["decision"] == "no_go" for r in overall):
+        assert verdict == "no_go"
+    else:
+        assert verdict == "inconclusive"
+    run = mlflow.MlflowClient(uri).get_run(summary["mlflow_run_id"])
+    assert run.data.metrics["policy.per_customer"] == pytest.approx(policy["per_customer"])
+    assert run.data.tags["verdict"] == verdict
+
+
 def test_the_run_is_in_mlflow_with_its_metrics_and_artifacts(outcome):
     spec, data, summary, uri = outcome
     mlflow.set_tracking_uri(uri)

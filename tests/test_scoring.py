@@ -355,3 +355,59 @@ def test_score_file_of_an_empty_base_writes_the_header(
     assert dict(result.arms) == dict.fromkeys((*TREATMENTS, NO_ARM), 0)
     assert pq.read_schema(out).names == model.output_columns()
     assert pq.ParquetFile(out).metadata.num_rows == 0
+
+
+# --- budgets ---------------------------------------------------------------------------------
+
+
+def _whole_base_choice(model: ScoringModel, base: pd.DataFrame, **budget: float) -> pd.Series:
+    """The budgeted policy applied to the whole base at once (choose_arms on the net values,
+    with each arm's spend from the model's own economics)."""
+    from uplift.value.policy import choose_arms
+
+    x = model.encoder.transform(base).to_numpy(dtype=float)
+    _, net, spend = model._economics(x)
+    return choose_arms(
+        pd.DataFrame(net, columns=list(model.treatments)),
+        spend=pd.DataFrame(spend, columns=list(model.treatments)),
+        **budget,
+    )
+
+
+@pytest.mark.parametrize(
+    "budget", [{"max_treated": 250}, {"max_spend": 900.0}, {"max_treated": 300, "max_spend": 600.0}]
+)
+def test_a_budget_is_filled_over_the_whole_file_not_chunk_by_chunk(
+    tmp_path: Path, fitted: tuple[ScoringModel, pd.DataFrame], budget: dict[str, float]
+) -> None:
+    model, base = fitted
+    population = tmp_path / "base.parquet"
+    base.to_parquet(population, index=False)
+    out = tmp_path / "scores.parquet"
+
+    result = score_file(model, population, out, chunk_size=700, **budget)
+
+    found = pd.read_parquet(out)
+    expected = _whole_base_choice(model, base, **budget)
+    assert found["recommended_arm"].tolist() == expected.tolist()
+    # without the budget the policy treats more: the budget binds
+    free = model.predict(base)
+    treated = found["recommended_arm"] != NO_ARM
+    assert treated.sum() < (free["recommended_arm"] != NO_ARM).sum()
+    # only the recommended arm changes; every kept recommendation is the free one
+    assert (found.loc[treated, "recommended_arm"] == free.loc[treated, "recommended_arm"]).all()
+    np.testing.assert_allclose(
+        found.filter(like="net_value_").to_numpy(), free.filter(like="net_value_").to_numpy()
+    )
+    # the limits hold, and the treated are the customers of highest best net value
+    best = free.filter(like="net_value_").max(axis=1)
+    if "max_treated" in budget:
+        assert treated.sum() <= budget["max_treated"]
+    if "max_spend" in budget:
+        x = model.encoder.transform(base).to_numpy(dtype=float)
+        _, _, spend = model._economics(x)
+        column = {a: i for i, a in enumerate(model.treatments)}
+        picked = found.loc[treated, "recommended_arm"].map(column).to_numpy()
+        assert spend[np.flatnonzero(treated), picked].sum() <= budget["max_spend"]
+    assert best[treated].min() >= best[~treated & (best > 0)].max()
+    assert result.arms[NO_ARM] == int((~treated).sum())

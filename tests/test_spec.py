@@ -491,3 +491,27 @@ def test_learner_entries_take_defaults_from_the_models_block(tmp_path: Path) -> 
     assert [c.base for c in configured] == [models.base, "xgboost", models.base]
     assert configured[1].params == {"max_depth": 3}
     assert configured[0].params == configured[2].params == models.base_params
+
+
+def test_decision_budget_is_optional_and_validated(tmp_path: Path) -> None:
+    config = yaml.safe_load((ROOT / "configs" / "edtech_trial_lessons.yaml").read_text("utf-8"))
+    spec = ExperimentSpec.model_validate(config)
+    assert spec.decision.budget.max_treated is None and spec.decision.budget.max_spend is None
+    config["decision"]["budget"] = {"max_treated": 50_000, "max_spend": 120_000}
+    budget = ExperimentSpec.model_validate(config).decision.budget
+    assert (budget.max_treated, budget.max_spend) == (50_000, 120_000.0)
+    config["decision"]["budget"] = {"max_treated": -1}
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(config))
+    with pytest.raises(SpecError, match=r"decision\.budget\.max_treated"):
+        load_spec(path)
+
+
+def test_the_digest_ignores_keys_left_at_their_defaults() -> None:
+    config = yaml.safe_load((ROOT / "configs" / "edtech_trial_lessons.yaml").read_text("utf-8"))
+    plain = ExperimentSpec.model_validate(config).digest()
+    # writing a default out (here the budget, added after the spec was written) changes nothing
+    config["decision"]["budget"] = {"max_treated": None}
+    assert ExperimentSpec.model_validate(config).digest() == plain
+    config["decision"]["budget"] = {"max_treated": 10}
+    assert ExperimentSpec.model_validate(config).digest() != plain

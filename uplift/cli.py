@@ -200,9 +200,28 @@ def score(
             "own predict is used)."
         ),
     ] = True,
+    max_treated: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            help="Recommend an arm to at most this many customers, those of highest expected "
+            "net value (default: decision.budget.max_treated of the spec).",
+        ),
+    ] = None,
+    max_spend: Annotated[
+        float | None,
+        typer.Option(
+            min=0,
+            help="Recommend arms while the expected contact and offer spend stays within this "
+            "(default: decision.budget.max_spend of the spec).",
+        ),
+    ] = None,
     verbose: Verbose = False,
 ) -> None:
     """Apply the experiment's chosen model and policy to a customer base, chunk by chunk.
+
+    With a budget the file is read twice: once to rank every customer by expected net
+    value, once to score and write.
 
     The output is written to a temporary file beside --out and renamed into place once
     every customer is scored.
@@ -242,7 +261,16 @@ def score(
 
         model, compiled = compile_scoring_model(model)
         report(compiled.describe())
-    result = score_file(model, population, out, chunk_size=chunk_size, report=report)
+    budget = loaded.decision.budget
+    result = score_file(
+        model,
+        population,
+        out,
+        chunk_size=chunk_size,
+        report=report,
+        max_treated=budget.max_treated if max_treated is None else max_treated,
+        max_spend=budget.max_spend if max_spend is None else max_spend,
+    )
     _print_scores(result, found)
 
 

@@ -52,7 +52,7 @@ if TYPE_CHECKING:
     from uplift.scoring import ScoringModel
     from uplift.spec import LearnerSpec
     from uplift.tracking.mlflow_log import RunLogger
-    from uplift.value.decision import CampaignDecision
+    from uplift.value.decision import CampaignDecision, SegmentPolicy
     from uplift.value.policy import PolicyEvaluation
     from uplift.value.profit import ProfitModel, SegmentResults
 
@@ -716,7 +716,7 @@ def effects_by_segment(
 def analyze(spec: ExperimentSpec, data: PreparedData, report: Report = _quiet) -> Analysis:
     """Effects, uplift models, segment economics and the decision."""
     from uplift.analysis.effects import estimate_effects
-    from uplift.value.decision import decide
+    from uplift.value.decision import decide, segment_rule
     from uplift.value.profit import segment_profit
 
     alpha = spec.decision.alpha
@@ -763,9 +763,9 @@ def analyze(spec: ExperimentSpec, data: PreparedData, report: Report = _quiet) -
         min_segment_size=spec.value.min_segment_size,
     )
     report("value: incremental CLV, costs and profit per segment")
-    decision = decide(segments, data.treatments)
     report("value: the targeting policy, valued out of fold")
-    targeting = evaluate_targeting(spec, data, modelling, segments_of, decision)
+    targeting = evaluate_targeting(spec, data, modelling, segments_of, segment_rule(segments))
+    decision = decide(segments, targeting, spec.economics.fixed_cost)
     return Analysis(
         data,
         srm,
@@ -786,7 +786,7 @@ def evaluate_targeting(
     data: PreparedData,
     modelling: Modelling,
     segments_of: pd.Series,
-    decision: CampaignDecision,
+    rule: SegmentPolicy,
 ) -> PolicyEvaluation:
     """The per-customer targeting policy's incremental profit, honestly estimated.
 
@@ -837,7 +837,7 @@ def evaluate_targeting(
             base=base,
             base_params=params,
         ).predictions
-    net_uplift = {}
+    net_uplift, spend_of = {}, {}
     for arm in data.treatments:
         model = economics.cost_models[arm]
         predicted = pd.DataFrame(
@@ -855,8 +855,8 @@ def evaluate_targeting(
             },
             index=pd.RangeIndex(len(arms)),
         )
-        spend = economics.contact_cost + np.asarray(model.cost(predicted), dtype=float)
-        net_uplift[arm] = economics.value_per_unit * value_uplift[arm].to_numpy() - spend
+        spend_of[arm] = economics.contact_cost + np.asarray(model.cost(predicted), dtype=float)
+        net_uplift[arm] = economics.value_per_unit * value_uplift[arm].to_numpy() - spend_of[arm]
     net = pd.DataFrame(net_uplift, index=data.frame.index)
     realised = net_value(data.outcomes, data.arms, economics).to_numpy()
     baseline = cross_fit_outcome(
@@ -875,10 +875,18 @@ def evaluate_targeting(
         baseline,
         net,
     )
-    by_segment = {str(t["segment"]): str(t["arm"]) for t in decision.policy.treated}
+    by_segment = {str(t["segment"]): str(t["arm"]) for t in rule.treated}
     segment_rule = segments_of.astype(str).map(by_segment).fillna(NO_ARM).astype(object)
+    # the budget is for a rollout to the eligible base: the experiment gets its share
+    budget, scale = spec.decision.budget, len(arms) / max(data.n_eligible, len(arms))
+    choice = choose_arms(
+        net,
+        max_treated=None if budget.max_treated is None else budget.max_treated * scale,
+        max_spend=None if budget.max_spend is None else budget.max_spend * scale,
+        spend=pd.DataFrame(spend_of, index=net.index),
+    )
     return evaluate_policies(
-        choose_arms(net),
+        choice,
         scores,
         alpha=spec.decision.alpha,
         others={"segments": segment_rule.set_axis(net.index)},
@@ -1044,6 +1052,7 @@ def build_summary(
     from uplift.summary import Summary
 
     data, srm, decision = analysis.data, analysis.srm, analysis.decision
+    segments_of = segment_labels(spec, data.frame)
     counts = {str(k): int(v) for k, v in data.arms.value_counts().items()}
     summary = Summary.model_validate(
         {
@@ -1093,15 +1102,7 @@ def build_summary(
                 "learners": _records(analysis.modelling.comparison.to_frame()),
                 "importance": _records(analysis.modelling.importance.to_frame()),
             },
-            "policy": {
-                "rule": "treat segments whose incremental profit interval is above zero, "
-                "each with its most profitable arm",
-                "treated": decision.policy.treated,
-                "treat_share": decision.policy.treat_share,
-                "expected_incremental_profit": decision.policy.expected_incremental_profit,
-                "ci_low": decision.policy.ci_low,
-                "ci_high": decision.policy.ci_high,
-            },
+            "policy": _policy_section(decision, analysis.targeting, segments_of),
             "targeting": {
                 "rule": "treat each customer with the arm of highest expected net value "
                 "(out-of-fold predictions of the chosen model) when it is above zero",
@@ -1121,6 +1122,53 @@ def build_summary(
         }
     )
     return summary.model_dump(mode="json")
+
+
+def _policy_section(
+    decision: CampaignDecision, targeting: PolicyEvaluation, segments_of: pd.Series
+) -> dict[str, Any]:
+    """The per-customer policy the verdict rests on, with whom it treats per segment."""
+    from uplift.value.policy import NO_ARM
+
+    policy, rule = decision.policy, decision.segment_rule
+    by_segment = []
+    if targeting.choice is not None:
+        choice = targeting.choice.to_numpy()
+        labels = segments_of.astype(str).to_numpy()
+        for label in pd.unique(labels):
+            picked = pd.Series(choice[labels == label]).value_counts()
+            customers = int(picked.sum())
+            by_segment.append(
+                {
+                    "segment": str(label),
+                    "customers": customers,
+                    "treated_share": 1.0 - int(picked.get(NO_ARM, 0)) / customers,
+                    "arms": {str(a): int(n) for a, n in picked.items()},
+                }
+            )
+    n = policy.n if policy is not None else 0
+    return {
+        "rule": "treat each customer with the arm of highest expected net value when it is "
+        "above zero (what uplift score applies)",
+        "arms": dict(policy.arms) if policy is not None else {},
+        "treat_share": policy.treated_share if policy is not None else 0.0,
+        "per_customer": decision.per_customer,
+        "ci_low": decision.ci_low,
+        "ci_high": decision.ci_high,
+        "expected_incremental_profit": decision.expected_incremental_profit,
+        "total_ci_low": decision.ci_low * n,
+        "total_ci_high": decision.ci_high * n,
+        "by_segment": by_segment,
+        "segment_rule": {
+            "rule": "treat segments whose incremental profit interval is above zero, each "
+            "with its most profitable arm (chosen and valued in sample)",
+            "treated": rule.treated,
+            "treat_share": rule.treat_share,
+            "expected_incremental_profit": rule.expected_incremental_profit,
+            "ci_low": rule.ci_low,
+            "ci_high": rule.ci_high,
+        },
+    }
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -1250,9 +1298,10 @@ def _metrics(summary: dict[str, Any]) -> dict[str, float]:
     out: dict[str, float] = {
         "n_population": summary["n_population"],
         "n_eligible": summary["n_eligible"],
-        "policy.treat_share": summary["policy"]["treat_share"],
-        "policy.expected_incremental_profit": summary["policy"]["expected_incremental_profit"],
     }
+    for key in ("treat_share", "per_customer", "ci_low", "ci_high", "expected_incremental_profit"):
+        if summary["policy"][key] is not None:
+            out[f"policy.{key}"] = summary["policy"][key]
     if summary["assignment"]["srm_p_value"] is not None:
         out["assignment.srm_p_value"] = summary["assignment"]["srm_p_value"]
     if summary["assignment"]["balance_max_abs_smd"] is not None:

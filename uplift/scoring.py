@@ -24,7 +24,7 @@ chunk, and writes one row per customer to a CSV or Parquet file.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Generator, Mapping
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,7 +39,7 @@ from uplift.analysis.learners import UpliftModel
 from uplift.data.chunks import ChunkWriter, file_format, iter_chunks
 from uplift.errors import DataError
 from uplift.value.costs import CostModel
-from uplift.value.policy import NO_ARM
+from uplift.value.policy import NO_ARM, within_budget
 
 __all__ = [
     "NO_ARM",
@@ -49,7 +49,6 @@ __all__ = [
     "score_file",
     "uplift_column",
 ]
-
 
 
 def uplift_column(arm: str) -> str:
@@ -115,8 +114,7 @@ class ScoringModel:
             ``"none"``).
         """
         x = self.encoder.transform(frame).to_numpy(dtype=float)
-        uplift = self.uplift.predict(x)
-        value = uplift if self.value_uplift is None else self.value_uplift.predict(x)
+        uplift, net, _ = self._economics(x)
         ids = frame[self.id_column]
         # the id column's own array: Arrow-backed text is passed on without a copy
         out: dict[str, Any] = {
@@ -124,14 +122,8 @@ class ScoringModel:
             if isinstance(ids.dtype, pd.CategoricalDtype)
             else ids.array
         }
-        net = np.empty((len(frame), len(self.treatments)))
-        for i, arm in enumerate(self.treatments):
+        for arm in self.treatments:
             out[uplift_column(arm)] = uplift[arm].to_numpy()
-            net[:, i] = (
-                self.value_per_unit * value[arm].to_numpy()
-                - self.contact_cost
-                - self._expected_cost(arm, x)
-            )
         for i, arm in enumerate(self.treatments):
             out[net_value_column(arm)] = net[:, i]
         # position of the recommended arm among (*treatments, NO_ARM)
@@ -144,6 +136,30 @@ class ScoringModel:
         labels = pa.array([*self.treatments, NO_ARM], type=pa.large_string())
         out["recommended_arm"] = labels.take(pa.array(choice)).to_pandas().array
         return pd.DataFrame(out, index=frame.index)
+
+    def best_arm_value(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """Each customer's expected net value of their best arm, and its expected spend.
+
+        What a budget ranks customers by (:func:`uplift.value.policy.within_budget`).
+        """
+        x = self.encoder.transform(frame).to_numpy(dtype=float)
+        _, net, spend = self._economics(x)
+        if not len(self.treatments):
+            return np.zeros(len(frame)), np.zeros(len(frame))
+        best = np.argmax(net, axis=1)
+        rows = np.arange(len(frame))
+        return net[rows, best], spend[rows, best]
+
+    def _economics(self, x: np.ndarray) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+        """Uplift on the primary metric, and net value and spend per arm (columns)."""
+        uplift = self.uplift.predict(x)
+        value = uplift if self.value_uplift is None else self.value_uplift.predict(x)
+        net = np.empty((len(x), len(self.treatments)))
+        spend = np.empty_like(net)
+        for i, arm in enumerate(self.treatments):
+            spend[:, i] = self.contact_cost + self._expected_cost(arm, x)
+            net[:, i] = self.value_per_unit * value[arm].to_numpy() - spend[:, i]
+        return uplift, net, spend
 
     def _expected_cost(self, arm: str, x: np.ndarray) -> np.ndarray:
         model = self.cost_models[arm]
@@ -191,6 +207,8 @@ def score_file(
     *,
     chunk_size: int = 500_000,
     report: Callable[[str], None] | None = None,
+    max_treated: int | None = None,
+    max_spend: float | None = None,
 ) -> ScoreReport:
     """Score every customer of a CSV or Parquet file and write the scores, chunk by chunk.
 
@@ -214,6 +232,12 @@ def score_file(
         Customers per chunk.
     report : callable, optional
         Called with a line of progress after each chunk.
+    max_treated : int, optional
+        Recommend an arm to at most this many customers of the whole file: those of
+        highest expected net value.
+    max_spend : float, optional
+        Recommend arms, in order of expected net value, while the customers' expected
+        spend (contact and offer cost) adds up to at most this much.
 
     Returns
     -------
@@ -236,6 +260,37 @@ def score_file(
     """
     start = time.perf_counter()
     file_format(out, "--out")
+    keep = None
+    if max_treated is not None or max_spend is not None:
+        keep = _budget_mask(model, population, chunk_size, max_treated, max_spend, report)
+    counts = dict.fromkeys([*model.treatments, NO_ARM], 0)
+    chunks = _checked_chunks(model, population, chunk_size)
+    with closing(chunks), ChunkWriter(out, key="--out") as writer:
+        for chunk in chunks:
+            try:
+                scores = model.predict(chunk)
+            except DataError as exc:
+                raise DataError(f"--population: {population}: {exc}") from None
+            if keep is not None:
+                within = keep[writer.rows : writer.rows + len(chunk)]
+                if not within.all():
+                    arm = scores["recommended_arm"].to_numpy(dtype=object)
+                    arm[~within] = NO_ARM
+                    scores["recommended_arm"] = pd.array(arm, dtype=scores["recommended_arm"].dtype)
+            writer.write(scores)
+            for arm, n in scores["recommended_arm"].value_counts(sort=False).items():
+                counts[str(arm)] = counts.get(str(arm), 0) + int(n)
+            if report is not None:
+                report(f"scored {writer.rows:,} customers")
+        if writer.rows == 0:
+            writer.write(_empty_scores(model))
+    return ScoreReport(writer.rows, time.perf_counter() - start, out, counts)
+
+
+def _checked_chunks(
+    model: ScoringModel, population: Path, chunk_size: int
+) -> Generator[pd.DataFrame, None, None]:
+    """The population's id and feature columns, chunk by chunk, every id present."""
     id_column = model.id_column
     text = [id_column, *getattr(model.encoder, "categories_", {})]
     chunks = iter_chunks(
@@ -245,28 +300,48 @@ def score_file(
         key="--population",
         text_columns=text,
     )
-    counts = dict.fromkeys([*model.treatments, NO_ARM], 0)
-    with closing(chunks), ChunkWriter(out, key="--out") as writer:
+    rows = 0
+    with closing(chunks):
         for chunk in chunks:
             missing = chunk[id_column].isna().to_numpy()
             if missing.any():
-                row = writer.rows + int(np.argmax(missing)) + 1
+                row = rows + int(np.argmax(missing)) + 1
                 raise DataError(
                     f"--population: {population} has a missing id in column {id_column!r} "
                     f"(data row {row:,}); every customer needs an id."
                 )
+            rows += len(chunk)
+            yield chunk
+
+
+def _budget_mask(
+    model: ScoringModel,
+    population: Path,
+    chunk_size: int,
+    max_treated: int | None,
+    max_spend: float | None,
+    report: Callable[[str], None] | None,
+) -> np.ndarray:
+    """A first pass over the file: which customers the budget lets the policy treat.
+
+    Only each customer's best net value and its spend are kept (16 bytes a customer), so
+    the budget is filled over the whole file, not chunk by chunk.
+    """
+    gains, spends = [], []
+    chunks = _checked_chunks(model, population, chunk_size)
+    with closing(chunks):
+        for chunk in chunks:
             try:
-                scores = model.predict(chunk)
+                gain, spend = model.best_arm_value(chunk)
             except DataError as exc:
                 raise DataError(f"--population: {population}: {exc}") from None
-            writer.write(scores)
-            for arm, n in scores["recommended_arm"].value_counts(sort=False).items():
-                counts[str(arm)] = counts.get(str(arm), 0) + int(n)
+            gains.append(gain)
+            spends.append(spend)
             if report is not None:
-                report(f"scored {writer.rows:,} customers")
-        if writer.rows == 0:
-            writer.write(_empty_scores(model))
-    return ScoreReport(writer.rows, time.perf_counter() - start, out, counts)
+                report(f"budget: ranked {sum(map(len, gains)):,} customers")
+    gain = np.concatenate(gains) if gains else np.zeros(0)
+    spend = np.concatenate(spends) if spends else np.zeros(0)
+    return within_budget(gain, spend, max_treated=max_treated, max_spend=max_spend)
 
 
 def _empty_scores(model: ScoringModel) -> pd.DataFrame:

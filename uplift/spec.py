@@ -542,9 +542,21 @@ class EffectsSpec(_Model):
     """Power at which the effect a segment could have detected is reported."""
 
 
+class Budget(_Model):
+    """Limits on a rollout to the eligible base; the targeting policy fills them in order of
+    expected net value (in the experiment, pro rata to its share of the eligible base)."""
+
+    max_treated: Int | None = Field(default=None, ge=0)
+    """Treat at most this many customers."""
+    max_spend: Float | None = Field(default=None, ge=0)
+    """Spend at most this much on contact and offer costs (expected, per the models)."""
+
+
 class Decision(_Model):
     objective: Literal["incremental_profit"] = "incremental_profit"
     alpha: Float = Field(default=0.05, gt=0, lt=0.5)
+    budget: Budget = Budget()
+    """Optional limits on whom the targeting policy treats."""
 
 
 class LedgerSpec(_Model):
@@ -694,8 +706,13 @@ class ExperimentSpec(_Model):
         return self.economics.offer
 
     def digest(self) -> str:
-        """SHA-256 of the spec's canonical JSON: equal specs give equal digests."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        """SHA-256 of the spec's canonical JSON: equal specs give equal digests.
+
+        Values left at their defaults are not hashed, so a key added to the spec later (with
+        a default) leaves the digests of existing specs, and the models they find, as they
+        are; a key written out with its default value hashes as if it were left out.
+        """
+        canonical = json.dumps(self.model_dump(mode="json", exclude_defaults=True), sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 

@@ -251,13 +251,41 @@ class ModelSelectionSummary(_Row):
     """Permutation importance of the chosen learner's features, per arm."""
 
 
-class PolicySummary(_Row):
+class SegmentRuleSummary(_Row):
     rule: str
     treated: list[dict[str, Any]]
     treat_share: float
     expected_incremental_profit: float
     ci_low: float
     ci_high: float
+
+
+class PolicySegmentRow(_Row):
+    segment: str
+    customers: int
+    treated_share: float
+    arms: dict[str, int]
+    """Customers of the segment the policy treats with each arm (``none``: untreated)."""
+
+
+class PolicySummary(_Row):
+    rule: str
+    arms: dict[str, int]
+    """Customers of the experiment the policy treats with each arm (``none``: untreated)."""
+    treat_share: float
+    per_customer: Number
+    """Incremental profit per customer of the experiment, net of every cost including the
+    fixed cost's share (doubly robust, out of fold)."""
+    ci_low: Number
+    ci_high: Number
+    expected_incremental_profit: Number
+    """``per_customer`` times the experiment's customers: the fixed cost charged once."""
+    total_ci_low: Number
+    total_ci_high: Number
+    by_segment: list[PolicySegmentRow]
+    """Whom the policy treats, per segment of ``value.segments``."""
+    segment_rule: SegmentRuleSummary
+    """The in-sample rule of treating the segments that pay back, for comparison."""
 
 
 class TargetingRow(_Row):
@@ -318,7 +346,7 @@ class Summary(_Row):
     model_selection: ModelSelectionSummary
     """How the chosen model was picked, with paired intervals, and what drives its uplift."""
     policy: PolicySummary
-    """The segment rule the verdict rests on."""
+    """The per-customer policy the verdict rests on, and the segment rule beside it."""
     targeting: TargetingSummary
     """The per-customer policy that ``uplift score`` applies, valued out of fold beside
     treating everyone with each arm, treating no one and the segment rule."""

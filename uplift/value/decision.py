@@ -1,17 +1,17 @@
-"""The campaign verdict and the segment targeting policy."""
+"""The campaign verdict, weighing treat-all, the per-customer policy and the segment rule."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from uplift.value.policy import NO_ARM, PolicyEvaluation, PolicyValue
 from uplift.value.profit import ALL_CUSTOMERS, SegmentResults
 
-__all__ = ["CampaignDecision", "SegmentPolicy", "decide"]
+__all__ = ["CampaignDecision", "SegmentPolicy", "decide", "segment_rule"]
 
 
 @dataclass(frozen=True)
@@ -33,12 +33,25 @@ class SegmentPolicy:
 
 @dataclass(frozen=True)
 class CampaignDecision:
-    """The verdict on the campaign, its reason and the policy that follows."""
+    """The verdict on the campaign, its reason, and the rules it weighed.
+
+    ``policy`` is the per-customer targeting policy (what ``uplift score`` applies), valued
+    out of fold; ``per_customer``, ``ci_low`` and ``ci_high`` are its incremental profit
+    per customer of the experiment net of the fixed cost's share. ``segment_rule`` is the
+    in-sample rule of treating the segments that pay back, kept for comparison.
+    """
 
     verdict: str
     reason: str
     best_arm: str | None
-    policy: SegmentPolicy
+    policy: PolicyValue | None
+    segment_rule: SegmentPolicy
+    per_customer: float = float("nan")
+    ci_low: float = float("nan")
+    ci_high: float = float("nan")
+    expected_incremental_profit: float = float("nan")
+    """The policy's incremental profit over the experiment's customers, less the fixed
+    cost."""
 
 
 def _policy(table: pd.DataFrame, eligible: int, alpha: float) -> SegmentPolicy:
@@ -59,22 +72,64 @@ def _policy(table: pd.DataFrame, eligible: int, alpha: float) -> SegmentPolicy:
     )
 
 
-def decide(results: SegmentResults, treatments: Sequence[str]) -> CampaignDecision:
-    """Verdict on the whole campaign from the per-segment results.
+def segment_rule(results: SegmentResults) -> SegmentPolicy:
+    """The segments whose profit interval is above zero, each with its best arm."""
+    table = results.table
+    eligible = int(table.loc[table["segment"] == ALL_CUSTOMERS, "eligible"].max())
+    return _policy(table, eligible, results.alpha)
 
-    ``go`` when treating every eligible customer with the best arm pays back (its profit
-    interval is above zero); ``go_targeted`` when it does not but some segments do;
-    ``no_go`` when every arm loses money overall and no segment pays back;
-    ``inconclusive`` otherwise.
+
+def decide(
+    results: SegmentResults,
+    targeting: PolicyEvaluation | None = None,
+    fixed_cost: float = 0.0,
+) -> CampaignDecision:
+    """Verdict on the whole campaign from the segment results and the targeting policy.
+
+    * ``go``: treating every eligible customer with the best arm pays back (its profit
+      interval, net of the fixed cost, is above zero) and targeting does not do
+      demonstrably better (the paired interval of its gain over that arm reaches zero);
+    * ``go_targeted``: the per-customer policy's profit interval, net of the fixed cost,
+      is above zero, and either treating everyone does not pay back or the policy gains
+      on it demonstrably;
+    * ``no_go``: every arm loses money overall (interval below zero) and the policy does
+      not show a profit;
+    * ``inconclusive`` otherwise, with the customers that would settle the best arm.
+
+    Without ``targeting`` (no per-customer policy), the segment rule stands in for it.
     """
     table = results.table
+    rule = segment_rule(results)
     overall = table[table["segment"] == ALL_CUSTOMERS].dropna(subset=["incremental_profit"])
-    eligible = int(table.loc[table["segment"] == ALL_CUSTOMERS, "eligible"].max())
-    policy = _policy(table, eligible, results.alpha)
-    if overall.empty:
-        return CampaignDecision(
-            "inconclusive", "no arm could be compared with the control", None, policy
+    policy = targeting.policy if targeting is not None else None
+    if policy is not None:
+        share = fixed_cost / policy.n if policy.treated_share > 0 and policy.n else 0.0
+        low, high = policy.ci_low - share, policy.ci_high - share
+        estimate = policy.per_customer - share
+        total = estimate * policy.n
+    else:
+        estimate, low, high, total = (
+            rule.expected_incremental_profit,
+            rule.ci_low,
+            rule.ci_high,
+            rule.expected_incremental_profit,
         )
+
+    def verdict(name: str, reason: str, arm: str | None) -> CampaignDecision:
+        return CampaignDecision(
+            name,
+            reason,
+            arm,
+            policy,
+            rule,
+            estimate if policy else float("nan"),
+            low if policy else float("nan"),
+            high if policy else float("nan"),
+            total,
+        )
+
+    if overall.empty:
+        return verdict("inconclusive", "no arm could be compared with the control", None)
     best = overall.loc[overall["incremental_profit"].idxmax()]
     arm = str(best["arm"])
     money = (
@@ -82,34 +137,66 @@ def decide(results: SegmentResults, treatments: Sequence[str]) -> CampaignDecisi
         f"({1 - results.alpha:.0%} CI {best['profit_ci_low']:.2f} to "
         f"{best['profit_ci_high']:.2f})"
     )
-    if best["decision"] == "go":
-        return CampaignDecision(
+    targeted = _targeted_text(policy, rule, estimate, low, high, total, results.alpha)
+    gains = targeting is not None and targeting.gain_ci_low > 0
+    if best["decision"] == "go" and not (gains and low > 0):
+        return verdict(
             "go",
-            f"Treating every eligible customer with '{arm}' pays back: {money} net of costs.",
+            f"Treating every eligible customer with '{arm}' pays back: {money} net of costs."
+            + (f" Targeting does not demonstrably do better: {targeted}." if policy else ""),
             arm,
-            policy,
         )
-    if policy.treated:
-        names = ", ".join(f"{t['segment']} ({t['arm']})" for t in policy.treated)
-        return CampaignDecision(
-            "go_targeted",
-            f"Treating everyone does not pay back (best arm '{arm}': {money}), but these segments "
-            f"do: {names}. Treat only them; expected incremental profit "
-            f"{policy.expected_incremental_profit:,.0f}.",
-            arm,
-            policy,
-        )
+    if low > 0:
+        if best["decision"] == "go":
+            why = f"Treating everyone with '{arm}' pays back ({money}), but targeting pays more"
+        else:
+            why = f"Treating everyone does not pay back (best arm '{arm}': {money})"
+        if targeting is not None:
+            why += (
+                f"; targeting gains {targeting.gain_over_treat_all:.2f} per customer over "
+                f"treating everyone with '{targeting.best_treat_all}' "
+                f"({targeting.gain_ci_low:.2f} to {targeting.gain_ci_high:.2f})"
+            )
+        return verdict("go_targeted", f"{why}. {targeted}.", arm)
     if (overall["decision"] == "no_go").all():
-        return CampaignDecision(
+        return verdict(
             "no_go",
-            f"Every arm loses money overall (best arm '{arm}': {money}) and no segment pays back.",
+            f"Every arm loses money overall (best arm '{arm}': {money}) and targeting does not "
+            f"show a profit ({targeted}).",
             arm,
-            policy,
         )
-    return CampaignDecision(
+    settle = best.get("n_to_settle")
+    needed = (
+        f" About {settle:,.0f} customers in the best arm and the control would settle it."
+        if settle is not None and settle == settle
+        else ""
+    )
+    return verdict(
         "inconclusive",
-        f"The data cannot tell whether the campaign pays back (best arm "
-        f"'{arm}': {money}); no segment pays back with confidence.",
+        f"The data cannot tell whether the campaign pays back (best arm '{arm}': {money}; "
+        f"{targeted}).{needed}",
         arm,
-        policy,
+    )
+
+
+def _targeted_text(
+    policy: PolicyValue | None,
+    rule: SegmentPolicy,
+    estimate: float,
+    low: float,
+    high: float,
+    total: float,
+    alpha: float,
+) -> str:
+    if policy is None:
+        if not rule.treated:
+            return "no segment pays back with confidence"
+        names = ", ".join(f"{t['segment']} ({t['arm']})" for t in rule.treated)
+        return f"treat only these segments: {names}; expected incremental profit {total:,.0f}"
+    arms = ", ".join(f"{n:,} with '{a}'" for a, n in policy.arms.items() if a != NO_ARM and n > 0)
+    return (
+        f"the per-customer policy treats {policy.treated_share:.0%} of customers"
+        + (f" ({arms})" if arms else "")
+        + f" for {estimate:.2f} per customer net of costs ({1 - alpha:.0%} CI {low:.2f} to "
+        f"{high:.2f}, doubly robust, out of fold), {total:,.0f} over the experiment's customers"
     )

@@ -45,6 +45,7 @@ __all__ = [
     "doubly_robust_scores",
     "evaluate_policies",
     "policy_value",
+    "within_budget",
 ]
 
 #: The arm of a customer the policy leaves untreated.
@@ -54,7 +55,7 @@ NO_ARM = "none"
 def choose_arms(
     net_value: pd.DataFrame,
     *,
-    max_treated: int | None = None,
+    max_treated: float | None = None,
     max_spend: float | None = None,
     spend: pd.DataFrame | None = None,
 ) -> pd.Series:
@@ -85,22 +86,56 @@ def choose_arms(
         return pd.Series(choice, index=net_value.index, name="arm")
     best = np.argmax(values, axis=1)
     gain = values[np.arange(len(values)), best]
-    treat = gain > 0
-    if max_treated is not None or max_spend is not None:
-        order = np.argsort(-np.where(treat, gain, -np.inf), kind="stable")
-        keep = np.zeros(len(values), dtype=bool)
-        ranked = order[treat[order]]
-        if max_treated is not None:
-            ranked = ranked[:max_treated]
-        if max_spend is not None:
-            if spend is None:
-                raise ValueError("max_spend needs the expected spend of each arm")
-            cost = spend.to_numpy(dtype=float)[ranked, best[ranked]]
-            ranked = ranked[np.cumsum(cost) <= max_spend]
-        keep[ranked] = True
-        treat = keep
+    cost = None
+    if max_spend is not None:
+        if spend is None:
+            raise ValueError("max_spend needs the expected spend of each arm")
+        cost = spend.to_numpy(dtype=float)[np.arange(len(values)), best]
+    treat = within_budget(gain, cost, max_treated=max_treated, max_spend=max_spend)
     choice[treat] = arms[best[treat]]
     return pd.Series(choice, index=net_value.index, name="arm")
+
+
+def within_budget(
+    gain: np.ndarray,
+    spend: np.ndarray | None = None,
+    *,
+    max_treated: float | None = None,
+    max_spend: float | None = None,
+) -> np.ndarray:
+    """Whom to treat: positive ``gain``, in order of gain, within the budgets.
+
+    Parameters
+    ----------
+    gain : np.ndarray
+        Each customer's expected net value of their best arm.
+    spend : np.ndarray, optional
+        Each customer's expected spend in that arm; needed with ``max_spend``.
+    max_treated : float, optional
+        Treat at most this many customers (fractions round down).
+    max_spend : float, optional
+        Customers are taken in order of gain while their cumulated spend stays within it.
+
+    Returns
+    -------
+    np.ndarray
+        A boolean mask of the customers to treat. Ties in gain keep the customers' order.
+    """
+    gain = np.asarray(gain, dtype=float)
+    treat = gain > 0
+    if max_treated is None and max_spend is None:
+        return treat
+    order = np.argsort(-np.where(treat, gain, -np.inf), kind="stable")
+    ranked = order[treat[order]]
+    if max_treated is not None:
+        ranked = ranked[: int(np.floor(max_treated))]
+    if max_spend is not None:
+        if spend is None:
+            raise ValueError("max_spend needs the expected spend of each customer")
+        ranked = ranked[np.cumsum(np.asarray(spend, dtype=float)[ranked]) <= max_spend]
+    keep = np.zeros(len(gain), dtype=bool)
+    keep[ranked] = True
+    return keep
 
 
 def doubly_robust_scores(
@@ -224,6 +259,8 @@ class PolicyEvaluation:
     gain_ci_high: float
     best_treat_all: str
     alpha: float
+    choice: pd.Series | None = None
+    """The policy's arm per customer (:data:`NO_ARM`: untreated)."""
 
     @property
     def policy(self) -> PolicyValue:
@@ -269,4 +306,6 @@ def evaluate_policies(
     mean = float(gap.mean()) if n else float("nan")
     se = float(gap.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
     q = float(stats.norm.ppf(1 - alpha / 2))
-    return PolicyEvaluation(tuple(values), mean, mean - q * se, mean + q * se, str(best), alpha)
+    return PolicyEvaluation(
+        tuple(values), mean, mean - q * se, mean + q * se, str(best), alpha, choice
+    )
