@@ -393,3 +393,27 @@ def test_uplift_score_applies_the_logged_model(outcome, tmp_path):
     # best arm earns 0.39 of it at most
     assert earned > 0.6 * oracle
     assert earned > max(treat_all, 0.0)
+
+
+def test_rfm_migration_is_reported_per_arm_and_logged(outcome):
+    """Every arm's transition matrix counts its customers once; the campaign's move-up
+    effect on M is recorded with its interval for every arm, in the summary and MLflow."""
+    _, data, summary, uri = outcome
+    migration = summary["migration"]
+    assert migration is not None
+    counts = migration["transitions"]["dimensions"]["M"]["counts"]
+    for arm in [data.control, *data.treatments]:
+        assert sum(map(sum, counts[arm])) == int((data.arms == arm).sum())
+    rows = [r for r in migration["moves"]["rows"] if r["launch_level"] == "all"]
+    assert {(r["dimension"], r["arm"]) for r in rows} == {
+        (d, a) for d in ("M", "F") for a in data.treatments
+    }
+    run = mlflow.MlflowClient(uri).get_run(summary["mlflow_run_id"])
+    for r in rows:
+        assert r["ci_low"] <= r["estimate"] <= r["ci_high"]
+        name = f"migration.{r['dimension'].lower()}.{r['arm']}.up.estimate"
+        assert run.data.metrics[name] == pytest.approx(r["estimate"])
+    artifacts = {
+        a.path for a in mlflow.MlflowClient(uri).list_artifacts(run.info.run_id, "migration")
+    }
+    assert artifacts == {"migration/transitions.csv", "migration/move_up.csv"}

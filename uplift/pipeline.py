@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from uplift.spec import LearnerSpec
     from uplift.tracking.mlflow_log import RunLogger
     from uplift.value.decision import CampaignDecision, SegmentPolicy
+    from uplift.value.migration import SegmentMigration
     from uplift.value.policy import PolicyEvaluation
     from uplift.value.profit import ProfitModel, SegmentResults
 
@@ -122,6 +123,9 @@ class PreparedData:
     """The ledger's record of the launched version (hash assignment)."""
     holdout_outcomes: pd.DataFrame | None = None
     """Outcomes of the eligible customers in the programme's global holdout."""
+    end_of_window: pd.DataFrame | None = None
+    """R, F and M at the end of the window (columns ``recency``, ``frequency``,
+    ``monetary``) when ``value.migration`` names them."""
 
 
 @dataclass(frozen=True)
@@ -167,6 +171,8 @@ class Analysis:
     """The per-customer policy (what ``uplift score`` applies), valued out of fold beside
     treating everyone with each arm, treating no one, and the segment rule."""
     data_digest: str
+    migration: SegmentMigration | None = None
+    """RFM levels from launch to the end of the window per arm (``value.migration``)."""
 
 
 def _population(spec: ExperimentSpec) -> tuple[pd.DataFrame, Simulation | None, str]:
@@ -472,11 +478,28 @@ def prepare(
             raise DataError(f"arm {arm!r} has no eligible customers.")
 
     metrics = {name: (str(m.column), m.kind) for name, m in spec.outcomes.per_customer.items()}
+    migration = spec.value.migration
+    end_columns = (
+        {}
+        if migration is None
+        else {
+            role: (getattr(migration, role), "continuous")
+            for role in ("recency", "frequency", "monetary")
+        }
+    )
+
+    def end_of(table: pd.DataFrame, where: str) -> pd.DataFrame | None:
+        if not end_columns:
+            return None
+        return metric_frame(table, end_columns, where, key="value.migration")
+
     source = spec.outcomes.source
     holdout_outcomes = None
     if source.kind == "simulate":
         assert simulation is not None  # the spec validator ties the two together
-        outcomes = metric_frame(simulation.draw(arms), metrics, "simulated outcomes")
+        drawn = simulation.draw(arms)
+        outcomes = metric_frame(drawn, metrics, "simulated outcomes")
+        end = end_of(drawn, "simulated outcomes")
         if len(held) >= 2:
             holdout_arms = pd.Series(GLOBAL_HOLDOUT, index=held.index, name="arm")
             holdout_outcomes = metric_frame(
@@ -484,6 +507,7 @@ def prepare(
             )
     elif source.kind == "population" and weights is None:
         outcomes = metric_frame(frame, metrics, where)
+        end = end_of(frame, where)
     else:
         if source.kind == "population":
             population_source = spec.population.source
@@ -495,6 +519,11 @@ def prepare(
         table = read_table(kind, path, f"{key}.source.path")
         check_ids(table, spec.population.id, f"outcome file {path}")
         outcomes = _joined_outcomes(table, frame, spec.population.id, metrics, path)
+        if end_columns:
+            joined = _joined(table, frame, spec.population.id, path)
+            end = end_of(joined, f"outcome file {path}")
+        else:
+            end = None
         if len(held) >= 2:
             try:
                 holdout_outcomes = _joined_outcomes(table, held, spec.population.id, metrics, path)
@@ -518,6 +547,7 @@ def prepare(
         simulation,
         record if isinstance(assignment, HashAssignment) else None,
         holdout_outcomes,
+        end,
     )
 
 
@@ -556,6 +586,12 @@ def _joined_outcomes(
     metrics: Mapping[str, tuple[str, str]],
     path: Path,
 ) -> pd.DataFrame:
+    joined = _joined(table, frame, id_column, path)
+    return metric_frame(joined, metrics, f"outcome file {path}")
+
+
+def _joined(table: pd.DataFrame, frame: pd.DataFrame, id_column: str, path: Path) -> pd.DataFrame:
+    """The outcome file's rows of the customers of ``frame``, in its order and index."""
     keyed = table.set_index(table[id_column].astype(str))
     ids = frame[id_column].astype(str)
     absent = ~ids.isin(keyed.index)
@@ -564,8 +600,7 @@ def _joined_outcomes(
             f"outcomes.source.path: {int(absent.sum())} customers of the experiment have no "
             f"row in {path} (for example {shown(frame[id_column][absent].iloc[0])})."
         )
-    joined = keyed.loc[ids.to_numpy()].set_axis(frame.index)
-    return metric_frame(joined, metrics, f"outcome file {path}")
+    return keyed.loc[ids.to_numpy()].set_axis(frame.index)
 
 
 def segment_labels(spec: ExperimentSpec, frame: pd.DataFrame) -> pd.Series:
@@ -766,6 +801,9 @@ def analyze(spec: ExperimentSpec, data: PreparedData, report: Report = _quiet) -
     report("value: the targeting policy, valued out of fold")
     targeting = evaluate_targeting(spec, data, modelling, segments_of, segment_rule(segments))
     decision = decide(segments, targeting, spec.economics.fixed_cost)
+    moved = segment_migration(spec, data)
+    if moved is not None:
+        report("value: RFM migration from launch to the end of the window, per arm")
     return Analysis(
         data,
         srm,
@@ -778,6 +816,36 @@ def analyze(spec: ExperimentSpec, data: PreparedData, report: Report = _quiet) -
         decision,
         targeting,
         _digest(data),
+        moved,
+    )
+
+
+def segment_migration(spec: ExperimentSpec, data: PreparedData) -> SegmentMigration | None:
+    """RFM transitions and the effect on moving up, per arm (``None`` without
+    ``value.migration``)."""
+    from uplift.value.migration import migration
+
+    setting = spec.value.migration
+    if setting is None or data.end_of_window is None:
+        return None
+    rfm = spec.value.rfm
+    return migration(
+        data.frame,
+        data.end_of_window,
+        data.arms,
+        data.control,
+        data.treatments,
+        recency=rfm.recency,
+        frequency=rfm.frequency,
+        monetary=rfm.monetary,
+        bins=rfm.bins,
+        bounds=rfm.bounds,
+        rules=rfm.rules,
+        default=rfm.default,
+        dimensions=setting.dimensions,
+        alpha=spec.decision.alpha,
+        method=setting.interval,
+        by_level=setting.by_level,
     )
 
 
@@ -1114,6 +1182,7 @@ def build_summary(
                 "gain_ci_low": analysis.targeting.gain_ci_low,
                 "gain_ci_high": analysis.targeting.gain_ci_high,
             },
+            "migration": analysis.migration.to_dict() if analysis.migration else None,
             "decision": {
                 "verdict": decision.verdict,
                 "reason": decision.reason,
@@ -1227,6 +1296,9 @@ def run(
         log.table(analysis.effects.to_frame(), "effects.csv")
         log.table(analysis.segment_effects.to_frame(), "segment_effects.csv")
         log.table(analysis.balance.to_frame(), "assignment/balance.csv")
+        if analysis.migration is not None:
+            log.table(analysis.migration.transitions.to_frame(), "migration/transitions.csv")
+            log.table(analysis.migration.moves.to_frame(), "migration/move_up.csv")
         _log_models(log, spec, analysis)
         report(f"logged MLflow run {log.run_id}")
     if summary_path is not None:
@@ -1343,6 +1415,13 @@ def _metrics(summary: dict[str, Any]) -> dict[str, float]:
             "roi",
         ):
             out[metric_name("segment", row["segment"], row["arm"], key)] = row[key]
+    moves = (summary.get("migration") or {}).get("moves", {}).get("rows", [])
+    for row in moves:
+        if row["launch_level"] == "all":
+            for key in ("estimate", "ci_low", "ci_high"):
+                if row[key] is not None:
+                    name = metric_name("migration", row["dimension"], row["arm"], "up", key)
+                    out[name] = row[key]
     targeting = summary["targeting"]
     for row in targeting["rows"]:
         for key in ("per_customer", "ci_low", "ci_high", "treated_share", "total"):
@@ -1382,6 +1461,24 @@ def _targeting_line(targeting: dict[str, Any]) -> str:
     )
 
 
+def _migration_lines(migration: dict[str, Any] | None) -> list[str]:
+    if not migration:
+        return []
+    parts = []
+    for row in migration["moves"]["rows"]:
+        if row["launch_level"] != "all" or row["estimate"] is None:
+            continue
+        parts.append(
+            f"{row['arm']} {row['estimate']:+.1%} in {row['dimension']} "
+            f"({row['ci_low']:+.1%} to {row['ci_high']:+.1%})"
+        )
+    return [
+        "**RFM migration** (share of customers who moved up a level from launch to the end "
+        "of the window, against the control): " + "; ".join(parts) + ".",
+        "",
+    ]
+
+
 def _note(spec: ExperimentSpec, summary: dict[str, Any]) -> str:
     decision = summary["decision"]
     lines = [
@@ -1395,6 +1492,7 @@ def _note(spec: ExperimentSpec, summary: dict[str, Any]) -> str:
         "",
         _targeting_line(summary["targeting"]),
         "",
+        *_migration_lines(summary.get("migration")),
         "| segment | arm | n | incremental profit per customer | CI | decision |",
         "|---|---|---|---|---|---|",
     ]

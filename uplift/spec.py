@@ -398,6 +398,20 @@ class RFMSpec(_Model):
         return self
 
 
+class Migration(_Model):
+    """End-of-window R, F and M columns of the outcomes, for segment migration per arm."""
+
+    recency: str
+    frequency: str
+    monetary: str
+    dimensions: list[Literal["R", "F", "M"]] = Field(default=["M", "F"], min_length=1)
+    """Dimensions whose move up a level is compared between each arm and the control."""
+    by_level: bool = True
+    """Also compare the move up from each launch level (M(n) to M(n+1) and above)."""
+    interval: Literal["newcombe", "wald"] = "newcombe"
+    """Interval of a difference of two shares: Newcombe's hybrid score, or Wald."""
+
+
 class Value(_Model):
     segments: str = "rfm"
     """``rfm`` for named RFM segments from the pre-period features, or a column name."""
@@ -407,6 +421,9 @@ class Value(_Model):
     clv: CLV = CLV()
     rfm: RFMSpec = RFMSpec()
     min_segment_size: Int = Field(default=200, ge=10)
+    migration: Migration | None = None
+    """Where the outcomes hold R, F and M at the end of the window (levels on the launch's
+    cut points of ``rfm``); without it, no migration is measured."""
 
 
 class TrialLessonsOffer(_Model):

@@ -350,6 +350,12 @@ class Summary(_Row):
     targeting: TargetingSummary
     """The per-customer policy that ``uplift score`` applies, valued out of fold beside
     treating everyone with each arm, treating no one and the segment rule."""
+    migration: dict[str, Any] | None = None
+    """RFM migration (``value.migration``): ``scale`` (bins, the launch's cut points,
+    segment names), ``transitions`` (per dimension, counts and row shares of launch level
+    by end level for each arm) and ``moves`` (each arm against the control: the share of
+    customers who moved up a level, overall and per launch level, with the interval of
+    the difference)."""
     decision: DecisionSummary
 
 

@@ -411,3 +411,41 @@ def test_the_interval_covers_the_true_effect_on_moving_up(kind: str) -> None:
     assert truth["M"] > 0.004 and truth["F"] > 0.004, truth
     assert min(coverage.values()) >= 0.9, f"{kind}: coverage {coverage}, truth {truth}"
     assert half_width < 0.03
+
+
+def test_migration_runs_the_three_steps_on_the_launch_scale() -> None:
+    # the wrapper the pipeline calls gives what the three functions give one by one
+    from uplift.value.migration import migration
+
+    rng = np.random.default_rng(8)
+    n = 600
+    launch = pd.DataFrame(
+        {
+            "rec": rng.integers(0, 300, n),
+            "freq": rng.poisson(2.0, n),
+            "mon": rng.gamma(2.0, 40.0, n).round(2),
+        }
+    )
+    end = pd.DataFrame(
+        {
+            "recency": launch["rec"] + 30,
+            "frequency": launch["freq"] + rng.integers(0, 2, n),
+            "monetary": launch["mon"] + rng.gamma(1.0, 20.0, n),
+        }
+    )
+    arms = pd.Series(rng.choice(["control", "offer"], n))
+    result = migration(
+        launch, end, arms, "control", ["offer"], recency="rec", frequency="freq", monetary="mon"
+    )
+    levels = rfm_levels(
+        launch,
+        end,
+        "rec",
+        "freq",
+        "mon",
+        end_columns={"recency": "recency", "frequency": "frequency", "monetary": "monetary"},
+    )
+    pd.testing.assert_frame_equal(result.levels.end, levels.end)
+    moves = move_up_effects(levels.launch, levels.end, arms, "control", ["offer"], by_level=True)
+    pd.testing.assert_frame_equal(result.moves.to_frame(), moves.to_frame())
+    assert set(result.to_dict()) == {"scale", "transitions", "moves"}

@@ -76,7 +76,11 @@ def check_features(frame: pd.DataFrame, features: Sequence[str]) -> None:
 
 
 def metric_frame(
-    frame: pd.DataFrame, metrics: Mapping[str, tuple[str, str]], source: str
+    frame: pd.DataFrame,
+    metrics: Mapping[str, tuple[str, str]],
+    source: str,
+    *,
+    key: str = "outcomes.metrics",
 ) -> pd.DataFrame:
     """Outcome columns renamed to metric names, checked for type and completeness.
 
@@ -88,32 +92,34 @@ def metric_frame(
         Metric name -> (column, kind) with kind ``binary`` or ``continuous``.
     source : str
         Where the frame came from, for messages.
+    key : str
+        The spec key that names the columns, for messages (``<key>.<name>``).
     """
     out = {}
     for name, (column, kind) in metrics.items():
         if column not in frame.columns:
             raise DataError(
-                f"outcomes.metrics.{name}: {source} has no column {column!r}; its columns are "
+                f"{key}.{name}: {source} has no column {column!r}; its columns are "
                 f"{sorted(map(str, frame.columns))[:30]}."
             )
         values = frame[column]
         if not (pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values)):
             raise DataError(
-                f"outcomes.metrics.{name}: column {column!r} of {source} must be numeric, "
+                f"{key}.{name}: column {column!r} of {source} must be numeric, "
                 f"found {values.dtype} (for example {shown(values.dropna().iloc[0])})."
                 if values.notna().any()
-                else f"outcomes.metrics.{name}: column {column!r} of {source} is empty."
+                else f"{key}.{name}: column {column!r} of {source} is empty."
             )
         numeric = values.astype(float)
         if numeric.isna().any():
             raise DataError(
-                f"outcomes.metrics.{name}: column {column!r} of {source} has "
+                f"{key}.{name}: column {column!r} of {source} has "
                 f"{int(numeric.isna().sum())} missing values; outcomes must be complete."
             )
         if kind == "binary" and not np.isin(numeric.unique(), (0.0, 1.0)).all():
             found = sorted(set(numeric.unique()) - {0.0, 1.0})[:5]
             raise DataError(
-                f"outcomes.metrics.{name}: binary column {column!r} of {source} must hold only "
+                f"{key}.{name}: binary column {column!r} of {source} must hold only "
                 f"0 and 1, found also {found}."
             )
         out[name] = numeric

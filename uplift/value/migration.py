@@ -66,8 +66,10 @@ __all__ = [
     "INTERVAL_METHODS",
     "MigrationLevels",
     "MoveUpEffects",
+    "SegmentMigration",
     "TransitionMatrices",
     "difference_in_proportions",
+    "migration",
     "move_up_effects",
     "rfm_levels",
     "transition_matrices",
@@ -728,3 +730,78 @@ def _ordinal(frame: pd.DataFrame, dimension: str, what: str) -> np.ndarray:
             f"customers."
         )
     return values.to_numpy()
+
+
+# --- all three together -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SegmentMigration:
+    """Levels, transition matrices and move-up effects of one experiment."""
+
+    levels: MigrationLevels
+    transitions: TransitionMatrices
+    moves: MoveUpEffects
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready values: the scale, the matrices and the effects."""
+        return {
+            "scale": self.levels.to_dict(),
+            "transitions": self.transitions.to_dict(),
+            "moves": self.moves.to_dict(),
+        }
+
+
+def migration(
+    launch: pd.DataFrame,
+    end: pd.DataFrame,
+    arms: pd.Series,
+    control: str,
+    treatments: Sequence[str],
+    *,
+    recency: str,
+    frequency: str,
+    monetary: str,
+    bins: int = 3,
+    bounds: Mapping[Role, Sequence[float]] | Mapping[str, Sequence[float]] | None = None,
+    rules: Sequence[Rule] | None = None,
+    default: str = DEFAULT_SEGMENT,
+    dimensions: Sequence[str] = ("M", "F"),
+    alpha: float = 0.05,
+    method: IntervalMethod = "newcombe",
+    by_level: bool = True,
+) -> SegmentMigration:
+    """Score launch and end on the launch's scale, count transitions and test moving up.
+
+    ``launch`` holds the launch columns ``recency``, ``frequency`` and ``monetary``;
+    ``end`` holds the end-of-window values under the same role names (``recency``,
+    ``frequency``, ``monetary``). See :func:`rfm_levels`, :func:`transition_matrices`
+    and :func:`move_up_effects` for the parameters.
+    """
+    levels = rfm_levels(
+        launch,
+        end,
+        recency,
+        frequency,
+        monetary,
+        bins,
+        end_columns={"recency": "recency", "frequency": "frequency", "monetary": "monetary"},
+        bounds=bounds,
+        rules=rules,
+        default=default,
+    )
+    transitions = transition_matrices(
+        levels.launch, levels.end, arms, levels=levels.levels(), arm_order=[control, *treatments]
+    )
+    moves = move_up_effects(
+        levels.launch,
+        levels.end,
+        arms,
+        control,
+        treatments,
+        dimensions=dimensions,
+        alpha=alpha,
+        method=method,
+        by_level=by_level,
+    )
+    return SegmentMigration(levels, transitions, moves)
