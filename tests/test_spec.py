@@ -515,3 +515,26 @@ def test_the_digest_ignores_keys_left_at_their_defaults() -> None:
     assert ExperimentSpec.model_validate(config).digest() == plain
     config["decision"]["budget"] = {"max_treated": 10}
     assert ExperimentSpec.model_validate(config).digest() != plain
+
+
+@pytest.mark.parametrize(
+    ("baseline", "message"),
+    [
+        ({"column": "history"}, r"value\.baseline_clv\.period_days"),
+        (
+            {"column": "history", "period_days": 365, "transactions": {"kind": "csv", "path": "t"}},
+            r"value\.baseline_clv.*either transactions or column",
+        ),
+        ({}, r"value\.baseline_clv.*either transactions or column"),
+        ({"transactions": {"kind": "csv", "path": "t"}, "period_days": 30}, r"period_days"),
+    ],
+)
+def test_baseline_clv_takes_one_source(tmp_path: Path, baseline: dict, message: str) -> None:
+    config = yaml.safe_load((ROOT / "configs" / "edtech_trial_lessons.yaml").read_text("utf-8"))
+    config["value"]["baseline_clv"] = baseline
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(config))
+    with pytest.raises(SpecError, match=message):
+        load_spec(path)
+    config["value"]["baseline_clv"] = {"column": "revenue_pre_60d", "period_days": 60}
+    assert ExperimentSpec.model_validate(config).value.baseline_clv.period_days == 60

@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from uplift.scoring import ScoringModel
     from uplift.spec import LearnerSpec
     from uplift.tracking.mlflow_log import RunLogger
+    from uplift.value.baseline import BaselineCLV
     from uplift.value.decision import CampaignDecision, SegmentPolicy
     from uplift.value.migration import SegmentMigration
     from uplift.value.policy import PolicyEvaluation
@@ -173,6 +174,8 @@ class Analysis:
     data_digest: str
     migration: SegmentMigration | None = None
     """RFM levels from launch to the end of the window per arm (``value.migration``)."""
+    baseline: BaselineCLV | None = None
+    """Each customer's CLV without the campaign (``value.baseline_clv``)."""
 
 
 def _population(spec: ExperimentSpec) -> tuple[pd.DataFrame, Simulation | None, str]:
@@ -786,6 +789,9 @@ def analyze(spec: ExperimentSpec, data: PreparedData, report: Report = _quiet) -
 
     modelling = fit_models(spec, data, report)
 
+    baseline = baseline_clv(spec, data)
+    if baseline is not None:
+        report(f"value: baseline CLV per customer ({baseline.method})")
     segments = segment_profit(
         data.outcomes,
         data.arms,
@@ -796,6 +802,7 @@ def analyze(spec: ExperimentSpec, data: PreparedData, report: Report = _quiet) -
         data.treatments,
         alpha=alpha,
         min_segment_size=spec.value.min_segment_size,
+        baseline_clv=None if baseline is None else baseline.values,
     )
     report("value: incremental CLV, costs and profit per segment")
     report("value: the targeting policy, valued out of fold")
@@ -817,6 +824,54 @@ def analyze(spec: ExperimentSpec, data: PreparedData, report: Report = _quiet) -
         targeting,
         _digest(data),
         moved,
+        baseline,
+    )
+
+
+def baseline_clv(spec: ExperimentSpec, data: PreparedData) -> BaselineCLV | None:
+    """Each customer's CLV without the campaign (``None`` without ``value.baseline_clv``)."""
+    from uplift.value.baseline import run_rate_clv, transactions_clv
+
+    setting, clv = spec.value.baseline_clv, spec.value.clv
+    if setting is None:
+        return None
+    if setting.column is not None:
+        column = setting.column
+        values = data.frame[column] if column in data.frame.columns else None
+        if values is None or not pd.api.types.is_numeric_dtype(values) or values.isna().any():
+            found = (
+                f"its columns are {sorted(map(str, data.frame.columns))[:30]}"
+                if values is None
+                else f"found {values.dtype} with {int(values.isna().sum())} missing values"
+            )
+            raise DataError(
+                f"value.baseline_clv.column: the experiment's customers need a complete numeric "
+                f"pre-period column {column!r}; {found}."
+            )
+        assert setting.period_days is not None  # the spec validator ties the two together
+        return run_rate_clv(
+            values,
+            period_days=setting.period_days,
+            horizon_months=clv.horizon_months,
+            annual_discount_rate=clv.annual_discount_rate,
+            margin=clv.margin,
+            unit_value=spec.value.unit_value,
+        )
+    source = setting.transactions
+    assert source is not None
+    table = read_table(source.kind, source.path, "value.baseline_clv.transactions.path")
+    id_column = source.id or spec.population.id
+    return transactions_clv(
+        table,
+        data.frame[spec.population.id],
+        id_column=id_column,
+        date_column=source.date,
+        amount_column=source.amount,
+        observation_end=setting.observation_end,
+        horizon_months=clv.horizon_months,
+        annual_discount_rate=clv.annual_discount_rate,
+        margin=clv.margin,
+        source=f"transactions file {source.path}",
     )
 
 
@@ -1183,6 +1238,7 @@ def build_summary(
                 "gain_ci_high": analysis.targeting.gain_ci_high,
             },
             "migration": analysis.migration.to_dict() if analysis.migration else None,
+            "baseline_clv": analysis.baseline.to_dict() if analysis.baseline else None,
             "decision": {
                 "verdict": decision.verdict,
                 "reason": decision.reason,

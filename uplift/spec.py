@@ -12,6 +12,7 @@ the directory the command runs in, the project root in the README's commands.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import math
@@ -398,6 +399,40 @@ class RFMSpec(_Model):
         return self
 
 
+class TransactionsSource(_Model):
+    """A CSV or Parquet table of purchases: one row per purchase."""
+
+    kind: Literal["csv", "parquet"]
+    path: Path
+    id: str | None = None
+    """The customer id column (default: ``population.id``)."""
+    date: str = "date"
+    amount: str = "amount"
+
+
+class BaselineCLVSpec(_Model):
+    """Where each customer's baseline CLV comes from: a transactions table (BG/NBD and
+    Gamma-Gamma) or a pre-period spend column continued at its run rate."""
+
+    transactions: TransactionsSource | None = None
+    observation_end: dt.date | None = None
+    """Last day the transactions cover (the launch); default: the last purchase date."""
+    column: str | None = None
+    """A pre-period spend column of the population (frozen at launch)."""
+    period_days: Int | None = Field(default=None, gt=0)
+    """Days ``column`` covers."""
+
+    @model_validator(mode="after")
+    def _one_source(self) -> BaselineCLVSpec:
+        if (self.transactions is None) == (self.column is None):
+            raise ValueError("give either transactions or column (with period_days), not both")
+        if self.column is not None and self.period_days is None:
+            raise KeyPathError(["period_days"], "column needs period_days, the days it covers")
+        if self.column is None and self.period_days is not None:
+            raise KeyPathError(["period_days"], "period_days goes with column")
+        return self
+
+
 class Migration(_Model):
     """End-of-window R, F and M columns of the outcomes, for segment migration per arm."""
 
@@ -424,6 +459,9 @@ class Value(_Model):
     migration: Migration | None = None
     """Where the outcomes hold R, F and M at the end of the window (levels on the launch's
     cut points of ``rfm``); without it, no migration is measured."""
+    baseline_clv: BaselineCLVSpec | None = None
+    """Each customer's CLV without the campaign, reported per segment beside the
+    incremental CLV; without it, none is computed."""
 
 
 class TrialLessonsOffer(_Model):

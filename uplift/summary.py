@@ -160,7 +160,11 @@ class SegmentRow(_Row):
     ci_low: Number = None
     ci_high: Number = None
     p_value: Number = None
+    baseline_clv: Number = None
+    """Mean CLV without the campaign of the segment's customers (``value.baseline_clv``)."""
     incremental_clv: Number = None
+    clv_lift: Number = None
+    """``incremental_clv`` as a share of ``baseline_clv``."""
     cost_per_customer: Number = None
     """Contact and offer cost per treated customer, plus the fixed cost's share."""
     cost_ci_low: Number = None
@@ -350,6 +354,10 @@ class Summary(_Row):
     targeting: TargetingSummary
     """The per-customer policy that ``uplift score`` applies, valued out of fold beside
     treating everyone with each arm, treating no one and the segment rule."""
+    baseline_clv: dict[str, Any] | None = None
+    """How the baseline CLV was obtained (``method``: ``transactions`` or ``run_rate``), the
+    fitted BG/NBD and Gamma-Gamma parameters, the mean and total over the experiment's
+    customers, and the customers with no transaction."""
     migration: dict[str, Any] | None = None
     """RFM migration (``value.migration``): ``scale`` (bins, the launch's cut points,
     segment names), ``transitions`` (per dimension, counts and row shares of launch level

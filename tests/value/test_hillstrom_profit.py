@@ -87,6 +87,7 @@ def table() -> pd.DataFrame:
         data.treatments,
         alpha=spec.decision.alpha,
         min_segment_size=spec.value.min_segment_size,
+        baseline_clv=pipeline.baseline_clv(spec, data).values,
     )
     print("\n" + result.summary())
     return result.to_frame().set_index(["segment", "arm"])
@@ -169,3 +170,20 @@ def test_whole_base_profit_from_the_published_per_arm_spend(table: pd.DataFrame)
         assert row["incremental_clv"] == pytest.approx(clv, abs=3e-6)
         assert row["incremental_profit"] == pytest.approx(profit, abs=3e-6)
         assert row["cost_per_customer"] == pytest.approx(0.10, abs=1e-12)
+
+
+@pytest.mark.parametrize("segment", SEGMENTS)
+def test_baseline_clv_is_last_years_spend_at_its_run_rate_by_hand(
+    table: pd.DataFrame, raw: pd.DataFrame, segment: str
+) -> None:
+    # value.baseline_clv {column: history, period_days: 365} with the spec's 12 months, 30%
+    # margin and 10% a year: history / 365 * (365.25 / 12) dollars a month, each month m
+    # discounted by (1.1 ** (1 / 12)) ** m, summed over m = 1..12, times the margin
+    monthly = 1.1 ** (1 / 12) - 1
+    discount = sum((1 + monthly) ** -m for m in range(1, 13))
+    rows = raw if segment == ALL_CUSTOMERS else raw[raw["zip_code"] == segment]
+    expected = MARGIN * (rows["history"] / 365 * (365.25 / 12)).mean() * discount
+    for arm in ARMS:
+        row = table.loc[(segment, arm)]
+        assert row["baseline_clv"] == pytest.approx(expected, rel=1e-12)
+        assert row["clv_lift"] == pytest.approx(row["incremental_clv"] / expected, rel=1e-12)

@@ -131,6 +131,7 @@ def segment_profit(
     *,
     alpha: float = 0.05,
     min_segment_size: int = 200,
+    baseline_clv: pd.Series | None = None,
 ) -> SegmentResults:
     """Effect on the primary metric and incremental profit for every segment and arm.
 
@@ -155,9 +156,14 @@ def segment_profit(
     min_segment_size : int
         Fewer customers than this in the arm or the control makes the segment
         ``inconclusive`` whatever its interval.
+    baseline_clv : pd.Series, optional
+        Each customer's CLV without the campaign (indexed like ``arms``): each row then
+        carries the segment's mean ``baseline_clv`` over all its customers and
+        ``clv_lift``, the incremental CLV as a share of it.
     """
     spent = treatment_cost(outcomes, arms, model).to_numpy()
     net = model.value_per_unit * outcomes[model.value_metric].to_numpy(dtype=float) - spent
+    baseline = None if baseline_clv is None else baseline_clv.to_numpy(dtype=float)
     y = outcomes[primary].to_numpy(dtype=float)
     value = outcomes[model.value_metric].to_numpy(dtype=float)
     arm_values = arms.to_numpy()
@@ -179,6 +185,9 @@ def segment_profit(
                 "n_control": n_c,
                 "eligible": int(in_segment.sum()),
             }
+            segment_baseline = None if baseline is None else float(baseline[in_segment].mean())
+            if segment_baseline is not None:
+                row["baseline_clv"] = segment_baseline
             if min(n_t, n_c) < 2:
                 rows.append(
                     {
@@ -217,6 +226,7 @@ def segment_profit(
                     "ci_high": effect.ci_high,
                     "p_value": effect.p_value,
                     "incremental_clv": clv,
+                    **_lift(clv, segment_baseline),
                     "incremental_profit": estimate,
                     "profit_se": profit.std_error,
                     "profit_ci_low": low,
@@ -240,6 +250,13 @@ def segment_profit(
                 }
             )
     return SegmentResults(pd.DataFrame(rows), alpha)
+
+
+def _lift(clv: float, baseline: float | None) -> dict[str, float | None]:
+    """``clv_lift``: incremental over baseline CLV (no key without a baseline)."""
+    if baseline is None:
+        return {}
+    return {"clv_lift": clv / baseline if baseline else None}
 
 
 def _cost_and_roi(
