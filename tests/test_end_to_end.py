@@ -417,3 +417,21 @@ def test_rfm_migration_is_reported_per_arm_and_logged(outcome):
         a.path for a in mlflow.MlflowClient(uri).list_artifacts(run.info.run_id, "migration")
     }
     assert artifacts == {"migration/transitions.csv", "migration/move_up.csv"}
+
+
+def test_the_chosen_learner_is_the_one_whose_policy_earns_most_out_of_fold(outcome):
+    _, _, summary, _ = outcome
+    selection = summary["model_selection"]
+    policies = {row["name"]: row for row in selection["policies"]}
+    assert set(policies) == {row["name"] for row in summary["models"]}
+    best = max(policies, key=lambda name: policies[name]["per_customer"])
+    assert selection["chosen"] == best and policies[best]["chosen"]
+    assert policies[best]["difference"] == 0.0
+    for row in policies.values():
+        assert row["difference"] <= 0.0
+        assert row["ci_low"] <= row["per_customer"] <= row["ci_high"]
+    # the targeting section values the chosen learner's policy on its own scores
+    assert summary["targeting"]["rows"][0]["treated_share"] == pytest.approx(
+        policies[best]["treated_share"]
+    )
+    assert selection["qini_leader"] in policies

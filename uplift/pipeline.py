@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -55,7 +55,7 @@ if TYPE_CHECKING:
     from uplift.value.baseline import BaselineCLV
     from uplift.value.decision import CampaignDecision, SegmentPolicy
     from uplift.value.migration import SegmentMigration
-    from uplift.value.policy import PolicyEvaluation
+    from uplift.value.policy import PolicyComparison, PolicyEvaluation
     from uplift.value.profit import ProfitModel, SegmentResults
 
 __all__ = [
@@ -146,11 +146,35 @@ class Modelling:
     """Permutation importance of each feature for the chosen learner's uplift."""
     scoring_model: ScoringModel
     """The chosen learner refitted on every customer, with the economics, for scoring."""
+    targeting: TargetingInputs | None = None
+    """The out-of-fold pieces every learner's targeting policy is valued with."""
+    net_uplift: dict[str, pd.DataFrame] = field(default_factory=dict)
+    """Each learner's out-of-fold expected net value of every arm, per customer."""
+    policies: PolicyComparison | None = None
+    """Every learner's targeting policy valued on common doubly robust scores; the most
+    valuable is the chosen learner (with one learner, ``None``)."""
 
     @property
     def chosen(self) -> str:
-        """The chosen learner's label."""
-        return self.comparison.chosen
+        """The chosen learner's label: the most valuable policy, or the Qini leader."""
+        return self.policies.chosen if self.policies is not None else self.comparison.chosen
+
+
+@dataclass(frozen=True)
+class TargetingInputs:
+    """Out-of-fold pieces of the targeting policy's value, shared by every learner.
+
+    ``spend`` is each arm's expected contact and offer cost per customer (out-of-fold
+    regressions of the metrics the offer costs read), ``realised`` every customer's
+    realised net value, ``baseline`` an out-of-fold regression of the control customers'
+    net value, and ``shares`` the known share of every arm.
+    """
+
+    spend: pd.DataFrame
+    realised: np.ndarray
+    baseline: np.ndarray
+    shares: dict[str, float]
+    value_per_unit: float
 
 
 @dataclass(frozen=True)
@@ -918,98 +942,29 @@ def evaluate_targeting(
     arm's predicted outcomes), but from models that never saw the customer: the chosen
     learner's out-of-fold uplift (cross-fitted again on the value metric when that is
     another metric, on the same folds), and out-of-fold regressions of the metrics the
-    offer costs read among each arm's customers. The policy (best positive arm, or none)
-    and the segment rule of the decision are valued with doubly robust scores
-    (:mod:`uplift.value.policy`) whose control model is an out-of-fold regression of the
-    control customers' net value.
+    offer costs read among each arm's customers (:func:`targeting_inputs`). The policy
+    (best positive arm, or none, within the budget) and the segment rule are valued with
+    doubly robust scores (:mod:`uplift.value.policy`) whose control model is an
+    out-of-fold regression of the control customers' net value.
     """
-    from uplift.analysis.learners import cross_fit_outcome, cross_fit_uplift
-    from uplift.value.policy import (
-        NO_ARM,
-        choose_arms,
-        doubly_robust_scores,
-        evaluate_policies,
-    )
-    from uplift.value.profit import net_value
+    from uplift.value.policy import NO_ARM, doubly_robust_scores, evaluate_policies
 
-    chosen = next(r for r in modelling.results if r.name == modelling.chosen)
-    entry = next(e for e in spec.models.configured() if e.label == modelling.chosen)
-    assert chosen.fold is not None
-    fold = chosen.fold
-    # the encoder fit_models fitted on these customers (the scoring model keeps it)
-    X = modelling.scoring_model.encoder.transform(data.frame)
-    arms = data.arms.astype(str).to_numpy()
-    economics = profit_model(spec, data.treatments)
-    forest = entry.learner == "uplift_forest"
-    base = "lightgbm" if forest else str(entry.base or spec.models.base)
-    params = None if forest else entry.params
-    seed = spec.models.seed
-    if spec.value_metric == spec.outcomes.primary:
-        value_uplift = chosen.predictions
-    else:
-        value_uplift = cross_fit_uplift(
-            "t_learner" if forest else entry.learner,
-            X,
-            data.arms,
-            data.outcomes[spec.value_metric],
-            data.control,
-            data.treatments,
-            folds=spec.models.folds,
-            seed=seed,
-            propensity=_propensity(data),
-            base=base,
-            base_params=params,
-        ).predictions
-    net_uplift, spend_of = {}, {}
-    for arm in data.treatments:
-        model = economics.cost_models[arm]
-        predicted = pd.DataFrame(
-            {
-                metric: cross_fit_outcome(
-                    X,
-                    data.outcomes[metric].to_numpy(dtype=float),
-                    arms == arm,
-                    fold,
-                    base=base,
-                    seed=seed,
-                    base_params=params,
-                )
-                for metric in model.outcome_metrics()
-            },
-            index=pd.RangeIndex(len(arms)),
-        )
-        spend_of[arm] = economics.contact_cost + np.asarray(model.cost(predicted), dtype=float)
-        net_uplift[arm] = economics.value_per_unit * value_uplift[arm].to_numpy() - spend_of[arm]
-    net = pd.DataFrame(net_uplift, index=data.frame.index)
-    realised = net_value(data.outcomes, data.arms, economics).to_numpy()
-    baseline = cross_fit_outcome(
-        X, realised, arms == data.control, fold, base=base, seed=seed, base_params=params
-    )
-    shares = data.arms.value_counts(normalize=True)
-    if data.weights is not None:
-        total = sum(data.weights[a] for a in [data.control, *data.treatments])
-        shares = pd.Series({a: data.weights[a] / total for a in [data.control, *data.treatments]})
+    inputs = modelling.targeting
+    assert inputs is not None  # fit_models builds them
+    net = modelling.net_uplift[modelling.chosen]
     scores = doubly_robust_scores(
-        realised,
-        arms,
+        inputs.realised,
+        data.arms.astype(str).to_numpy(),
         data.control,
         data.treatments,
-        {str(a): float(p) for a, p in shares.items()},
-        baseline,
+        inputs.shares,
+        inputs.baseline,
         net,
     )
     by_segment = {str(t["segment"]): str(t["arm"]) for t in rule.treated}
     segment_rule = segments_of.astype(str).map(by_segment).fillna(NO_ARM).astype(object)
-    # the budget is for a rollout to the eligible base: the experiment gets its share
-    budget, scale = spec.decision.budget, len(arms) / max(data.n_eligible, len(arms))
-    choice = choose_arms(
-        net,
-        max_treated=None if budget.max_treated is None else budget.max_treated * scale,
-        max_spend=None if budget.max_spend is None else budget.max_spend * scale,
-        spend=pd.DataFrame(spend_of, index=net.index),
-    )
     return evaluate_policies(
-        choice,
+        _choose(spec, data, net, inputs.spend),
         scores,
         alpha=spec.decision.alpha,
         others={"segments": segment_rule.set_axis(net.index)},
@@ -1076,19 +1031,163 @@ def fit_models(spec: ExperimentSpec, data: PreparedData, report: Report = _quiet
             )
             curves[f"{name} / {arm}"] = qini_curve(yy, tt, score)
     comparison = compare_metrics(quality_of, alpha=alpha)
-    chosen = next(r for r in results if r.name == comparison.chosen)
+    report("uplift model: each learner's targeting policy, valued out of fold")
+    fold = results[0].fold
+    assert fold is not None  # every learner is cross-fitted on the same stratified folds
+    inputs = targeting_inputs(spec, data, X, fold)
+    nets = {
+        r.name: _net_uplift(inputs, _value_uplift(spec, data, X, r, entry))
+        for r, entry in zip(results, spec.models.configured(), strict=True)
+    }
+    policies = None
+    if len(results) > 1:
+        policies = _compare_policies(spec, data, inputs, nets)
+    name = policies.chosen if policies is not None else comparison.chosen
+    chosen = next(r for r in results if r.name == name)
     table = pd.DataFrame(rows)
-    table["chosen"] = table["name"] == comparison.chosen
+    table["chosen"] = table["name"] == name
     calibration = {}
     for arm in data.treatments:
         yy, tt, score = _pair(data, y, chosen.predictions[arm], arm)
         calibration[arm] = calibration_by_decile(yy, tt, score, alpha=alpha, seed=seed)
-    report(f"uplift model: permutation importance of {comparison.chosen}'s features")
+    report(f"uplift model: permutation importance of {name}'s features")
     importance = permutation_importance(chosen, X, data.arms, y, data.control, seed=seed)
-    entry = next(e for e in spec.models.configured() if e.label == comparison.chosen)
-    report(f"uplift model: refitting {comparison.chosen} on every customer")
+    entry = next(e for e in spec.models.configured() if e.label == name)
+    report(f"uplift model: refitting {name} on every customer")
     scoring = scoring_model(spec, data, encoder, X, entry)
-    return Modelling(results, table, curves, comparison, calibration, importance, scoring)
+    return Modelling(
+        results,
+        table,
+        curves,
+        comparison,
+        calibration,
+        importance,
+        scoring,
+        inputs,
+        nets,
+        policies,
+    )
+
+
+def targeting_inputs(
+    spec: ExperimentSpec, data: PreparedData, X: pd.DataFrame, fold: np.ndarray
+) -> TargetingInputs:
+    """The out-of-fold pieces every learner's policy is valued with (on ``models.base``)."""
+    from uplift.analysis.learners import cross_fit_outcome
+    from uplift.value.profit import net_value
+
+    arms = data.arms.astype(str).to_numpy()
+    economics = profit_model(spec, data.treatments)
+    options: dict[str, Any] = {
+        "base": str(spec.models.base),
+        "seed": spec.models.seed,
+        "base_params": spec.models.base_params,
+    }
+    spend = {}
+    for arm in data.treatments:
+        model = economics.cost_models[arm]
+        predicted = pd.DataFrame(
+            {
+                metric: cross_fit_outcome(
+                    X, data.outcomes[metric].to_numpy(dtype=float), arms == arm, fold, **options
+                )
+                for metric in model.outcome_metrics()
+            },
+            index=pd.RangeIndex(len(arms)),
+        )
+        spend[arm] = economics.contact_cost + np.asarray(model.cost(predicted), dtype=float)
+    realised = net_value(data.outcomes, data.arms, economics).to_numpy()
+    baseline = cross_fit_outcome(X, realised, arms == data.control, fold, **options)
+    shares = data.arms.value_counts(normalize=True)
+    if data.weights is not None:
+        total = sum(data.weights[a] for a in [data.control, *data.treatments])
+        shares = pd.Series({a: data.weights[a] / total for a in [data.control, *data.treatments]})
+    return TargetingInputs(
+        pd.DataFrame(spend, index=data.frame.index),
+        realised,
+        baseline,
+        {str(a): float(p) for a, p in shares.items()},
+        economics.value_per_unit,
+    )
+
+
+def _value_uplift(
+    spec: ExperimentSpec,
+    data: PreparedData,
+    X: pd.DataFrame,
+    result: CrossFitResult,
+    entry: LearnerSpec,
+) -> pd.DataFrame:
+    """A learner's out-of-fold uplift on the value metric (cross-fitted again, on the same
+    folds, when the value metric is not the primary one)."""
+    from uplift.analysis.learners import cross_fit_uplift
+
+    if spec.value_metric == spec.outcomes.primary:
+        return result.predictions
+    forest = entry.learner == "uplift_forest"
+    return cross_fit_uplift(
+        "t_learner" if forest else entry.learner,
+        X,
+        data.arms,
+        data.outcomes[spec.value_metric],
+        data.control,
+        data.treatments,
+        folds=spec.models.folds,
+        seed=spec.models.seed,
+        propensity=_propensity(data),
+        base="lightgbm" if forest else str(entry.base or spec.models.base),
+        base_params=None if forest else entry.params,
+    ).predictions
+
+
+def _net_uplift(inputs: TargetingInputs, value_uplift: pd.DataFrame) -> pd.DataFrame:
+    """Expected net value of every arm per customer: value of the uplift less the spend."""
+    net = {
+        arm: inputs.value_per_unit * value_uplift[arm].to_numpy() - inputs.spend[arm].to_numpy()
+        for arm in inputs.spend.columns
+    }
+    return pd.DataFrame(net, index=inputs.spend.index)
+
+
+def _choose(
+    spec: ExperimentSpec, data: PreparedData, net: pd.DataFrame, spend: pd.DataFrame
+) -> pd.Series:
+    """The policy's arm per customer, within the spec's budget (pro rata to the experiment's
+    share of the eligible base, for which the budget is stated)."""
+    from uplift.value.policy import choose_arms
+
+    budget, scale = spec.decision.budget, len(net) / max(data.n_eligible, len(net))
+    return choose_arms(
+        net,
+        max_treated=None if budget.max_treated is None else budget.max_treated * scale,
+        max_spend=None if budget.max_spend is None else budget.max_spend * scale,
+        spend=spend,
+    )
+
+
+def _compare_policies(
+    spec: ExperimentSpec,
+    data: PreparedData,
+    inputs: TargetingInputs,
+    nets: Mapping[str, pd.DataFrame],
+) -> PolicyComparison:
+    """Every learner's policy valued on the same doubly robust scores, whose outcome model
+    averages the learners' predicted net values (so no learner is judged by its own)."""
+    from uplift.value.policy import compare_policies, doubly_robust_scores
+
+    mean_net = sum(nets.values()) / len(nets)
+    assert isinstance(mean_net, pd.DataFrame)
+    scores = doubly_robust_scores(
+        inputs.realised,
+        data.arms.astype(str).to_numpy(),
+        data.control,
+        data.treatments,
+        inputs.shares,
+        inputs.baseline,
+        mean_net,
+    )
+    choices = {name: _choose(spec, data, net, inputs.spend) for name, net in nets.items()}
+    return compare_policies(choices, scores, alpha=spec.decision.alpha)
 
 
 def _pair(
@@ -1217,9 +1316,14 @@ def build_summary(
             "segments": _records(analysis.segments.table),
             "models": _records(analysis.modelling.table),
             "model_selection": {
-                "criterion": "mean over the treatment arms of the normalized out-of-fold Qini "
-                "of the primary metric; highest wins",
+                "criterion": "the learner whose targeting policy (out-of-fold predictions, "
+                "best positive arm per customer) has the highest doubly robust incremental "
+                "profit on common scores; with one learner, that learner",
                 "chosen": analysis.modelling.chosen,
+                "qini_leader": analysis.modelling.comparison.chosen,
+                "policies": _records(analysis.modelling.policies.to_frame())
+                if analysis.modelling.policies is not None
+                else [],
                 "alpha": analysis.modelling.comparison.alpha,
                 "n_boot": analysis.modelling.comparison.n_boot,
                 "learners": _records(analysis.modelling.comparison.to_frame()),

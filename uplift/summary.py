@@ -245,12 +245,35 @@ class ImportanceRow(_Row):
     """``prediction_change`` over the standard deviation of the arm's predictions."""
 
 
+class PolicyComparisonRow(_Row):
+    name: str
+    per_customer: Number
+    """The learner's policy: incremental net value per customer against treating no one
+    (doubly robust on scores common to every learner, out of fold, before the fixed
+    cost)."""
+    std_error: Number
+    ci_low: Number
+    ci_high: Number
+    treated_share: float
+    difference: Number
+    """This policy's value minus the chosen one's, per customer (paired)."""
+    difference_ci_low: Number
+    difference_ci_high: Number
+    chosen: bool
+
+
 class ModelSelectionSummary(_Row):
     criterion: str
     chosen: str
+    qini_leader: str
+    """The learner with the highest mean normalized out-of-fold Qini (``learners``)."""
+    policies: list[PolicyComparisonRow]
+    """Every learner's targeting policy valued out of fold; the most valuable is chosen."""
     alpha: float
     n_boot: int
     learners: list[LearnerComparisonRow]
+    """The Qini comparison: its ``chosen`` column marks the Qini leader and its
+    differences are taken from it."""
     importance: list[ImportanceRow]
     """Permutation importance of the chosen learner's features, per arm."""
 

@@ -15,9 +15,11 @@ import pytest
 from uplift.value.policy import (
     NO_ARM,
     choose_arms,
+    compare_policies,
     doubly_robust_scores,
     evaluate_policies,
     policy_value,
+    within_budget,
 )
 
 SHARES = {"control": 0.2, "a": 0.4, "b": 0.4}
@@ -154,3 +156,54 @@ def test_targeting_beats_treating_everyone_when_the_effect_changes_sign() -> Non
     assert evaluation.best_treat_all == "b"  # true means: a -0.2, b 0.5 - P(x > 0.5) = 0.19
     assert evaluation.gain_ci_low > 0  # the oracle rule gains about 0.5 per customer
     assert evaluation.policy.treated_share == pytest.approx(float((uplift.max(axis=1) > 0).mean()))
+
+
+def test_within_budget_rounds_a_pro_rata_count_down_and_stops_at_the_spend() -> None:
+    gain = np.array([3.0, -1.0, 5.0, 2.0, 4.0])
+    spend = np.array([1.0, 1.0, 2.0, 1.0, 2.5])
+    # by hand: by gain the order is 5.0 (row 2), 4.0 (row 4), 3.0 (row 0), 2.0 (row 3)
+    assert within_budget(gain, max_treated=2.7).tolist() == [False, False, True, False, True]
+    # cumulated spend 2.0, 4.5, 5.5: a budget of 5 stops before row 0
+    assert within_budget(gain, spend, max_spend=5.0).tolist() == [False, False, True, False, True]
+    assert within_budget(gain).tolist() == [True, False, True, True, True]
+    with pytest.raises(ValueError, match="spend"):
+        within_budget(gain, max_spend=1.0)
+
+
+def test_compare_policies_picks_the_most_valuable_with_paired_intervals() -> None:
+    from statsmodels.stats.weightstats import DescrStatsW
+
+    rng = np.random.default_rng(12)
+    data = experiment(20_000, rng)
+    uplift = data["uplift"]
+    scores = doubly_robust_scores(
+        data["y"], data["arms"], "control", ["a", "b"], SHARES, data["baseline"], uplift
+    )
+    good = choose_arms(uplift)  # the true uplift: the oracle rule
+    noisy = choose_arms(uplift + rng.normal(0.0, 1.5, uplift.shape))
+    everyone = pd.Series("a", index=uplift.index)
+    result = compare_policies({"good": good, "noisy": noisy, "all_a": everyone}, scores)
+    assert result.chosen == "good"
+    table = result.to_frame().set_index("name")
+    assert table.loc["good", "chosen"] and not table.loc["noisy", "chosen"]
+    for name, rule in {"good": good, "noisy": noisy, "all_a": everyone}.items():
+        assert table.loc[name, "per_customer"] == pytest.approx(
+            policy_value(rule, scores).per_customer, rel=1e-12
+        )
+    # reference: statsmodels' normal interval of the mean per-customer difference of scores
+    picked = {
+        name: np.select(
+            [rule.to_numpy() == "a", rule.to_numpy() == "b"],
+            [scores["a"].to_numpy(), scores["b"].to_numpy()],
+            0.0,
+        )
+        for name, rule in {"good": good, "noisy": noisy}.items()
+    }
+    diff = DescrStatsW(picked["noisy"] - picked["good"])
+    low, high = diff.zconfint_mean(alpha=0.05)
+    assert table.loc["noisy", "difference"] == pytest.approx(diff.mean, rel=1e-12)
+    assert table.loc["noisy", "difference_ci_low"] == pytest.approx(low, rel=1e-9)
+    assert table.loc["noisy", "difference_ci_high"] == pytest.approx(high, rel=1e-9)
+    assert high < 0  # the oracle rule is demonstrably better than the noisy one
+    # and the truth agrees with the ranking
+    assert true_value(good, uplift) > true_value(noisy, uplift)

@@ -151,13 +151,14 @@ def decide(
             why = f"Treating everyone with '{arm}' pays back ({money}), but targeting pays more"
         else:
             why = f"Treating everyone does not pay back (best arm '{arm}': {money})"
-        if targeting is not None:
-            why += (
-                f"; targeting gains {targeting.gain_over_treat_all:.2f} per customer over "
-                f"treating everyone with '{targeting.best_treat_all}' "
-                f"({targeting.gain_ci_low:.2f} to {targeting.gain_ci_high:.2f})"
-            )
-        return verdict("go_targeted", f"{why}. {targeted}.", arm)
+        gain = (
+            f" It gains {targeting.gain_over_treat_all:.2f} per customer over treating everyone "
+            f"with '{targeting.best_treat_all}' ({targeting.gain_ci_low:.2f} to "
+            f"{targeting.gain_ci_high:.2f})."
+            if targeting is not None
+            else ""
+        )
+        return verdict("go_targeted", f"{why}. {targeted[:1].upper()}{targeted[1:]}.{gain}", arm)
     if (overall["decision"] == "no_go").all():
         return verdict(
             "no_go",

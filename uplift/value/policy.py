@@ -39,9 +39,11 @@ from scipy import stats
 
 __all__ = [
     "NO_ARM",
+    "PolicyComparison",
     "PolicyEvaluation",
     "PolicyValue",
     "choose_arms",
+    "compare_policies",
     "doubly_robust_scores",
     "evaluate_policies",
     "policy_value",
@@ -309,3 +311,67 @@ def evaluate_policies(
     return PolicyEvaluation(
         tuple(values), mean, mean - q * se, mean + q * se, str(best), alpha, choice
     )
+
+
+@dataclass(frozen=True)
+class PolicyComparison:
+    """Several learners' targeting policies valued on the same doubly robust scores."""
+
+    table: pd.DataFrame
+    """One row per learner: its policy's value per customer with interval, the share it
+    treats, and the paired difference from the best learner's policy with its interval."""
+    chosen: str
+    """The learner whose policy is worth the most."""
+    alpha: float
+
+    def to_frame(self) -> pd.DataFrame:
+        """The comparison table (a copy)."""
+        return self.table.copy()
+
+
+def compare_policies(
+    choices: Mapping[str, pd.Series], scores: pd.DataFrame, *, alpha: float = 0.05
+) -> PolicyComparison:
+    """Value every learner's policy on common scores and pick the most valuable.
+
+    Every policy is valued by :func:`policy_value` on the same ``scores``, so the
+    difference between two policies is the mean of per-customer differences and has a
+    paired interval. Picking the highest of several noisy estimates flatters the winner
+    a little (winner's curse); the difference intervals show how clear the choice is.
+
+    Parameters
+    ----------
+    choices : mapping
+        Learner label -> arm per customer (:data:`NO_ARM` for untreated).
+    scores : pd.DataFrame
+        :func:`doubly_robust_scores` of every customer.
+    alpha : float
+        One minus the confidence level of the intervals.
+    """
+    if not choices:
+        raise ValueError("compare_policies needs at least one policy")
+    picked = {name: _picked(choice, scores) for name, choice in choices.items()}
+    values = {name: policy_value(c, scores, name=name, alpha=alpha) for name, c in choices.items()}
+    chosen = max(values, key=lambda name: values[name].per_customer)
+    q = float(stats.norm.ppf(1 - alpha / 2))
+    rows = []
+    for name, value in values.items():
+        gap = picked[name] - picked[chosen]
+        n = len(gap)
+        mean = float(gap.mean()) if n else float("nan")
+        se = float(gap.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
+        rows.append(
+            {
+                "name": name,
+                "per_customer": value.per_customer,
+                "std_error": value.std_error,
+                "ci_low": value.ci_low,
+                "ci_high": value.ci_high,
+                "treated_share": value.treated_share,
+                "difference": mean,
+                "difference_ci_low": mean - q * se if name != chosen else 0.0,
+                "difference_ci_high": mean + q * se if name != chosen else 0.0,
+                "chosen": name == chosen,
+            }
+        )
+    return PolicyComparison(pd.DataFrame(rows), chosen, alpha)
