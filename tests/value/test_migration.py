@@ -449,3 +449,42 @@ def test_migration_runs_the_three_steps_on_the_launch_scale() -> None:
     moves = move_up_effects(levels.launch, levels.end, arms, "control", ["offer"], by_level=True)
     pd.testing.assert_frame_equal(result.moves.to_frame(), moves.to_frame())
     assert set(result.to_dict()) == {"scale", "transitions", "moves"}
+
+
+def test_the_pipeline_reads_the_end_columns_and_names_a_missing_one(tmp_path) -> None:
+    # an observed-assignment experiment in one CSV file: features, arm and outcomes, with the
+    # simulator's end-of-window R, F and M; then the same file without them
+    import yaml
+
+    from uplift import pipeline
+    from uplift.data.simulate import simulate
+    from uplift.errors import DataError
+    from uplift.spec import ExperimentSpec
+
+    root = __import__("pathlib").Path(__file__).resolve().parents[2]
+    config = yaml.safe_load((root / "configs" / "edtech_trial_lessons.yaml").read_text("utf-8"))
+    sim = simulate("trial_lessons", 3000, 5, ["two_lessons", "four_lessons"])
+    arms = pd.Series(
+        np.random.default_rng(5).choice(["control", "two_lessons", "four_lessons"], 3000),
+        index=sim.population.index,
+    )
+    frame = pd.concat([sim.population, sim.draw(arms)], axis=1).assign(arm=arms)
+    frame.to_csv(tmp_path / "base.csv", index=False)
+    config["population"]["source"] = {"kind": "csv", "path": str(tmp_path / "base.csv")}
+    config["assignment"] = {"column": "arm", "control": "control"}
+    config["outcomes"]["source"] = {"kind": "population"}
+    spec = ExperimentSpec.model_validate(config)
+    data = pipeline.prepare(spec)
+    assert data.end_of_window is not None
+    assert list(data.end_of_window.columns) == ["recency", "frequency", "monetary"]
+    expected = frame.set_index("customer_id").loc[data.frame["customer_id"], "frequency_180d_end"]
+    np.testing.assert_array_equal(data.end_of_window["frequency"], expected.to_numpy())
+    moved = pipeline.segment_migration(spec, data)
+    assert moved is not None and set(moved.moves.to_frame()["arm"]) == {
+        "two_lessons",
+        "four_lessons",
+    }
+
+    frame.drop(columns="recency_days_end").to_csv(tmp_path / "base.csv", index=False)
+    with pytest.raises(DataError, match=r"value\.migration\.recency: .*'recency_days_end'"):
+        pipeline.prepare(spec)
