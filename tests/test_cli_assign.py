@@ -36,13 +36,10 @@ NAME = "edtech-trial-lessons"
 ARMS = ["control", "two_lessons", "four_lessons"]
 
 
-
 def ok(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
     assert result.returncode == 0, (result.returncode, result.stdout, result.stderr)
     assert "Traceback" not in result.stderr
     return result
-
-
 
 
 def example(**edits: Any) -> dict[str, Any]:

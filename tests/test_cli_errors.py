@@ -28,8 +28,6 @@ def tracking(tmp_path: Path) -> list[str]:
     return ["--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db"]
 
 
-
-
 def replace_once(text: str, old: str, new: str) -> str:
     assert text.count(old) == 1, f"{old!r} occurs {text.count(old)} times in the example"
     return text.replace(old, new)

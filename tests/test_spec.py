@@ -20,7 +20,7 @@ from uplift.summary import summary_json_schema
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "configs" / "edtech_trial_lessons.yaml"
 #: The example's learner list, which several cases rewrite.
-LEARNERS_LINE = "learners: [s_learner, t_learner, {learner: x_learner, base: linear}]"
+LEARNERS_LINE = "learners: [s_learner, t_learner, x_learner, {learner: x_learner, base: linear}]"
 CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
 
 
@@ -525,7 +525,7 @@ def test_the_digest_ignores_keys_left_at_their_defaults() -> None:
             {"column": "history", "period_days": 365, "transactions": {"kind": "csv", "path": "t"}},
             r"value\.baseline_clv.*either transactions or column",
         ),
-        ({}, r"value\.baseline_clv.*either transactions or column"),
+        ({}, r"value\.baseline_clv.*either transactions .*or column"),
         ({"transactions": {"kind": "csv", "path": "t"}, "period_days": 30}, r"period_days"),
     ],
 )
@@ -538,3 +538,10 @@ def test_baseline_clv_takes_one_source(tmp_path: Path, baseline: dict, message: 
         load_spec(path)
     config["value"]["baseline_clv"] = {"column": "revenue_pre_60d", "period_days": 60}
     assert ExperimentSpec.model_validate(config).value.baseline_clv.period_days == 60
+
+
+def test_migration_dimensions_are_named_once() -> None:
+    config = yaml.safe_load((ROOT / "configs" / "edtech_trial_lessons.yaml").read_text("utf-8"))
+    config["value"]["migration"]["dimensions"] = ["M", "M"]
+    with pytest.raises(ValueError, match="each dimension once"):
+        ExperimentSpec.model_validate(config)

@@ -153,6 +153,9 @@ class Modelling:
     policies: PolicyComparison | None = None
     """Every learner's targeting policy valued on common doubly robust scores; the most
     valuable is the chosen learner (with one learner, ``None``)."""
+    scores: pd.DataFrame | None = None
+    """The doubly robust scores every policy is valued with (their outcome model averages
+    the learners' predicted net values)."""
 
     @property
     def chosen(self) -> str:
@@ -831,7 +834,9 @@ def analyze(spec: ExperimentSpec, data: PreparedData, report: Report = _quiet) -
     report("value: incremental CLV, costs and profit per segment")
     report("value: the targeting policy, valued out of fold")
     targeting = evaluate_targeting(spec, data, modelling, segments_of, segment_rule(segments))
-    decision = decide(segments, targeting, spec.economics.fixed_cost)
+    decision = decide(
+        segments, targeting, spec.economics.fixed_cost, _affordable(spec, data, modelling)
+    )
     moved = segment_migration(spec, data)
     if moved is not None:
         report("value: RFM migration from launch to the end of the window, per arm")
@@ -891,7 +896,9 @@ def baseline_clv(spec: ExperimentSpec, data: PreparedData) -> BaselineCLV | None
         id_column=id_column,
         date_column=source.date,
         amount_column=source.amount,
-        observation_end=setting.observation_end,
+        # purchases after launch are the campaign's, not the baseline's
+        observation_end=setting.observation_end
+        or (data.launch.launched_at.date() if data.launch is not None else None),
         horizon_months=clv.horizon_months,
         annual_discount_rate=clv.annual_discount_rate,
         margin=clv.margin,
@@ -943,24 +950,17 @@ def evaluate_targeting(
     learner's out-of-fold uplift (cross-fitted again on the value metric when that is
     another metric, on the same folds), and out-of-fold regressions of the metrics the
     offer costs read among each arm's customers (:func:`targeting_inputs`). The policy
-    (best positive arm, or none, within the budget) and the segment rule are valued with
-    doubly robust scores (:mod:`uplift.value.policy`) whose control model is an
-    out-of-fold regression of the control customers' net value.
+    (best positive arm, or none, within the budget), treating everyone with each arm,
+    treating no one and the segment rule are valued on the doubly robust scores
+    (:mod:`uplift.value.policy`) the learners were compared on: their control model is an
+    out-of-fold regression of the control customers' net value, their arm models add the
+    learners' mean predicted net value.
     """
-    from uplift.value.policy import NO_ARM, doubly_robust_scores, evaluate_policies
+    from uplift.value.policy import NO_ARM, evaluate_policies
 
-    inputs = modelling.targeting
-    assert inputs is not None  # fit_models builds them
+    inputs, scores = modelling.targeting, modelling.scores
+    assert inputs is not None and scores is not None  # fit_models builds them
     net = modelling.net_uplift[modelling.chosen]
-    scores = doubly_robust_scores(
-        inputs.realised,
-        data.arms.astype(str).to_numpy(),
-        data.control,
-        data.treatments,
-        inputs.shares,
-        inputs.baseline,
-        net,
-    )
     by_segment = {str(t["segment"]): str(t["arm"]) for t in rule.treated}
     segment_rule = segments_of.astype(str).map(by_segment).fillna(NO_ARM).astype(object)
     return evaluate_policies(
@@ -987,6 +987,7 @@ def fit_models(spec: ExperimentSpec, data: PreparedData, report: Report = _quiet
     from uplift.analysis.learners import cross_fit_uplift
     from uplift.analysis.metrics import metric_intervals, qini_curve
     from uplift.analysis.selection import compare_metrics
+    from uplift.value.policy import compare_policies
 
     alpha, seed = spec.decision.alpha, spec.models.seed
     encoder = FeatureEncoder(spec.population.features).fit(data.frame)
@@ -1039,9 +1040,11 @@ def fit_models(spec: ExperimentSpec, data: PreparedData, report: Report = _quiet
         r.name: _net_uplift(inputs, _value_uplift(spec, data, X, r, entry))
         for r, entry in zip(results, spec.models.configured(), strict=True)
     }
+    scores = _common_scores(data, inputs, nets)
     policies = None
     if len(results) > 1:
-        policies = _compare_policies(spec, data, inputs, nets)
+        choices = {label: _choose(spec, data, net, inputs.spend) for label, net in nets.items()}
+        policies = compare_policies(choices, scores, alpha=alpha)
     name = policies.chosen if policies is not None else comparison.chosen
     chosen = next(r for r in results if r.name == name)
     table = pd.DataFrame(rows)
@@ -1066,6 +1069,7 @@ def fit_models(spec: ExperimentSpec, data: PreparedData, report: Report = _quiet
         inputs,
         nets,
         policies,
+        scores,
     )
 
 
@@ -1165,19 +1169,35 @@ def _choose(
     )
 
 
-def _compare_policies(
-    spec: ExperimentSpec,
-    data: PreparedData,
-    inputs: TargetingInputs,
-    nets: Mapping[str, pd.DataFrame],
-) -> PolicyComparison:
-    """Every learner's policy valued on the same doubly robust scores, whose outcome model
-    averages the learners' predicted net values (so no learner is judged by its own)."""
-    from uplift.value.policy import compare_policies, doubly_robust_scores
+def _affordable(spec: ExperimentSpec, data: PreparedData, modelling: Modelling) -> list[str]:
+    """The arms with which treating everyone stays within ``decision.budget`` (pro rata)."""
+    budget, inputs = spec.decision.budget, modelling.targeting
+    n = len(data.arms)
+    scale = n / max(data.n_eligible, n)
+    out = []
+    for arm in data.treatments:
+        if budget.max_treated is not None and budget.max_treated * scale < n:
+            continue
+        if (
+            budget.max_spend is not None
+            and inputs is not None
+            and inputs.spend[arm].sum() > budget.max_spend * scale
+        ):
+            continue
+        out.append(arm)
+    return out
+
+
+def _common_scores(
+    data: PreparedData, inputs: TargetingInputs, nets: Mapping[str, pd.DataFrame]
+) -> pd.DataFrame:
+    """Doubly robust scores whose outcome model averages the learners' predicted net values,
+    so that every learner's policy is valued on the same scores and none by its own model."""
+    from uplift.value.policy import doubly_robust_scores
 
     mean_net = sum(nets.values()) / len(nets)
     assert isinstance(mean_net, pd.DataFrame)
-    scores = doubly_robust_scores(
+    return doubly_robust_scores(
         inputs.realised,
         data.arms.astype(str).to_numpy(),
         data.control,
@@ -1186,8 +1206,6 @@ def _compare_policies(
         inputs.baseline,
         mean_net,
     )
-    choices = {name: _choose(spec, data, net, inputs.spend) for name, net in nets.items()}
-    return compare_policies(choices, scores, alpha=spec.decision.alpha)
 
 
 def _pair(
@@ -1211,8 +1229,9 @@ def scoring_model(
     The primary metric's uplift model; the value metric's, when the value metric is
     another one (by a T-learner on LightGBM when the chosen learner is the uplift forest,
     which needs a binary outcome); and, for each arm whose offer cost depends on what the
-    customer does, a regressor of each metric the cost reads among the arm's customers
-    (a T-learner's own treated-arm model when it already predicts that metric).
+    customer does, a regressor on ``models.base`` of each metric the cost reads among the
+    arm's customers (a T-learner's own treated-arm model when it already predicts that
+    metric on that base), as the targeting policy was valued.
     """
     from uplift.analysis.learners import fit_uplift, make_base
     from uplift.scoring import ScoringModel
@@ -1240,17 +1259,26 @@ def scoring_model(
     if value_metric != primary:
         value_uplift = fit("t_learner" if forest else learner.learner, value_metric)
     economics = profit_model(spec, data.treatments)
+    # the metrics the offer costs read are regressed as the targeting policy was valued
+    # (targeting_inputs): on models.base, so the rule applied is the rule valued
+    base, params = str(spec.models.base), spec.models.base_params
+    same_base = not forest and options["base"] == base and learner.params == params
     arm_outcomes: dict[str, dict[str, Any]] = {}
     for arm in data.treatments:
         arm_outcomes[arm] = {}
         in_arm = arms == arm
         for metric in economics.cost_models[arm].outcome_metrics():
             for model, modelled in ((uplift, primary), (value_uplift, value_metric)):
-                if model is not None and model.name == "t_learner" and modelled == metric:
+                if (
+                    same_base
+                    and model is not None
+                    and model.name == "t_learner"
+                    and modelled == metric
+                ):
                     arm_outcomes[arm][metric] = model.learner.models_t[arm]
                     break
             else:
-                regressor = make_base(other["base"], spec.models.seed, other["base_params"])
+                regressor = make_base(base, spec.models.seed, params)
                 target = data.outcomes[metric].to_numpy(dtype=float)
                 arm_outcomes[arm][metric] = regressor.fit(x[in_arm], target[in_arm])
     return ScoringModel(

@@ -272,6 +272,11 @@ def score_file(
             except DataError as exc:
                 raise DataError(f"--population: {population}: {exc}") from None
             if keep is not None:
+                if writer.rows + len(chunk) > len(keep):
+                    raise DataError(
+                        f"--population: {population} had {len(keep):,} customers when the "
+                        f"budget was filled and has more now; it changed while being scored."
+                    )
                 within = keep[writer.rows : writer.rows + len(chunk)]
                 if not within.all():
                     arm = scores["recommended_arm"].to_numpy(dtype=object)
@@ -282,6 +287,11 @@ def score_file(
                 counts[str(arm)] = counts.get(str(arm), 0) + int(n)
             if report is not None:
                 report(f"scored {writer.rows:,} customers")
+        if keep is not None and writer.rows != len(keep):
+            raise DataError(
+                f"--population: {population} had {len(keep):,} customers when the budget was "
+                f"filled and {writer.rows:,} now; it changed while being scored."
+            )
         if writer.rows == 0:
             writer.write(_empty_scores(model))
     return ScoreReport(writer.rows, time.perf_counter() - start, out, counts)

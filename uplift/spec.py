@@ -416,7 +416,9 @@ class BaselineCLVSpec(_Model):
 
     transactions: TransactionsSource | None = None
     observation_end: dt.date | None = None
-    """Last day the transactions cover (the launch); default: the last purchase date."""
+    """Last day of history (the launch): later purchases make the baseline fail, since they
+    would count the campaign's effect. Default: the launch date in the ledger, or, for an
+    observed assignment, the last purchase date."""
     column: str | None = None
     """A pre-period spend column of the population (frozen at launch)."""
     period_days: Int | None = Field(default=None, gt=0)
@@ -424,8 +426,14 @@ class BaselineCLVSpec(_Model):
 
     @model_validator(mode="after")
     def _one_source(self) -> BaselineCLVSpec:
-        if (self.transactions is None) == (self.column is None):
-            raise ValueError("give either transactions or column (with period_days), not both")
+        if self.transactions is not None and self.column is not None:
+            raise KeyPathError(
+                ["column"], "give either transactions or column (with period_days), not both"
+            )
+        if self.transactions is None and self.column is None:
+            raise ValueError(
+                "give either transactions (a purchases table) or column (with period_days)"
+            )
         if self.column is not None and self.period_days is None:
             raise KeyPathError(["period_days"], "column needs period_days, the days it covers")
         if self.column is None and self.period_days is not None:
@@ -445,6 +453,13 @@ class Migration(_Model):
     """Also compare the move up from each launch level (M(n) to M(n+1) and above)."""
     interval: Literal["newcombe", "wald"] = "newcombe"
     """Interval of a difference of two shares: Newcombe's hybrid score, or Wald."""
+
+    @field_validator("dimensions")
+    @classmethod
+    def _distinct(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"each dimension once, found {value}")
+        return value
 
 
 class Value(_Model):

@@ -259,9 +259,9 @@ def test_buckets_are_uniform_over_a_million_ids() -> None:
     assert stats.chisquare(observed).pvalue > 0.01
 
 
-weights_strategy = st.lists(
-    st.integers(min_value=1, max_value=3000), min_size=2, max_size=5
-).map(lambda parts: {f"arm{i}": p / BUCKETS for i, p in enumerate(parts)})
+weights_strategy = st.lists(st.integers(min_value=1, max_value=3000), min_size=2, max_size=5).map(
+    lambda parts: {f"arm{i}": p / BUCKETS for i, p in enumerate(parts)}
+)
 
 
 @settings(max_examples=60, deadline=None)

@@ -118,3 +118,25 @@ def test_no_comparable_arm_is_inconclusive() -> None:
     decision = decide(SegmentResults(table, 0.05), _targeting(0.1, -0.2, 0.4, (0.0, -1.0, 1.0)))
     assert decision.verdict == "inconclusive"
     assert decision.best_arm is None
+
+
+def test_treating_everyone_beyond_the_budget_is_never_the_verdict() -> None:
+    results = _results((1.0, 0.2, 1.8))
+    # the policy pays on its own: targeted within the budget
+    decision = decide(results, _targeting(0.9, 0.3, 1.5, (-0.1, -0.4, 0.2)), within_budget=[])
+    assert decision.verdict == "go_targeted"
+    assert "exceeds the budget" in decision.reason
+    # the policy does not clear zero: no verdict may send everyone the e-mail
+    decision = decide(results, _targeting(0.3, -0.3, 0.9, (-0.7, -1.0, -0.4)), within_budget=[])
+    assert decision.verdict == "inconclusive"
+    # with the arm affordable, the same numbers are a go
+    decision = decide(
+        results, _targeting(0.3, -0.3, 0.9, (-0.7, -1.0, -0.4)), within_budget=["email"]
+    )
+    assert decision.verdict == "go"
+
+
+def test_a_go_whose_targeting_gains_but_does_not_clear_zero_says_so() -> None:
+    decision = decide(_results((1.0, 0.2, 1.8)), _targeting(1.1, -0.1, 2.3, (0.5, 0.1, 0.9)))
+    assert decision.verdict == "go"
+    assert "Targeting gains on it, but its own profit is not clear of zero" in decision.reason

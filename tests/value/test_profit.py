@@ -274,6 +274,7 @@ def test_small_segments_are_inconclusive_whatever_their_interval() -> None:
     row = table.iloc[0]
     assert row["profit_ci_low"] > 0  # the interval alone would say go
     assert row["decision"] == "inconclusive"
+    assert row["n_to_settle"] is None  # more customers would not change the interval's side
     assert "401" in row["reason"]
     assert set(table["decision"]) == {"inconclusive"}
     # with a smaller minimum the whole base is a go again

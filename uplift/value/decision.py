@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -83,6 +84,7 @@ def decide(
     results: SegmentResults,
     targeting: PolicyEvaluation | None = None,
     fixed_cost: float = 0.0,
+    within_budget: Collection[str] | None = None,
 ) -> CampaignDecision:
     """Verdict on the whole campaign from the segment results and the targeting policy.
 
@@ -97,6 +99,12 @@ def decide(
     * ``inconclusive`` otherwise, with the customers that would settle the best arm.
 
     Without ``targeting`` (no per-customer policy), the segment rule stands in for it.
+    ``within_budget`` names the arms with which treating everyone fits the budget (default:
+    every arm); treating everyone with another arm is never the verdict.
+
+    The policy is the most valuable of the learners' policies on the same data, which
+    flatters its estimate a little (winner's curse); with a handful of learners the bias is
+    small beside the interval, and the paired intervals of ``model_selection`` show it.
     """
     table = results.table
     rule = segment_rule(results)
@@ -139,15 +147,24 @@ def decide(
     )
     targeted = _targeted_text(policy, rule, estimate, low, high, total, results.alpha)
     gains = targeting is not None and targeting.gain_ci_low > 0
-    if best["decision"] == "go" and not (gains and low > 0):
+    affordable = within_budget is None or arm in within_budget
+    if best["decision"] == "go" and affordable and not (gains and low > 0):
+        if policy is None:
+            beside = ""
+        elif gains:
+            beside = f" Targeting gains on it, but its own profit is not clear of zero: {targeted}."
+        else:
+            beside = f" Targeting does not demonstrably do better: {targeted}."
         return verdict(
             "go",
             f"Treating every eligible customer with '{arm}' pays back: {money} net of costs."
-            + (f" Targeting does not demonstrably do better: {targeted}." if policy else ""),
+            + beside,
             arm,
         )
     if low > 0:
-        if best["decision"] == "go":
+        if best["decision"] == "go" and not affordable:
+            why = f"Treating everyone with '{arm}' pays back ({money}) but exceeds the budget"
+        elif best["decision"] == "go":
             why = f"Treating everyone with '{arm}' pays back ({money}), but targeting pays more"
         else:
             why = f"Treating everyone does not pay back (best arm '{arm}': {money})"

@@ -16,9 +16,9 @@ Beside the profit, each row carries
   the covariance of the two (they share the arm's customers);
 * the break-even uplift: the effect on the value metric per customer at which the
   campaign exactly pays for that cost, ``cost / value_per_unit``, with the cost's interval;
-* for an inconclusive row, the sample size that would settle it: the customers (arm and
-  control together, in the same proportion) at which a true profit equal to the estimate
-  would give an interval clear of zero with 80% power.
+* for a row whose interval spans zero, the sample size that would settle it: the
+  customers (arm and control together, in the same proportion) at which a true profit
+  equal to the estimate would give an interval clear of zero with 80% power.
 
 A segment and arm is ``go`` when the whole interval of incremental profit is above zero,
 ``no_go`` when it is below zero, ``inconclusive`` otherwise (including segments smaller
@@ -242,9 +242,9 @@ def segment_profit(
                     if model.value_per_unit > 0
                     else float("nan"),
                     "total_incremental_profit": estimate * int(in_segment.sum()),
-                    "n_to_settle": _n_to_settle(
-                        n_t + n_c, estimate, profit.std_error, alpha, decision
-                    ),
+                    "n_to_settle": _n_to_settle(n_t + n_c, estimate, profit.std_error, alpha)
+                    if low <= 0 <= high
+                    else None,
                     "decision": decision,
                     "reason": reason,
                 }
@@ -298,14 +298,14 @@ def _cost_and_roi(
     return out
 
 
-def _n_to_settle(n: int, estimate: float, se: float, alpha: float, decision: str) -> float | None:
-    """Customers (arm and control together) that would settle an inconclusive row.
+def _n_to_settle(n: int, estimate: float, se: float, alpha: float) -> float | None:
+    """Customers (arm and control together) that would settle a row whose interval spans 0.
 
     With the same split, the standard error scales as ``1 / sqrt(n)``; a true profit equal
     to the estimate gives an interval clear of zero with probability
     :data:`SETTLING_POWER` once ``|estimate| / se`` reaches ``z(1 - alpha/2) + z(power)``.
     """
-    if decision != "inconclusive" or not np.isfinite(se) or se <= 0 or estimate == 0:
+    if not np.isfinite(se) or se <= 0 or estimate == 0:
         return None
     z = float(stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(SETTLING_POWER))
     return float(np.ceil(n * (z * se / abs(estimate)) ** 2))
