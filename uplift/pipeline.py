@@ -165,15 +165,17 @@ class Modelling:
 
 @dataclass(frozen=True)
 class TargetingInputs:
-    """Out-of-fold pieces of the targeting policy's value, shared by every learner.
+    """Out-of-fold pieces of the targeting policies' values.
 
-    ``spend`` is each arm's expected contact and offer cost per customer (out-of-fold
-    regressions of the metrics the offer costs read), ``realised`` every customer's
-    realised net value, ``baseline`` an out-of-fold regression of the control customers'
-    net value, and ``shares`` the known share of every arm.
+    ``spend`` is, per learner, each arm's expected contact and offer cost per customer:
+    out-of-fold regressions of the metrics the offer costs read, on the learner's base
+    model, as its scoring model fits them (learners on the same base share them).
+    ``realised`` is every customer's realised net value, ``baseline`` an out-of-fold
+    regression on ``models.base`` of the control customers' net value, and ``shares`` the
+    known share of every arm.
     """
 
-    spend: pd.DataFrame
+    spend: dict[str, pd.DataFrame]
     realised: np.ndarray
     baseline: np.ndarray
     shares: dict[str, float]
@@ -946,12 +948,12 @@ def evaluate_targeting(
 
     Every customer's expected net value per arm is built as ``uplift score`` builds it
     (value per unit x uplift on the value metric - contact cost - the offer's cost on the
-    arm's predicted outcomes), but from models that never saw the customer: the chosen
-    learner's out-of-fold uplift (cross-fitted again on the value metric when that is
-    another metric, on the same folds), and out-of-fold regressions of the metrics the
-    offer costs read among each arm's customers (:func:`targeting_inputs`). The policy
-    (best positive arm, or none, within the budget), treating everyone with each arm,
-    treating no one and the segment rule are valued on the doubly robust scores
+    arm's predicted outcomes, on the same base models), but from models that never saw the
+    customer: the chosen learner's out-of-fold uplift (cross-fitted again on the value
+    metric when that is another metric, on the same folds), and out-of-fold regressions of
+    the metrics the offer costs read among each arm's customers (:func:`targeting_inputs`).
+    The policy (best positive arm, or none, within the budget), treating everyone with each
+    arm, treating no one and the segment rule are valued on the doubly robust scores
     (:mod:`uplift.value.policy`) the learners were compared on: their control model is an
     out-of-fold regression of the control customers' net value, their arm models add the
     learners' mean predicted net value.
@@ -964,7 +966,7 @@ def evaluate_targeting(
     by_segment = {str(t["segment"]): str(t["arm"]) for t in rule.treated}
     segment_rule = segments_of.astype(str).map(by_segment).fillna(NO_ARM).astype(object)
     return evaluate_policies(
-        _choose(spec, data, net, inputs.spend),
+        _choose(spec, data, net, inputs.spend[modelling.chosen]),
         scores,
         alpha=spec.decision.alpha,
         others={"segments": segment_rule.set_axis(net.index)},
@@ -1037,13 +1039,15 @@ def fit_models(spec: ExperimentSpec, data: PreparedData, report: Report = _quiet
     assert fold is not None  # every learner is cross-fitted on the same stratified folds
     inputs = targeting_inputs(spec, data, X, fold)
     nets = {
-        r.name: _net_uplift(inputs, _value_uplift(spec, data, X, r, entry))
+        r.name: _net_uplift(inputs, r.name, _value_uplift(spec, data, X, r, entry))
         for r, entry in zip(results, spec.models.configured(), strict=True)
     }
     scores = _common_scores(data, inputs, nets)
     policies = None
     if len(results) > 1:
-        choices = {label: _choose(spec, data, net, inputs.spend) for label, net in nets.items()}
+        choices = {
+            label: _choose(spec, data, net, inputs.spend[label]) for label, net in nets.items()
+        }
         policies = compare_policies(choices, scores, alpha=alpha)
     name = policies.chosen if policies is not None else comparison.chosen
     chosen = next(r for r in results if r.name == name)
@@ -1076,38 +1080,57 @@ def fit_models(spec: ExperimentSpec, data: PreparedData, report: Report = _quiet
 def targeting_inputs(
     spec: ExperimentSpec, data: PreparedData, X: pd.DataFrame, fold: np.ndarray
 ) -> TargetingInputs:
-    """The out-of-fold pieces every learner's policy is valued with (on ``models.base``)."""
+    """The out-of-fold pieces every learner's policy is valued with."""
     from uplift.analysis.learners import cross_fit_outcome
     from uplift.value.profit import net_value
 
     arms = data.arms.astype(str).to_numpy()
     economics = profit_model(spec, data.treatments)
-    options: dict[str, Any] = {
-        "base": str(spec.models.base),
-        "seed": spec.models.seed,
-        "base_params": spec.models.base_params,
-    }
-    spend = {}
-    for arm in data.treatments:
-        model = economics.cost_models[arm]
-        predicted = pd.DataFrame(
-            {
-                metric: cross_fit_outcome(
-                    X, data.outcomes[metric].to_numpy(dtype=float), arms == arm, fold, **options
+    seed = spec.models.seed
+    by_base: dict[str, pd.DataFrame] = {}
+    spend: dict[str, pd.DataFrame] = {}
+    for entry in spec.models.configured():
+        base, params = _cost_base(spec, entry)
+        key = json.dumps([base, params], sort_keys=True, default=str)
+        if key not in by_base:
+            columns = {}
+            for arm in data.treatments:
+                model = economics.cost_models[arm]
+                predicted = pd.DataFrame(
+                    {
+                        metric: cross_fit_outcome(
+                            X,
+                            data.outcomes[metric].to_numpy(dtype=float),
+                            arms == arm,
+                            fold,
+                            base=base,
+                            seed=seed,
+                            base_params=params,
+                        )
+                        for metric in model.outcome_metrics()
+                    },
+                    index=pd.RangeIndex(len(arms)),
                 )
-                for metric in model.outcome_metrics()
-            },
-            index=pd.RangeIndex(len(arms)),
-        )
-        spend[arm] = economics.contact_cost + np.asarray(model.cost(predicted), dtype=float)
+                cost = np.asarray(model.cost(predicted), dtype=float)
+                columns[arm] = economics.contact_cost + cost
+            by_base[key] = pd.DataFrame(columns, index=data.frame.index)
+        spend[entry.label] = by_base[key]
     realised = net_value(data.outcomes, data.arms, economics).to_numpy()
-    baseline = cross_fit_outcome(X, realised, arms == data.control, fold, **options)
+    baseline = cross_fit_outcome(
+        X,
+        realised,
+        arms == data.control,
+        fold,
+        base=str(spec.models.base),
+        seed=seed,
+        base_params=spec.models.base_params,
+    )
     shares = data.arms.value_counts(normalize=True)
     if data.weights is not None:
         total = sum(data.weights[a] for a in [data.control, *data.treatments])
         shares = pd.Series({a: data.weights[a] / total for a in [data.control, *data.treatments]})
     return TargetingInputs(
-        pd.DataFrame(spend, index=data.frame.index),
+        spend,
         realised,
         baseline,
         {str(a): float(p) for a, p in shares.items()},
@@ -1144,13 +1167,22 @@ def _value_uplift(
     ).predictions
 
 
-def _net_uplift(inputs: TargetingInputs, value_uplift: pd.DataFrame) -> pd.DataFrame:
+def _cost_base(spec: ExperimentSpec, entry: LearnerSpec) -> tuple[str, dict[str, Any] | None]:
+    """The base model (and parameters) of a learner's offer-cost regressions: its own, or
+    LightGBM's defaults for the uplift forest, whose parameters are not a regressor's."""
+    if entry.learner == "uplift_forest":
+        return "lightgbm", None
+    return str(entry.base or spec.models.base), entry.params
+
+
+def _net_uplift(inputs: TargetingInputs, label: str, value_uplift: pd.DataFrame) -> pd.DataFrame:
     """Expected net value of every arm per customer: value of the uplift less the spend."""
+    spend = inputs.spend[label]
     net = {
-        arm: inputs.value_per_unit * value_uplift[arm].to_numpy() - inputs.spend[arm].to_numpy()
-        for arm in inputs.spend.columns
+        arm: inputs.value_per_unit * value_uplift[arm].to_numpy() - spend[arm].to_numpy()
+        for arm in spend.columns
     }
-    return pd.DataFrame(net, index=inputs.spend.index)
+    return pd.DataFrame(net, index=spend.index)
 
 
 def _choose(
@@ -1181,7 +1213,7 @@ def _affordable(spec: ExperimentSpec, data: PreparedData, modelling: Modelling) 
         if (
             budget.max_spend is not None
             and inputs is not None
-            and inputs.spend[arm].sum() > budget.max_spend * scale
+            and inputs.spend[modelling.chosen][arm].sum() > budget.max_spend * scale
         ):
             continue
         out.append(arm)
@@ -1229,9 +1261,9 @@ def scoring_model(
     The primary metric's uplift model; the value metric's, when the value metric is
     another one (by a T-learner on LightGBM when the chosen learner is the uplift forest,
     which needs a binary outcome); and, for each arm whose offer cost depends on what the
-    customer does, a regressor on ``models.base`` of each metric the cost reads among the
-    arm's customers (a T-learner's own treated-arm model when it already predicts that
-    metric on that base), as the targeting policy was valued.
+    customer does, a regressor of each metric the cost reads among the arm's customers, on
+    the learner's base model (a T-learner's own treated-arm model when it already predicts
+    that metric), as the targeting policy was valued.
     """
     from uplift.analysis.learners import fit_uplift, make_base
     from uplift.scoring import ScoringModel
@@ -1260,21 +1292,15 @@ def scoring_model(
         value_uplift = fit("t_learner" if forest else learner.learner, value_metric)
     economics = profit_model(spec, data.treatments)
     # the metrics the offer costs read are regressed as the targeting policy was valued
-    # (targeting_inputs): on models.base, so the rule applied is the rule valued
-    base, params = str(spec.models.base), spec.models.base_params
-    same_base = not forest and options["base"] == base and learner.params == params
+    # (targeting_inputs), so the rule applied is the rule valued
+    base, params = _cost_base(spec, learner)
     arm_outcomes: dict[str, dict[str, Any]] = {}
     for arm in data.treatments:
         arm_outcomes[arm] = {}
         in_arm = arms == arm
         for metric in economics.cost_models[arm].outcome_metrics():
             for model, modelled in ((uplift, primary), (value_uplift, value_metric)):
-                if (
-                    same_base
-                    and model is not None
-                    and model.name == "t_learner"
-                    and modelled == metric
-                ):
+                if model is not None and model.name == "t_learner" and modelled == metric:
                     arm_outcomes[arm][metric] = model.learner.models_t[arm]
                     break
             else:
