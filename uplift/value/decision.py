@@ -130,9 +130,9 @@ def decide(
             arm,
             policy,
             rule,
-            estimate if policy else float("nan"),
-            low if policy else float("nan"),
-            high if policy else float("nan"),
+            estimate if policy is not None else float("nan"),
+            low if policy is not None else float("nan"),
+            high if policy is not None else float("nan"),
             total,
         )
 
