@@ -205,6 +205,8 @@ class Analysis:
     """RFM levels from launch to the end of the window per arm (``value.migration``)."""
     baseline: BaselineCLV | None = None
     """Each customer's CLV without the campaign (``value.baseline_clv``)."""
+    segments_of: pd.Series | None = None
+    """Each customer's segment of ``value.segments``."""
 
 
 def _population(spec: ExperimentSpec) -> tuple[pd.DataFrame, Simulation | None, str]:
@@ -856,6 +858,7 @@ def analyze(spec: ExperimentSpec, data: PreparedData, report: Report = _quiet) -
         _digest(data),
         moved,
         baseline,
+        segments_of,
     )
 
 
@@ -1192,28 +1195,34 @@ def _choose(
     share of the eligible base, for which the budget is stated)."""
     from uplift.value.policy import choose_arms
 
-    budget, scale = spec.decision.budget, len(net) / max(data.n_eligible, len(net))
-    return choose_arms(
-        net,
-        max_treated=None if budget.max_treated is None else budget.max_treated * scale,
-        max_spend=None if budget.max_spend is None else budget.max_spend * scale,
-        spend=spend,
+    max_treated, max_spend = _experiment_budget(spec, data)
+    return choose_arms(net, max_treated=max_treated, max_spend=max_spend, spend=spend)
+
+
+def _experiment_budget(
+    spec: ExperimentSpec, data: PreparedData
+) -> tuple[float | None, float | None]:
+    """``decision.budget`` (stated for the eligible base) scaled to the experiment's share."""
+    budget, n = spec.decision.budget, len(data.arms)
+    scale = n / max(data.n_eligible, n)
+    return (
+        None if budget.max_treated is None else budget.max_treated * scale,
+        None if budget.max_spend is None else budget.max_spend * scale,
     )
 
 
 def _affordable(spec: ExperimentSpec, data: PreparedData, modelling: Modelling) -> list[str]:
     """The arms with which treating everyone stays within ``decision.budget`` (pro rata)."""
-    budget, inputs = spec.decision.budget, modelling.targeting
-    n = len(data.arms)
-    scale = n / max(data.n_eligible, n)
+    max_treated, max_spend = _experiment_budget(spec, data)
+    inputs, n = modelling.targeting, len(data.arms)
     out = []
     for arm in data.treatments:
-        if budget.max_treated is not None and budget.max_treated * scale < n:
+        if max_treated is not None and max_treated < n:
             continue
         if (
-            budget.max_spend is not None
+            max_spend is not None
             and inputs is not None
-            and inputs.spend[modelling.chosen][arm].sum() > budget.max_spend * scale
+            and inputs.spend[modelling.chosen][arm].sum() > max_spend
         ):
             continue
         out.append(arm)
@@ -1328,7 +1337,11 @@ def build_summary(
     from uplift.summary import Summary
 
     data, srm, decision = analysis.data, analysis.srm, analysis.decision
-    segments_of = segment_labels(spec, data.frame)
+    segments_of = (
+        analysis.segments_of
+        if analysis.segments_of is not None
+        else segment_labels(spec, data.frame)
+    )
     counts = {str(k): int(v) for k, v in data.arms.value_counts().items()}
     summary = Summary.model_validate(
         {

@@ -42,7 +42,8 @@ CONFIGS = ["edtech_trial_lessons", "saas_feature_unlock", "ecommerce_lower_check
 
 
 def true_net_values(spec: ExperimentSpec, sim, frame: pd.DataFrame, treatments, control):
-    """Each customer's true incremental net value per arm (columns), without the fixed cost."""
+    """Each customer's true incremental net value per arm (columns), without the fixed cost,
+    and the true value part alone (lifetime worth of the uplift on the value metric)."""
     economics = pipeline.profit_model(spec, list(treatments))
 
     def expected(arm: str) -> pd.DataFrame:
@@ -53,7 +54,7 @@ def true_net_values(spec: ExperimentSpec, sim, frame: pd.DataFrame, treatments, 
         )
 
     base = expected(control)
-    out = {}
+    out, worth = {}, {}
     for arm in treatments:
         treated = expected(arm)
         value = economics.value_per_unit * (
@@ -61,7 +62,9 @@ def true_net_values(spec: ExperimentSpec, sim, frame: pd.DataFrame, treatments, 
         )
         cost = economics.contact_cost + economics.cost_models[arm].cost(treated)
         out[arm] = (value - cost).to_numpy()
-    return pd.DataFrame(out, index=frame.index), economics.fixed_cost
+        worth[arm] = value.to_numpy()
+    net = pd.DataFrame(out, index=frame.index)
+    return net, pd.DataFrame(worth, index=frame.index), economics.fixed_cost
 
 
 def measure(name: str, n: int | None, fresh: int) -> dict[str, float]:
@@ -81,14 +84,22 @@ def measure(name: str, n: int | None, fresh: int) -> dict[str, float]:
         spec.hypothesis.kind, fresh, source.seed + 1000, data.treatments, source.arm_effects
     )
     frame = pipeline._eligible(spec, sim.population, "fresh simulated base")
-    truth, fixed = true_net_values(spec, sim, frame, data.treatments, data.control)
-    scores = modelling.scoring_model.predict(frame)
+    truth, worth, fixed = true_net_values(spec, sim, frame, data.treatments, data.control)
+    model = modelling.scoring_model
+    scores = model.predict(frame)
     column = {arm: i for i, arm in enumerate(data.treatments)}
     picked = scores["recommended_arm"].map(column).to_numpy(dtype=float)
     t = truth.to_numpy()
     rows = np.flatnonzero(~np.isnan(picked))
     policy = float(t[rows, picked[rows].astype(int)].sum())
     oracle = float(np.maximum(t.max(axis=1), 0).sum())
+    # the same rule on the true uplift and the model's predicted costs: what the cost side
+    # alone loses
+    _, _, spend = model._economics(model.encoder.transform(frame).to_numpy(dtype=float))
+    mixed = worth.to_numpy() - spend
+    best = mixed.argmax(axis=1)
+    treat = np.flatnonzero(mixed[np.arange(len(mixed)), best] > 0)
+    cost_side = float(t[treat, best[treat]].sum())
     treat_all = float(t.sum(axis=0).max())
     charge = fixed if len(rows) else 0.0
     return {
@@ -105,6 +116,7 @@ def measure(name: str, n: int | None, fresh: int) -> dict[str, float]:
         "ratio": (policy - charge) / (oracle - fixed),
         "ratio_before_fixed": policy / oracle,
         "treat_all_ratio": (treat_all - fixed) / (oracle - fixed),
+        "true_uplift_ratio": (cost_side - (fixed if len(treat) else 0.0)) / (oracle - fixed),
     }
 
 

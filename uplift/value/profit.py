@@ -164,6 +164,8 @@ def segment_profit(
     spent = treatment_cost(outcomes, arms, model).to_numpy()
     net = model.value_per_unit * outcomes[model.value_metric].to_numpy(dtype=float) - spent
     baseline = None if baseline_clv is None else baseline_clv.to_numpy(dtype=float)
+    # units of the value metric per unit of money: cost x per_unit is the break-even uplift
+    per_unit = 1.0 / model.value_per_unit if model.value_per_unit > 0 else float("nan")
     y = outcomes[primary].to_numpy(dtype=float)
     value = outcomes[model.value_metric].to_numpy(dtype=float)
     arm_values = arms.to_numpy()
@@ -232,15 +234,9 @@ def segment_profit(
                     "profit_ci_low": low,
                     "profit_ci_high": high,
                     **economics,
-                    "break_even_uplift": cost / model.value_per_unit
-                    if model.value_per_unit > 0
-                    else float("nan"),
-                    "break_even_ci_low": economics["cost_ci_low"] / model.value_per_unit
-                    if model.value_per_unit > 0
-                    else float("nan"),
-                    "break_even_ci_high": economics["cost_ci_high"] / model.value_per_unit
-                    if model.value_per_unit > 0
-                    else float("nan"),
+                    "break_even_uplift": cost * per_unit,
+                    "break_even_ci_low": economics["cost_ci_low"] * per_unit,
+                    "break_even_ci_high": economics["cost_ci_high"] * per_unit,
                     "total_incremental_profit": estimate * int(in_segment.sum()),
                     "n_to_settle": _n_to_settle(n_t + n_c, estimate, profit.std_error, alpha)
                     if low <= 0 <= high
