@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -961,19 +961,23 @@ def evaluate_targeting(
     out-of-fold regression of the control customers' net value, their arm models add the
     learners' mean predicted net value.
     """
-    from uplift.value.policy import NO_ARM, evaluate_policies
+    from uplift.value.policy import NO_ARM, evaluate_policies, profit_curve
 
     inputs, scores = modelling.targeting, modelling.scores
     assert inputs is not None and scores is not None  # fit_models builds them
     net = modelling.net_uplift[modelling.chosen]
     by_segment = {str(t["segment"]): str(t["arm"]) for t in rule.treated}
     segment_rule = segments_of.astype(str).map(by_segment).fillna(NO_ARM).astype(object)
-    return evaluate_policies(
+    evaluation = evaluate_policies(
         _choose(spec, data, net, inputs.spend[modelling.chosen]),
         scores,
         alpha=spec.decision.alpha,
         others={"segments": segment_rule.set_axis(net.index)},
     )
+    curve = profit_curve(
+        net, scores, fixed_cost=spec.economics.fixed_cost, alpha=spec.decision.alpha
+    )
+    return replace(evaluation, curve=curve)
 
 
 def _propensity(data: PreparedData) -> dict[str, float] | None:
@@ -1455,6 +1459,7 @@ def _policy_section(
         "total_ci_low": decision.ci_low * n,
         "total_ci_high": decision.ci_high * n,
         "by_segment": by_segment,
+        "curve": targeting.curve.to_records() if targeting.curve is not None else [],
         "segment_rule": {
             "rule": "treat segments whose incremental profit interval is above zero, each "
             "with its most profitable arm (chosen and valued in sample)",

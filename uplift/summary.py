@@ -295,6 +295,13 @@ class PolicySegmentRow(_Row):
     """Customers of the segment the policy treats with each arm (``none``: untreated)."""
 
 
+class ProfitCurvePoint(_Row):
+    share: float
+    per_customer: Number
+    ci_low: Number
+    ci_high: Number
+
+
 class PolicySummary(_Row):
     rule: str
     arms: dict[str, int]
@@ -313,6 +320,11 @@ class PolicySummary(_Row):
     """Whom the policy treats, per segment of ``value.segments``."""
     segment_rule: SegmentRuleSummary
     """The in-sample rule of treating the segments that pay back, for comparison."""
+    curve: list[ProfitCurvePoint] = []
+    """Incremental profit per customer, net of every cost including the fixed cost's
+    share, when the top share of customers by expected net value is treated with their
+    best arm (doubly robust, out of fold, pointwise intervals); the policy's share is a
+    point of it."""
 
 
 class TargetingRow(_Row):

@@ -19,6 +19,7 @@ from uplift.value.policy import (
     doubly_robust_scores,
     evaluate_policies,
     policy_value,
+    profit_curve,
     within_budget,
 )
 
@@ -207,3 +208,41 @@ def test_compare_policies_picks_the_most_valuable_with_paired_intervals() -> Non
     assert high < 0  # the oracle rule is demonstrably better than the noisy one
     # and the truth agrees with the ranking
     assert true_value(good, uplift) > true_value(noisy, uplift)
+
+
+def test_the_profit_curve_values_the_top_share_rule_and_passes_through_the_policy() -> None:
+    # reference: statsmodels' normal interval of the mean (DescrStatsW.zconfint_mean) of
+    # the per-customer values of "treat the top k by best predicted net value, each with
+    # that arm", written out here with an explicit sort
+    from statsmodels.stats.weightstats import DescrStatsW
+
+    rng = np.random.default_rng(5)
+    e = experiment(2_000, rng)
+    uplift = e["uplift"]
+    assert isinstance(uplift, pd.DataFrame)
+    guess = uplift + rng.normal(0.0, 0.3, uplift.shape)
+    args = (e["y"], e["arms"], "control", ["a", "b"], SHARES)
+    scores = doubly_robust_scores(*args, e["baseline"], guess)  # type: ignore[arg-type]
+    curve = profit_curve(guess, scores, points=11, fixed_cost=100.0)
+    n = len(guess)
+    best = guess.to_numpy().argmax(axis=1)
+    order = np.argsort(-guess.to_numpy().max(axis=1))
+    picked = scores.to_numpy()[np.arange(n), best]
+    policy = policy_value(choose_arms(guess), scores)
+    assert policy.treated_share in set(curve.share)  # the policy is a point of the curve
+    assert list(curve.share) == sorted(set(curve.share)) and curve.share[0] == 0.0
+    for share, mean, low, high in zip(
+        curve.share, curve.per_customer, curve.ci_low, curve.ci_high, strict=True
+    ):
+        k = round(share * n)
+        values = np.zeros(n)
+        values[order[:k]] = picked[order[:k]]
+        charge = 100.0 / n if k else 0.0
+        ref_low, ref_high = DescrStatsW(values).zconfint_mean(alpha=0.05)
+        assert mean == pytest.approx(values.mean() - charge, abs=1e-12)
+        assert low == pytest.approx(ref_low - charge, abs=1e-9)
+        assert high == pytest.approx(ref_high - charge, abs=1e-9)
+        if share == policy.treated_share:
+            assert mean == pytest.approx(policy.per_customer - charge, abs=1e-12)
+    records = curve.to_records()
+    assert records[-1]["share"] == 1.0 and records[0]["per_customer"] == 0.0

@@ -42,11 +42,13 @@ __all__ = [
     "PolicyComparison",
     "PolicyEvaluation",
     "PolicyValue",
+    "ProfitCurve",
     "choose_arms",
     "compare_policies",
     "doubly_robust_scores",
     "evaluate_policies",
     "policy_value",
+    "profit_curve",
     "within_budget",
 ]
 
@@ -250,6 +252,77 @@ def _picked(choice: pd.Series, scores: pd.DataFrame) -> np.ndarray:
 
 
 @dataclass(frozen=True)
+class ProfitCurve:
+    """Incremental profit per customer when the top share of customers is treated.
+
+    Customers are ranked by the expected net value of their best arm, and the top
+    ``share`` of them are treated with that arm, whether or not its value is positive;
+    each point is the doubly robust estimate of that rule against treating no one, with
+    a pointwise normal interval.
+    """
+
+    share: np.ndarray
+    per_customer: np.ndarray
+    ci_low: np.ndarray
+    ci_high: np.ndarray
+
+    def to_records(self) -> list[dict[str, float]]:
+        """One ``{"share", "per_customer", "ci_low", "ci_high"}`` dict per point."""
+        columns = (self.share, self.per_customer, self.ci_low, self.ci_high)
+        return [
+            {"share": float(s), "per_customer": float(v), "ci_low": float(lo), "ci_high": float(hi)}
+            for s, v, lo, hi in zip(*columns, strict=True)
+        ]
+
+
+def profit_curve(
+    net_value: pd.DataFrame,
+    scores: pd.DataFrame,
+    *,
+    points: int = 21,
+    fixed_cost: float = 0.0,
+    alpha: float = 0.05,
+) -> ProfitCurve:
+    """The doubly robust profit of treating the top share of customers, share by share.
+
+    Parameters
+    ----------
+    net_value : pd.DataFrame
+        Out-of-fold expected net value of each treatment arm (columns) per customer; the
+        ranking and each customer's arm.
+    scores : pd.DataFrame
+        :func:`doubly_robust_scores` of the same customers and arms.
+    points : int
+        Evenly spaced shares from 0 to 1; the share the policy treats (positive best net
+        value) is added, so the policy lies on the curve.
+    fixed_cost : float
+        Charged once, shared over the customers, at every share above zero.
+    alpha : float
+        One minus the confidence level of the pointwise intervals.
+    """
+    values = net_value.to_numpy(dtype=float)
+    n = len(values)
+    if n == 0:
+        empty = np.array([], dtype=float)
+        return ProfitCurve(empty, empty, empty, empty)
+    best = np.argmax(values, axis=1)
+    gain = values[np.arange(n), best]
+    picked = scores[list(net_value.columns)].to_numpy(dtype=float)[np.arange(n), best]
+    ranked = picked[np.argsort(-gain, kind="stable")]
+    total = np.concatenate([[0.0], np.cumsum(ranked)])
+    squares = np.concatenate([[0.0], np.cumsum(ranked**2)])
+    counts = np.unique(
+        np.concatenate([np.round(np.linspace(0, n, points)), [np.count_nonzero(gain > 0)]])
+    ).astype(int)
+    mean = total[counts] / n
+    # the rule's per-customer values are the top-k picked scores and zeros elsewhere
+    variance = np.maximum(squares[counts] / n - mean**2, 0.0) * n / max(n - 1, 1)
+    half = float(stats.norm.ppf(1 - alpha / 2)) * np.sqrt(variance / n)
+    mean = mean - np.where(counts > 0, fixed_cost / n, 0.0)
+    return ProfitCurve(counts / n, mean, mean - half, mean + half)
+
+
+@dataclass(frozen=True)
 class PolicyEvaluation:
     """The targeting rule beside treating everyone with each arm and treating no one."""
 
@@ -263,6 +336,8 @@ class PolicyEvaluation:
     alpha: float
     choice: pd.Series | None = None
     """The policy's arm per customer (:data:`NO_ARM`: untreated)."""
+    curve: ProfitCurve | None = None
+    """Profit against the share treated, customers ranked as the policy ranks them."""
 
     @property
     def policy(self) -> PolicyValue:
