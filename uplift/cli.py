@@ -7,15 +7,24 @@ and no traceback; 1 an unexpected failure. ``--verbose`` shows tracebacks.
 from __future__ import annotations
 
 import json
+import re
 import sys
 import traceback
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from uplift.errors import UpliftError
@@ -74,14 +83,15 @@ def run(
     loaded = load_spec(spec)  # before the heavy imports, so a bad spec fails fast
     from uplift import pipeline
 
-    outcome = pipeline.run(
-        loaded,
-        spec,
-        tracking_uri=tracking_uri,
-        summary_path=summary,
-        ledger_url=ledger,
-        report=_reporter(),
-    )
+    with _reporter() as report:
+        outcome = pipeline.run(
+            loaded,
+            spec,
+            tracking_uri=tracking_uri,
+            summary_path=summary,
+            ledger_url=ledger,
+            report=report,
+        )
     _print_outcome(outcome)
 
 
@@ -132,31 +142,31 @@ def assign(
     from uplift.design.hashing import GLOBAL_HOLDOUT
     from uplift.errors import DataError
 
-    report = _reporter()
-    ledger_ = pipeline.open_ledger(loaded, ledger)
-    done: dict[str, Any] = {}
+    with _reporter() as report:
+        ledger_ = pipeline.open_ledger(loaded, ledger)
+        done: dict[str, Any] = {}
 
-    def check_and_export(result: LaunchResult) -> None:
-        # runs while the ledger writes; the export is renamed into place once it committed
-        done["checks"] = pipeline.diagnostics(loaded, ledger_, result)
-        exported = result.assignments[result.assignments["arm"] != GLOBAL_HOLDOUT]
-        done["rows"] = len(exported)
-        done["staged"] = stage_assignments(exported, loaded.population.id, out)
+        def check_and_export(result: LaunchResult) -> None:
+            # runs while the ledger writes; the export is renamed into place once it committed
+            done["checks"] = pipeline.diagnostics(loaded, ledger_, result)
+            exported = result.assignments[result.assignments["arm"] != GLOBAL_HOLDOUT]
+            done["rows"] = len(exported)
+            done["staged"] = stage_assignments(exported, loaded.population.id, out)
 
-    try:
-        result = pipeline.assign(
-            loaded, ledger_, new_version=new_version, report=report, alongside=check_and_export
-        )
         try:
-            done["staged"].replace(out)
-        except OSError as exc:
-            raise DataError(
-                f"--out: cannot write the assignment export {out}: {exc}. The launch is "
-                f"recorded in the ledger; run `uplift assign` again to write the export."
-            ) from None
-    finally:
-        if "staged" in done:
-            done["staged"].unlink(missing_ok=True)
+            result = pipeline.assign(
+                loaded, ledger_, new_version=new_version, report=report, alongside=check_and_export
+            )
+            try:
+                done["staged"].replace(out)
+            except OSError as exc:
+                raise DataError(
+                    f"--out: cannot write the assignment export {out}: {exc}. The launch is "
+                    f"recorded in the ledger; run `uplift assign` again to write the export."
+                ) from None
+        finally:
+            if "staged" in done:
+                done["staged"].unlink(missing_ok=True)
     _print_launch(result, done["checks"], out, done["rows"])
 
 
@@ -240,38 +250,128 @@ def score(
     from uplift.scoring import score_file
     from uplift.tracking.model_log import find_scoring_model, load_scoring_model
 
-    report = _reporter()
-    digest = loaded.digest()
-    found = find_scoring_model(
-        tracking_uri or loaded.tracking.uri,
-        loaded.tracking.experiment,
-        digest,
-        run_id=run_id,
-        rerun=f"uplift run {spec}",
-    )
-    if found.spec_digest != digest:
-        report(
-            f"note: run {found.run_id} was logged for another version of {spec} (its "
-            f"spec_digest differs); scoring with its model as asked"
+    with _reporter() as report:
+        digest = loaded.digest()
+        found = find_scoring_model(
+            tracking_uri or loaded.tracking.uri,
+            loaded.tracking.experiment,
+            digest,
+            run_id=run_id,
+            rerun=f"uplift run {spec}",
         )
-    report(f"loading model {found.model_uri} of run {found.run_id}")
-    model = load_scoring_model(found.model_uri, tracking_uri=found.tracking_uri)
-    if compile_trees:
-        from uplift.compiled_trees import compile_scoring_model
+        if found.spec_digest != digest:
+            report(
+                f"note: run {found.run_id} was logged for another version of {spec} (its "
+                f"spec_digest differs); scoring with its model as asked"
+            )
+        report(f"loading model {found.model_uri} of run {found.run_id}")
+        model = load_scoring_model(found.model_uri, tracking_uri=found.tracking_uri)
+        if compile_trees:
+            from uplift.compiled_trees import compile_scoring_model
 
-        model, compiled = compile_scoring_model(model)
-        report(compiled.describe())
-    budget = loaded.decision.budget
-    result = score_file(
-        model,
-        population,
-        out,
-        chunk_size=chunk_size,
-        report=report,
-        max_treated=budget.max_treated if max_treated is None else max_treated,
-        max_spend=budget.max_spend if max_spend is None else max_spend,
-    )
+            model, compiled = compile_scoring_model(model)
+            report(compiled.describe())
+        budget = loaded.decision.budget
+        result = score_file(
+            model,
+            population,
+            out,
+            chunk_size=chunk_size,
+            report=report,
+            max_treated=budget.max_treated if max_treated is None else max_treated,
+            max_spend=budget.max_spend if max_spend is None else max_spend,
+        )
     _print_scores(result, found)
+
+
+StoreUri = Annotated[
+    str,
+    typer.Option(
+        envvar="MLFLOW_TRACKING_URI",
+        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else the example configs' "
+        "store).",
+    ),
+]
+
+
+@app.command()
+def report(
+    run_id: Annotated[str, typer.Argument(help="The analysis' MLflow run id.", show_default=False)],
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Where to write the memo (default: memo-<run id>.html here)."),
+    ] = None,
+    tracking_uri: StoreUri = "sqlite:///experiments/mlflow.db",
+    screenshot: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also render the memo to this PNG in headless Chromium (needs the "
+            "'browser' extra and a Chromium).",
+        ),
+    ] = None,
+    browser: Annotated[
+        str | None, typer.Option(help="The Chromium executable (default: found on PATH).")
+    ] = None,
+    verbose: Verbose = False,
+) -> None:
+    """Rebuild a run's decision memo (self-contained HTML) from what the run logged."""
+    from uplift.memo import render_memo
+    from uplift.tracking.runs import fetch_run
+
+    record = fetch_run(tracking_uri, run_id)
+    target = out if out is not None else Path(f"memo-{run_id}.html")
+    html = render_memo(record.summary, record.spec, record.figures)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.write_text(html, encoding="utf-8")
+    tmp.replace(target)
+    typer.echo(f"Wrote the memo of run {run_id} to {target}.")
+    if screenshot is not None:
+        from uplift.browser import render_page
+
+        rendered = render_page(target, screenshot, browser=browser)
+        typer.echo(f"Wrote a screenshot of it to {rendered.path}.")
+        for message in rendered.console_errors:
+            typer.echo(f"uplift: warning: the page logged an error: {message}", err=True)
+
+
+@app.command()
+def runs(
+    tracking_uri: StoreUri = "sqlite:///experiments/mlflow.db",
+    experiment: Annotated[
+        str | None, typer.Option(help="Only this MLflow experiment (default: all).")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, help="Show at most this many runs.")] = 50,
+    verbose: Verbose = False,
+) -> None:
+    """List the logged analyses, newest first, with their verdicts."""
+    from uplift.tracking.runs import list_runs
+
+    rows = list_runs(tracking_uri, experiment=experiment, limit=limit)
+    out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+    if not rows:
+        out.print(f"No analyses logged at {tracking_uri}.", markup=False)
+        return
+    table = Table(title=f"Analyses at {tracking_uri}, newest first", title_justify="left")
+    for column in ("run id", "started (UTC)", "experiment", "name", "kind", "owner"):
+        table.add_column(column)
+    table.add_column("verdict")
+    table.add_column("profit per customer", justify="right")
+    table.add_column("status")
+    for row in rows:
+        style = {"go": "green", "go_targeted": "green", "no_go": "red"}.get(row.verdict, "yellow")
+        table.add_row(
+            row.run_id,
+            row.started,
+            escape(row.experiment),
+            escape(row.name),
+            row.hypothesis_kind,
+            escape(row.owner),
+            f"[{style}]{row.verdict or '-'}[/{style}]",
+            _fmt(row.per_customer),
+            row.status,
+        )
+    out.print(table)
 
 
 @app.command()
@@ -301,15 +401,16 @@ def power(
     loaded = load_spec(spec)
     from uplift import pipeline
 
-    plan = pipeline.power_plan(
-        loaded,
-        metric=metric,
-        effect=effect,
-        power=target_power,
-        sd=sd,
-        baseline=baseline,
-        report=_reporter(),
-    )
+    with _reporter() as report:
+        plan = pipeline.power_plan(
+            loaded,
+            metric=metric,
+            effect=effect,
+            power=target_power,
+            sd=sd,
+            baseline=baseline,
+            report=report,
+        )
     out = Console(highlight=False, width=None if sys.stdout.isatty() else 150)
     any_result = next(iter(plan.arms.values()))
     table = Table(
@@ -353,13 +454,63 @@ def schema(
     typer.echo(json.dumps(document, indent=2))
 
 
-def _reporter() -> Callable[[str], None]:
-    err = Console(stderr=True, highlight=False)
+class _Reporter:
+    """Stage lines on standard error: a live progress display on a terminal, plain lines
+    otherwise (a log file or a pipe gets no control characters).
 
-    def report(line: str) -> None:
-        err.print(f"[dim]· {escape(line)}[/dim]", markup=True, soft_wrap=True)
+    A line ending ``[i/n]`` is step ``i`` of ``n``: on a terminal, steps of one stage share
+    a progress bar.
+    """
 
-    return report
+    _STEP = re.compile(r"^(?P<text>.*?)\s*\[(?P<done>\d+)/(?P<total>\d+)\]$")
+
+    def __init__(self) -> None:
+        self.console = Console(stderr=True, highlight=False)
+        self.progress: Progress | None = None
+        self.task: TaskID | None = None
+        self.total: int | None = None
+
+    def __call__(self, line: str) -> None:
+        if not self.console.is_terminal:
+            self.console.print(f"[dim]· {escape(line)}[/dim]", markup=True, soft_wrap=True)
+            return
+        if self.progress is None:
+            self.progress = Progress(
+                SpinnerColumn(finished_text="·"),
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=self.console,
+            )
+            self.progress.start()
+        step = self._STEP.match(line)
+        text = escape(step["text"] if step else line)
+        total = int(step["total"]) if step else None
+        done = int(step["done"]) - 1 if step else 0
+        if self.task is not None and step and total == self.total and done > 0:
+            self.progress.update(self.task, description=text, completed=done)
+            return
+        self._finish()
+        self.task = self.progress.add_task(text, total=total, completed=done)
+        self.total = total
+
+    def _finish(self) -> None:
+        if self.progress is not None and self.task is not None:
+            task = self.progress.tasks[-1]
+            self.progress.update(self.task, total=task.total or 1, completed=task.total or 1)
+
+    def __enter__(self) -> _Reporter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._finish()
+        if self.progress is not None:
+            self.progress.stop()
+
+
+def _reporter() -> _Reporter:
+    return _Reporter()
 
 
 def _print_launch(result: object, checks: object, out_path: Path, n_exported: int) -> None:

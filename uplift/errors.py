@@ -10,7 +10,8 @@ exits with code 1.
     ├── SpecError          the experiment YAML is malformed or inconsistent
     ├── DataError          a population or outcome source does not match the spec
     ├── AssignmentError    arms cannot be assigned as asked
-    └── TrackingError      the MLflow tracking store cannot be used
+    ├── TrackingError      the MLflow tracking store cannot be used
+    └── BrowserError       no browser to render a page with, or the page fails
 
     UpliftWarning          something is suspicious but the run can go on
 """
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 __all__ = [
     "AssignmentError",
+    "BrowserError",
     "DataError",
     "SpecError",
     "TrackingError",
@@ -45,6 +47,10 @@ class AssignmentError(UpliftError):
 
 class TrackingError(UpliftError):
     """The MLflow tracking store cannot be reached or written."""
+
+
+class BrowserError(UpliftError):
+    """No browser to render a page with, or the page could not be rendered."""
 
 
 class UpliftWarning(UserWarning):

@@ -95,6 +95,8 @@ _MODEL_METRICS = (
 PROGRAMME = "crm_programme"
 
 Report = Callable[[str], None]
+"""Receives one line per stage; a line ending ``[i/n]`` is step ``i`` of ``n`` of a stage
+(the command line draws those as a progress bar on a terminal)."""
 
 
 def _quiet(_: str) -> None:
@@ -678,10 +680,31 @@ def profit_model(spec: ExperimentSpec, treatments: list[str]) -> ProfitModel:
 
 
 def _digest(data: PreparedData) -> str:
-    hashed = pd.util.hash_pandas_object(
-        pd.concat([data.frame, data.outcomes.add_prefix("outcome:")], axis=1), index=False
-    )
+    return _frame_digest(pd.concat([data.frame, data.outcomes.add_prefix("outcome:")], axis=1))
+
+
+def _frame_digest(frame: pd.DataFrame) -> str:
+    hashed = pd.util.hash_pandas_object(frame, index=False)
     return hashlib.sha256(hashed.to_numpy().tobytes()).hexdigest()
+
+
+def _inputs(spec: ExperimentSpec, data: PreparedData) -> list[tuple[str, pd.DataFrame, str]]:
+    """The run's input datasets: name, the data as analysed, and where it came from."""
+    population = spec.population.source
+    where = (
+        f"simulate:{spec.hypothesis.kind}?n={population.n}&seed={population.seed}"
+        if isinstance(population, SimulateSource)
+        else str(population.path)
+    )
+    outcomes = spec.outcomes.source
+    came_from = {
+        "simulate": where,
+        "population": where,
+    }.get(outcomes.kind, str(outcomes.path))
+    return [
+        ("population", data.frame.assign(arm=data.arms.to_numpy()), where),
+        ("outcomes", data.outcomes, came_from),
+    ]
 
 
 def _pre_period_covariates(spec: ExperimentSpec, data: PreparedData) -> dict[str, pd.DataFrame]:
@@ -1006,9 +1029,13 @@ def fit_models(spec: ExperimentSpec, data: PreparedData, report: Report = _quiet
     propensity = _propensity(data)
     results, rows, curves = [], [], {}
     quality_of: dict[str, dict[str, UpliftMetrics]] = {}
-    for learner in spec.models.configured():
+    learners = spec.models.configured()
+    for step, learner in enumerate(learners, start=1):
         name = learner.label
-        report(f"uplift model: {name}, {spec.models.folds}-fold cross-fitting on {primary!r}")
+        report(
+            f"uplift model: {name}, {spec.models.folds}-fold cross-fitting on {primary!r} "
+            f"[{step}/{len(learners)}]"
+        )
         fitted = cross_fit_uplift(
             learner.learner,
             X,
@@ -1521,9 +1548,14 @@ def run(
             }
         )
         log.params(flatten(spec.model_dump(mode="json", exclude_none=True)))
+        for name, frame, source in _inputs(spec, data):
+            columns = {str(c): str(t) for c, t in frame.dtypes.items()}
+            log.dataset(name, columns, _frame_digest(frame), source, rows=len(frame))
         log.metrics(_metrics(summary))
         log.file(spec_path, "spec")
+        log.json(spec.model_dump(mode="json", exclude_none=True), "spec.json")
         log.json(summary, "summary.json")
+        log.json(summary["assignment"], "assignment/srm.json")
         log.table(analysis.segments.to_frame(), "segments.csv")
         log.table(analysis.effects.to_frame(), "effects.csv")
         log.table(analysis.segment_effects.to_frame(), "segment_effects.csv")

@@ -99,6 +99,51 @@ class RunLogger:
         mlflow.log_figure(figure, path)
         plt.close(figure)
 
+    def dataset(
+        self,
+        name: str,
+        columns: Mapping[str, str],
+        digest: str,
+        source: str,
+        *,
+        rows: int,
+    ) -> None:
+        """Log an input dataset by its schema and digest, never its rows.
+
+        Parameters
+        ----------
+        name : str
+            The dataset's name, also its input context (``population``, ``outcomes``).
+        columns : mapping
+            Column -> pandas dtype name.
+        digest : str
+            The data's SHA-256 (hex); MLflow keeps its first 32 characters as the dataset
+            digest, the input's ``sha256`` tag keeps all of it.
+        source : str
+            Where the data came from: a file path, or a description such as
+            ``simulate:trial_lessons``.
+        rows : int
+            Rows in the dataset, kept as the input's ``rows`` tag.
+        """
+        import mlflow
+        from mlflow.data.code_dataset_source import CodeDatasetSource
+        from mlflow.data.dataset_source import DatasetSource
+        from mlflow.data.dataset_source_registry import resolve_dataset_source
+        from mlflow.data.meta_dataset import MetaDataset
+        from mlflow.types import ColSpec, Schema
+
+        origin: DatasetSource
+        if Path(source).exists():
+            origin = resolve_dataset_source(str(Path(source).resolve()))
+        else:
+            origin = CodeDatasetSource({"source": source})
+        schema = Schema([ColSpec(_mlflow_type(dtype), column) for column, dtype in columns.items()])
+        mlflow.log_input(
+            MetaDataset(origin, name=name, digest=digest[:32], schema=schema),  # type: ignore[abstract]
+            context=name,
+            tags={"sha256": digest, "rows": str(rows)},
+        )
+
     def file(self, source: Path, folder: str) -> None:
         import mlflow
 
@@ -119,6 +164,19 @@ class RunLogger:
             mlflow.end_run(status="FAILED")
             raise
         mlflow.end_run(status="FINISHED")
+
+
+def _mlflow_type(dtype: str) -> str:
+    """MLflow's column type for a pandas dtype name."""
+    if dtype.startswith(("int", "uint", "Int", "UInt")):
+        return "long"
+    if dtype.startswith(("float", "Float")):
+        return "double"
+    if dtype in ("bool", "boolean"):
+        return "boolean"
+    if dtype.startswith("datetime"):
+        return "datetime"
+    return "string"
 
 
 @contextmanager

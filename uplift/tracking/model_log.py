@@ -41,11 +41,8 @@ written with the model.
 
 from __future__ import annotations
 
-import logging
-import os
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -69,6 +66,12 @@ with warnings.catch_warnings():
 
 from uplift.errors import TrackingError
 from uplift.scoring import ScoringModel
+from uplift.tracking.store import (
+    absolute_uri,
+    existing_store,
+    first_line,
+    quiet_mlflow,
+)
 
 __all__ = [
     "ARTIFACT",
@@ -112,7 +115,6 @@ from uplift.tracking.model_log import ScoringPyfunc
 set_model(ScoringPyfunc())
 '''
 _EXAMPLE_ROWS = 10
-_SQLITE = "sqlite:///"
 
 
 class ScoringPyfunc(PythonModel):
@@ -211,7 +213,7 @@ def log_scoring_model(model: ScoringModel, example: pd.DataFrame) -> str:
             "ignore", message="Hint: Inferred schema contains integer", category=UserWarning
         )
         signature = infer_signature(rows, model.predict(rows))
-    with TemporaryDirectory(prefix="uplift-model-") as tmp, _quiet_mlflow():
+    with TemporaryDirectory(prefix="uplift-model-") as tmp, quiet_mlflow():
         entry = Path(tmp) / "scoring_pyfunc.py"
         entry.write_text(_ENTRY_POINT, encoding="utf-8")
         artifact = Path(tmp) / "scoring_model.joblib"
@@ -248,13 +250,13 @@ def load_scoring_model(model_uri: str, *, tracking_uri: str | None = None) -> Sc
         When the model cannot be found or loaded, or is not an uplift scoring model.
     """
     if tracking_uri is not None:
-        mlflow.set_tracking_uri(_absolute(tracking_uri))
-    with TemporaryDirectory(prefix="uplift-model-") as tmp, _quiet_mlflow():
+        mlflow.set_tracking_uri(absolute_uri(tracking_uri))
+    with TemporaryDirectory(prefix="uplift-model-") as tmp, quiet_mlflow():
         try:
             loaded = mlflow.pyfunc.load_model(model_uri, dst_path=tmp)
         except MlflowException as exc:
             raise TrackingError(
-                f"the scoring model {model_uri} cannot be loaded: {_first_line(exc)}"
+                f"the scoring model {model_uri} cannot be loaded: {first_line(exc)}"
             ) from None
     python_model = loaded.unwrap_python_model()
     if not isinstance(python_model, ScoringPyfunc) or python_model.scoring_model is None:
@@ -312,15 +314,9 @@ def find_scoring_model(
     """
     from mlflow.tracking import MlflowClient
 
-    uri = _absolute(tracking_uri)
-    if uri.startswith(_SQLITE) and not Path(uri[len(_SQLITE) :]).is_file():
-        raise TrackingError(
-            f"tracking.uri {tracking_uri!r}: there is no MLflow store at "
-            f"{uri[len(_SQLITE) :]}, so no model to score with. Run `{rerun}` first (it logs "
-            f"the chosen model there), or pass --tracking-uri."
-        )
+    uri = existing_store(tracking_uri, needed_for="no model to score with", rerun=rerun)
     found = None
-    with _quiet_mlflow():
+    with quiet_mlflow():
         client = MlflowClient(tracking_uri=uri)
         try:
             if run_id is not None:
@@ -333,7 +329,7 @@ def find_scoring_model(
         except MlflowException as exc:
             raise TrackingError(
                 f"tracking.uri {tracking_uri!r}: the MLflow tracking store cannot be used "
-                f"({_first_line(exc)})."
+                f"({first_line(exc)})."
             ) from None
     where = (
         f"MLflow experiment {experiment!r} at {uri}"
@@ -352,7 +348,7 @@ def _run_model(client: Any, run_id: str, uri: str, rerun: str) -> FoundModel:
         run = client.get_run(run_id)
     except MlflowException as exc:
         raise TrackingError(
-            f"--run-id {run_id!r}: no such run at {uri} ({_first_line(exc)})."
+            f"--run-id {run_id!r}: no such run at {uri} ({first_line(exc)})."
         ) from None
     if not run.data.tags.get(MODEL_URI_TAG):
         raise TrackingError(
@@ -420,32 +416,3 @@ def _metadata(model: ScoringModel) -> dict[str, Any]:
         "features": list(model.features),
         "treatments": list(model.treatments),
     }
-
-
-def _absolute(uri: str) -> str:
-    """A relative SQLite path made absolute against the working directory; nothing created."""
-    if uri.startswith(_SQLITE) and not uri.startswith(_SQLITE + "/"):
-        return _SQLITE + str((Path.cwd() / uri[len(_SQLITE) :]).resolve())
-    return uri
-
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
-@contextmanager
-def _quiet_mlflow() -> Iterator[None]:
-    """No artifact progress bars, and MLflow's INFO lines kept off the terminal."""
-    name = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
-    before = os.environ.get(name)
-    if before is None:
-        os.environ[name] = "false"
-    for logger in ("alembic", "mlflow"):
-        if logging.getLogger(logger).getEffectiveLevel() < logging.WARNING:
-            logging.getLogger(logger).setLevel(logging.WARNING)
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop(name, None)
