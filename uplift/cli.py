@@ -671,10 +671,16 @@ def _print_outcome(outcome: object) -> None:
     out.print(
         f"\nVerdict: [bold]{decision['verdict']}[/bold]. {decision['reason']}", soft_wrap=True
     )
+    where = outcome.tracking_uri
+    how = (
+        f"open it at: {where.rstrip('/')}/#/experiments/{outcome.experiment_id}/runs/"
+        f"{outcome.run_id}"
+        if where.startswith(("http://", "https://"))
+        else f"open it with: mlflow ui --backend-store-uri {where}"
+    )
     out.print(
-        f"\nMLflow run {outcome.run_id} in experiment {outcome.experiment!r} at "
-        f"{outcome.tracking_uri}\n"
-        f"open it with: mlflow ui --backend-store-uri {outcome.tracking_uri}",
+        f"\nMLflow run {outcome.run_id} in experiment {outcome.experiment!r} at {where}\n"
+        f"{how}\nthe decision memo: uplift report {outcome.run_id} --tracking-uri {where}",
         soft_wrap=True,
         markup=False,
     )

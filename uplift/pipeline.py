@@ -1515,6 +1515,7 @@ class RunOutcome:
     run_id: str
     tracking_uri: str
     experiment: str
+    experiment_id: str = ""
 
 
 def run(
@@ -1527,6 +1528,7 @@ def run(
     report: Report = _quiet,
 ) -> RunOutcome:
     """Prepare, analyze and log one experiment to MLflow; optionally write the summary JSON."""
+    from uplift.memo import render_memo
     from uplift.tracking.mlflow_log import flatten, open_run
 
     uri = tracking_uri or spec.tracking.uri
@@ -1564,18 +1566,31 @@ def run(
             log.table(analysis.migration.transitions.to_frame(), "migration/transitions.csv")
             log.table(analysis.migration.moves.to_frame(), "migration/move_up.csv")
         _log_models(log, spec, analysis)
+        report("report: figures and the decision memo")
+        pngs = _figures(spec, summary, analysis)
+        for path, png in pngs.items():
+            log.binary(png, path)
+        spec_json = spec.model_dump(mode="json", exclude_none=True)
+        log.text(render_memo(summary, spec_json, pngs), "memo.html")
         report(f"logged MLflow run {log.run_id}")
     if summary_path is not None:
         summary_path.parent.mkdir(parents=True, exist_ok=True)
         tmp = summary_path.with_suffix(summary_path.suffix + ".tmp")
         tmp.write_text(json.dumps(summary, indent=2, allow_nan=False), encoding="utf-8")
         tmp.replace(summary_path)
-    return RunOutcome(analysis, summary, log.run_id, log.tracking_uri, spec.tracking.experiment)
+    return RunOutcome(
+        analysis,
+        summary,
+        log.run_id,
+        log.tracking_uri,
+        spec.tracking.experiment,
+        log.experiment_id,
+    )
 
 
 def _log_models(log: RunLogger, spec: ExperimentSpec, analysis: Analysis) -> None:
     """The model comparison, the chosen model and one nested run per learner."""
-    from uplift.tracking.figures import calibration_figure, qini_figure
+    from uplift.tracking.figures import qini_figure
     from uplift.tracking.mlflow_log import metric_name
     from uplift.tracking.model_log import log_scoring_model
 
@@ -1585,8 +1600,6 @@ def _log_models(log: RunLogger, spec: ExperimentSpec, analysis: Analysis) -> Non
     log.table(modelling.importance.to_frame(), "models/importance.csv")
     for arm, calibration in modelling.calibration.items():
         log.table(calibration.to_frame(), f"models/calibration/{arm}.csv")
-    log.figure(qini_figure(modelling.curves, primary), "figures/qini.png")
-    log.figure(calibration_figure(modelling.calibration, primary), "figures/calibration.png")
     log.metrics(
         {
             metric_name("model", "chosen", arm, "calibration_slope"): c.slope
@@ -1625,6 +1638,34 @@ def _log_models(log: RunLogger, spec: ExperimentSpec, analysis: Analysis) -> Non
             child.metrics(metrics)
             child.table(rows, "models.csv")
             child.figure(qini_figure(curves, primary), "figures/qini.png")
+
+
+def _figures(spec: ExperimentSpec, summary: dict[str, Any], analysis: Analysis) -> dict[str, bytes]:
+    """The run's figures as PNG bytes, by artifact path, in the memo's order."""
+    from uplift.tracking.figures import (
+        calibration_figure,
+        migration_figure,
+        png_bytes,
+        profit_curve_figure,
+        qini_figure,
+        segment_forest_figure,
+    )
+
+    primary, modelling = spec.outcomes.primary, analysis.modelling
+    treat_all = [r for r in summary["targeting"]["rows"] if r["rule"].startswith("treat_all:")]
+    figures = {
+        "figures/segment_forest.png": segment_forest_figure(
+            summary["segment_effects"]["rows"], primary
+        ),
+        "figures/profit_curve.png": profit_curve_figure(
+            summary["policy"]["curve"], summary["policy"], treat_all
+        ),
+        "figures/qini.png": qini_figure(modelling.curves, primary),
+        "figures/calibration.png": calibration_figure(modelling.calibration, primary),
+    }
+    if summary.get("migration"):
+        figures["figures/migration.png"] = migration_figure(summary["migration"]["transitions"])
+    return {path: png_bytes(figure) for path, figure in figures.items()}
 
 
 def _metrics(summary: dict[str, Any]) -> dict[str, float]:

@@ -22,6 +22,7 @@ from uplift.analysis.metrics import UpliftCurve
 __all__ = [
     "calibration_figure",
     "migration_figure",
+    "png_bytes",
     "profit_curve_figure",
     "qini_figure",
     "segment_forest_figure",
@@ -416,3 +417,15 @@ def _shares_matrix(data: Mapping[str, Any], arm: str, n_levels: int) -> np.ndarr
         empty = np.nansum(shares, axis=1) == 0
     shares[empty, :] = np.nan
     return shares
+
+
+def png_bytes(figure: Figure) -> bytes:
+    """The figure as PNG bytes; the figure is closed."""
+    from io import BytesIO
+
+    buffer = BytesIO()
+    try:
+        figure.savefig(buffer, format="png")
+    finally:
+        plt.close(figure)
+    return buffer.getvalue()

@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from tempfile import TemporaryDirectory
 from typing import Any
 
 import pandas as pd
@@ -143,6 +144,16 @@ class RunLogger:
             context=name,
             tags={"sha256": digest, "rows": str(rows)},
         )
+
+    def binary(self, data: bytes, path: str) -> None:
+        """Log ``data`` as the artifact ``path`` (``folder/name``)."""
+        import mlflow
+
+        folder, _, name = path.rpartition("/")
+        with TemporaryDirectory(prefix="uplift-artifact-") as tmp:
+            local = Path(tmp) / name
+            local.write_bytes(data)
+            mlflow.log_artifact(str(local), folder or None)
 
     def file(self, source: Path, folder: str) -> None:
         import mlflow
