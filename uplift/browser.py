@@ -11,8 +11,12 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from uplift.errors import BrowserError
+
+if TYPE_CHECKING:
+    from playwright.sync_api import FloatRect
 
 __all__ = ["CHROMIUM_ARGS", "PageRender", "find_chromium", "render_page"]
 
@@ -64,7 +68,12 @@ def find_chromium(explicit: str | None = None) -> str:
 
 
 def render_page(
-    html_path: Path, png_path: Path, *, width: int = 1100, browser: str | None = None
+    html_path: Path,
+    png_path: Path,
+    *,
+    width: int = 1100,
+    height: int | None = None,
+    browser: str | None = None,
 ) -> PageRender:
     """Open ``html_path`` in headless Chromium and save a full-page screenshot.
 
@@ -76,6 +85,8 @@ def render_page(
         Where the PNG goes (its folder is created).
     width : int
         Viewport width in CSS pixels.
+    height : int, optional
+        Keep only the top ``height`` CSS pixels of the page (default: the whole page).
     browser : str, optional
         The Chromium executable (default: :func:`find_chromium`).
 
@@ -101,7 +112,10 @@ def render_page(
                 page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
                 page.on("pageerror", lambda e: errors.append(str(e)))
                 page.goto(html_path.resolve().as_uri(), wait_until="load")
-                page.screenshot(path=str(png_path), full_page=True)
+                clip: FloatRect | None = None
+                if height is not None:
+                    clip = {"x": 0, "y": 0, "width": width, "height": height}
+                page.screenshot(path=str(png_path), full_page=True, clip=clip)
             finally:
                 chromium.close()
     except Error as exc:

@@ -309,6 +309,10 @@ def report(
             "'browser' extra and a Chromium).",
         ),
     ] = None,
+    screenshot_height: Annotated[
+        int | None,
+        typer.Option(min=100, help="Keep only the top of the page, in pixels (default: all)."),
+    ] = None,
     browser: Annotated[
         str | None, typer.Option(help="The Chromium executable (default: found on PATH).")
     ] = None,
@@ -329,7 +333,7 @@ def report(
     if screenshot is not None:
         from uplift.browser import render_page
 
-        rendered = render_page(target, screenshot, browser=browser)
+        rendered = render_page(target, screenshot, height=screenshot_height, browser=browser)
         typer.echo(f"Wrote a screenshot of it to {rendered.path}.")
         for message in rendered.console_errors:
             typer.echo(f"uplift: warning: the page logged an error: {message}", err=True)

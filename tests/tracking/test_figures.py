@@ -15,7 +15,12 @@ from matplotlib.figure import Figure
 from matplotlib.image import AxesImage
 from matplotlib.lines import Line2D
 
-from uplift.tracking.figures import migration_figure, profit_curve_figure, segment_forest_figure
+from uplift.tracking.figures import (
+    migration_figure,
+    png_bytes,
+    profit_curve_figure,
+    segment_forest_figure,
+)
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -327,3 +332,19 @@ def test_migration_without_requested_dimensions(close_figures: list[Figure]) -> 
     assert len(fig.texts) == 1
     assert "F" in fig.texts[0].get_text()
     assert _png(fig).startswith(PNG_MAGIC)
+
+
+def test_figures_keep_the_default_style_whatever_the_process_set() -> None:
+    # causalml runs plt.style.use("fivethirtyeight") when imported: grey backgrounds and
+    # oversized text leaked into every figure the run logged
+    from PIL import Image
+
+    plain = profit_curve_figure(CURVE, POLICY, TREAT_ALL)
+    with plt.style.context("fivethirtyeight"):
+        fig = profit_curve_figure(CURVE, POLICY, TREAT_ALL)
+        assert fig.get_facecolor()[:3] == (1.0, 1.0, 1.0)
+        assert fig.axes[0].get_facecolor()[:3] == (1.0, 1.0, 1.0)
+        assert fig.axes[0].title.get_fontsize() == plain.axes[0].title.get_fontsize() == 12.0
+        data = png_bytes(fig)
+    corner = Image.open(BytesIO(data)).convert("RGB").getpixel((2, 2))
+    assert corner == (255, 255, 255)  # saved on white, not fivethirtyeight's #f0f0f0

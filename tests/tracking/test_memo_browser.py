@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_support import uplift
 
 from uplift.browser import CHROMIUM_ARGS, find_chromium, render_page
 from uplift.errors import BrowserError
@@ -101,3 +102,31 @@ def test_the_memo_renders_with_its_verdict_segment_table_and_every_figure(
     assert data.startswith(b"\x89PNG\r\n\x1a\n")
     height = int.from_bytes(data[20:24], "big")  # the IHDR chunk: a full-page screenshot
     assert height > 3000, height
+
+
+def test_uplift_report_writes_the_screenshot_the_readme_shows(
+    chromium: str, server: str, logged: dict[str, Any], tmp_path: Path
+) -> None:
+    run_id = logged["summary"]["mlflow_run_id"]
+    shot = tmp_path / "memo.png"
+    result = uplift(
+        "report",
+        run_id,
+        "--tracking-uri",
+        server,
+        "--out",
+        str(tmp_path / "memo.html"),
+        "--screenshot",
+        str(shot),
+        "--screenshot-height",
+        "1400",
+        "--browser",
+        chromium,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"Wrote a screenshot of it to {shot}." in result.stdout
+    assert "warning" not in result.stderr  # the page logged no console error
+    data = shot.read_bytes()
+    width, height = (int.from_bytes(data[i : i + 4], "big") for i in (16, 20))
+    assert (width, height) == (1100, 1400)

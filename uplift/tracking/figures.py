@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar, cast
 
 import matplotlib
 import numpy as np
@@ -29,6 +30,25 @@ __all__ = [
 ]
 
 
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _house_style(function: _F) -> _F:
+    """Draw (and save) with matplotlib's default style, whatever the process set.
+
+    causalml sets ``fivethirtyeight`` globally when it is imported, which would turn the
+    figures grey with oversized text.
+    """
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with plt.style.context("default"):
+            return function(*args, **kwargs)
+
+    return cast(_F, wrapper)
+
+
+@_house_style
 def qini_figure(curves: Mapping[str, UpliftCurve], metric: str) -> Figure:
     """Qini curves of each learner and arm, with the random-targeting line.
 
@@ -52,6 +72,7 @@ def qini_figure(curves: Mapping[str, UpliftCurve], metric: str) -> Figure:
     return fig
 
 
+@_house_style
 def calibration_figure(calibration: Mapping[str, UpliftCalibration], metric: str) -> Figure:
     """Observed against predicted uplift by score decile, one panel per treatment arm.
 
@@ -117,6 +138,7 @@ _STATUS_LABELS = {
 _OTHER_COLOURS = ("#7b3294", "#2c7bb6", "#8c510a")
 
 
+@_house_style
 def segment_forest_figure(rows: Sequence[Mapping[str, Any]], metric: str) -> Figure:
     """Forest plot of the per-segment effects on one metric, one panel per arm.
 
@@ -215,6 +237,7 @@ def segment_forest_figure(rows: Sequence[Mapping[str, Any]], metric: str) -> Fig
     return fig
 
 
+@_house_style
 def profit_curve_figure(
     curve: Sequence[Mapping[str, float]],
     policy: Mapping[str, Any],
@@ -312,6 +335,7 @@ def _yerr(value: float, row: Mapping[str, Any]) -> list[list[float]] | None:
     return [[max(value - low, 0.0)], [max(high - value, 0.0)]]
 
 
+@_house_style
 def migration_figure(
     transitions: Mapping[str, Any], dimensions: Sequence[str] = ("M", "F")
 ) -> Figure:
@@ -419,6 +443,7 @@ def _shares_matrix(data: Mapping[str, Any], arm: str, n_levels: int) -> np.ndarr
     return shares
 
 
+@_house_style
 def png_bytes(figure: Figure) -> bytes:
     """The figure as PNG bytes; the figure is closed."""
     from io import BytesIO
