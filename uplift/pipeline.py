@@ -997,8 +997,13 @@ def evaluate_targeting(
         alpha=spec.decision.alpha,
         others={"segments": segment_rule.set_axis(net.index)},
     )
+    assert evaluation.choice is not None
     curve = profit_curve(
-        net, scores, fixed_cost=spec.economics.fixed_cost, alpha=spec.decision.alpha
+        net,
+        scores,
+        treated=int((evaluation.choice != NO_ARM).sum()),
+        fixed_cost=spec.economics.fixed_cost,
+        alpha=spec.decision.alpha,
     )
     return replace(evaluation, curve=curve)
 
@@ -1658,7 +1663,11 @@ def _figures(spec: ExperimentSpec, summary: dict[str, Any], analysis: Analysis) 
             summary["segment_effects"]["rows"], primary
         ),
         "figures/profit_curve.png": profit_curve_figure(
-            summary["policy"]["curve"], summary["policy"], treat_all
+            summary["policy"]["curve"],
+            summary["policy"],
+            treat_all,
+            fixed_cost=spec.economics.fixed_cost,
+            level=1 - spec.decision.alpha,
         ),
         "figures/qini.png": qini_figure(modelling.curves, primary),
         "figures/calibration.png": calibration_figure(modelling.calibration, primary),

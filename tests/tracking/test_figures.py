@@ -348,3 +348,23 @@ def test_figures_keep_the_default_style_whatever_the_process_set() -> None:
         data = png_bytes(fig)
     corner = Image.open(BytesIO(data)).convert("RGB").getpixel((2, 2))
     assert corner == (255, 255, 255)  # saved on white, not fivethirtyeight's #f0f0f0
+
+
+def test_treat_all_markers_are_drawn_net_of_the_fixed_cost_like_the_curve() -> None:
+    # the curve and the policy are net of the fixed cost's share (summary["policy"]);
+    # the targeting rows are before it: 300 over 1,000 customers moves them down 0.3
+    rows = [
+        {
+            "rule": "treat_all:email",
+            "per_customer": 0.5,
+            "ci_low": 0.1,
+            "ci_high": 0.9,
+            "arms": {"email": 1_000, "none": 0},
+        }
+    ]
+    fig = profit_curve_figure(CURVE, POLICY, rows, fixed_cost=300.0, level=0.9)
+    ax = fig.axes[0]
+    bars = next(c for c in ax.containers if c.get_label() == "treat all: email")
+    np.testing.assert_allclose(bars.lines[0].get_xydata(), [[1.0, 0.2]])
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "90% interval" in labels

@@ -246,3 +246,24 @@ def test_the_profit_curve_values_the_top_share_rule_and_passes_through_the_polic
             assert mean == pytest.approx(policy.per_customer - charge, abs=1e-12)
     records = curve.to_records()
     assert records[-1]["share"] == 1.0 and records[0]["per_customer"] == 0.0
+
+
+def test_a_budgeted_policy_is_a_point_of_the_profit_curve() -> None:
+    # a budget keeps a prefix of the ranking by best net value, so the curve's point at
+    # the budgeted count equals the policy's own doubly robust value
+    rng = np.random.default_rng(8)
+    e = experiment(3_000, rng)
+    uplift = e["uplift"]
+    assert isinstance(uplift, pd.DataFrame)
+    guess = uplift + rng.normal(0.0, 0.3, uplift.shape)
+    args = (e["y"], e["arms"], "control", ["a", "b"], SHARES)
+    scores = doubly_robust_scores(*args, e["baseline"], guess)  # type: ignore[arg-type]
+    spend = pd.DataFrame({"a": np.full(3_000, 2.0), "b": np.full(3_000, 3.0)})
+    for budget in ({"max_treated": 250}, {"max_spend": 700.0, "spend": spend}):
+        choice = choose_arms(guess, **budget)  # type: ignore[arg-type]
+        treated = int((choice != NO_ARM).sum())
+        assert 0 < treated < int((guess.max(axis=1) > 0).sum())  # the budget binds
+        value = policy_value(choice, scores)
+        curve = profit_curve(guess, scores, treated=treated, fixed_cost=30.0)
+        at = list(curve.share).index(treated / 3_000)
+        assert curve.per_customer[at] == pytest.approx(value.per_customer - 30.0 / 3_000)

@@ -242,13 +242,17 @@ def profit_curve_figure(
     curve: Sequence[Mapping[str, float]],
     policy: Mapping[str, Any],
     treat_all: Sequence[Mapping[str, Any]],
+    *,
+    fixed_cost: float = 0.0,
+    level: float = 0.95,
 ) -> Figure:
     """Incremental profit per customer against the share of customers treated.
 
     The curve ranks customers by predicted net value and treats the top share with
-    their best arm; the policy (treat whoever has a positive predicted net value) is one
-    point on it, and treating everyone with one arm sits at share 1. Zero is treating
-    no one.
+    their best arm; the policy (the top customers of positive predicted net value,
+    within any budget) is one point on it, and treating everyone with one arm sits at
+    share 1. Zero is treating no one. The curve and the policy are net of the fixed
+    cost's share; the treat-all rows are before it, and are drawn net of it.
 
     Parameters
     ----------
@@ -260,7 +264,12 @@ def profit_curve_figure(
         ``ci_high``, each possibly None.
     treat_all : sequence of mapping
         The rows of ``summary["targeting"]["rows"]`` whose ``rule`` is
-        ``treat_all:<arm>``, with ``per_customer``, ``ci_low`` and ``ci_high``.
+        ``treat_all:<arm>``, with ``per_customer``, ``ci_low``, ``ci_high`` and
+        ``arms`` (customers per arm, whose sum is the experiment's customers).
+    fixed_cost : float
+        The campaign's fixed cost, shared over the experiment's customers.
+    level : float
+        The confidence level of the intervals, for the legend.
 
     Returns
     -------
@@ -274,7 +283,9 @@ def profit_curve_figure(
     value = [_number(p.get("per_customer")) for p in curve]
     low = [_number(p.get("ci_low")) for p in curve]
     high = [_number(p.get("ci_high")) for p in curve]
-    ax.fill_between(share, low, high, color="C0", alpha=0.18, linewidth=0, label="95% interval")
+    ax.fill_between(
+        share, low, high, color="C0", alpha=0.18, linewidth=0, label=f"{level:.0%} interval"
+    )
     ax.plot(share, value, color="C0", linewidth=2, label="treat the top share, best arm each")
     ax.axhline(0, color="grey", linewidth=0.9, label="treat no one")
 
@@ -296,6 +307,12 @@ def profit_curve_figure(
     # their intervals do not hide one another.
     offsets = [12.0 * (i - (len(treat_all) - 1) / 2) for i in range(len(treat_all))]
     for i, (row, offset) in enumerate(zip(treat_all, offsets, strict=True)):
+        customers = sum((row.get("arms") or {}).values())
+        share_of_fixed = fixed_cost / customers if customers else 0.0
+        row = {
+            key: _number(row.get(key)) - share_of_fixed
+            for key in ("per_customer", "ci_low", "ci_high")
+        } | {"rule": row.get("rule", "")}
         v = _number(row.get("per_customer"))
         if math.isnan(v):
             continue

@@ -280,6 +280,7 @@ def profit_curve(
     scores: pd.DataFrame,
     *,
     points: int = 21,
+    treated: int | None = None,
     fixed_cost: float = 0.0,
     alpha: float = 0.05,
 ) -> ProfitCurve:
@@ -293,8 +294,11 @@ def profit_curve(
     scores : pd.DataFrame
         :func:`doubly_robust_scores` of the same customers and arms.
     points : int
-        Evenly spaced shares from 0 to 1; the share the policy treats (positive best net
-        value) is added, so the policy lies on the curve.
+        Evenly spaced shares from 0 to 1; the share the policy treats is added, so the
+        policy lies on the curve.
+    treated : int, optional
+        Customers the policy treats (default: those of positive best net value). A
+        budget keeps a prefix of the same ranking, so a budgeted policy is a point too.
     fixed_cost : float
         Charged once, shared over the customers, at every share above zero.
     alpha : float
@@ -312,7 +316,12 @@ def profit_curve(
     total = np.concatenate([[0.0], np.cumsum(ranked)])
     squares = np.concatenate([[0.0], np.cumsum(ranked**2)])
     counts = np.unique(
-        np.concatenate([np.round(np.linspace(0, n, points)), [np.count_nonzero(gain > 0)]])
+        np.concatenate(
+            [
+                np.round(np.linspace(0, n, points)),
+                [np.count_nonzero(gain > 0) if treated is None else treated],
+            ]
+        )
     ).astype(int)
     mean = total[counts] / n
     # the rule's per-customer values are the top-k picked scores and zeros elsewhere
