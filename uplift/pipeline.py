@@ -1612,8 +1612,7 @@ def _log_models(log: RunLogger, spec: ExperimentSpec, analysis: Analysis) -> Non
         }
     )
     scoring = modelling.scoring_model
-    example = analysis.data.frame[[scoring.id_column, *scoring.features]].head(5)
-    log_scoring_model(scoring, example)  # tags the run with the model's URI and learner
+    log_scoring_model(scoring, analysis.data.frame)  # tags the run with the model's URI and learner
     configured = {entry.label: entry for entry in spec.models.configured()}
     for result in modelling.results:
         entry = configured[result.name]

@@ -227,6 +227,34 @@ def test_the_logged_model_loads_from_the_server_and_scores(
     assert model.learner == logged["summary"]["model_selection"]["chosen"]
 
 
+def test_no_customer_row_reaches_the_server(
+    server: str, client: Any, logged: dict[str, Any], tmp_path: Path
+) -> None:
+    # the model's input example is synthetic; the simulator's ids are c1, c2, ...
+    import mlflow
+
+    parent = _parent(client, logged)
+    local = Path(
+        mlflow.artifacts.download_artifacts(
+            artifact_uri=parent.data.tags[MODEL_URI_TAG],
+            dst_path=str(tmp_path / "model"),
+            tracking_uri=server,
+        )
+    )
+    examples = [local / "input_example.json", local / "serving_input_example.json"]
+    assert all(p.is_file() for p in examples)
+    for path in examples:
+        text = path.read_text()
+        assert "example-1" in text
+        assert not re.search(r'"c[0-9]+"', text), path.name
+    run_files = tmp_path / "run"
+    client.download_artifacts(parent.info.run_id, "", str(run_files))
+    for path in run_files.rglob("*"):
+        if path.is_file() and path.suffix in (".json", ".csv", ".yaml", ".html"):
+            text = re.sub(r"data:image/png;base64,[^\"]+", "", path.read_text())
+            assert not re.search(r"\bc[0-9]{2,}\b", text), path
+
+
 def test_uplift_runs_and_uplift_report_read_the_server(
     server: str, logged: dict[str, Any], tmp_path: Path
 ) -> None:

@@ -51,6 +51,7 @@ from typing import Any
 
 import joblib  # type: ignore[import-untyped]
 import mlflow
+import numpy as np
 import pandas as pd
 from mlflow.environment_variables import MLFLOW_ALLOW_PICKLE_DESERIALIZATION
 from mlflow.exceptions import MlflowException
@@ -174,9 +175,10 @@ def log_scoring_model(model: ScoringModel, example: pd.DataFrame) -> str:
     model : ScoringModel
         The model to log.
     example : pd.DataFrame
-        Customers with the model's id column and features (other columns are dropped);
-        its first rows are the input example and, with the model's output on them,
-        give the signature.
+        Customers with the model's id column and features (other columns are dropped).
+        None of their rows is logged: the input example, which with the model's output
+        on it gives the signature, is synthetic (each feature's quantiles or most
+        frequent values, made-up ids), so no customer leaves for the tracking server.
 
     Returns
     -------
@@ -206,7 +208,7 @@ def log_scoring_model(model: ScoringModel, example: pd.DataFrame) -> str:
     missing = [c for c in columns if c not in example.columns]
     if missing:
         raise ValueError(f"the example lacks the model's columns {missing}")
-    rows = _example(example[columns].head(_EXAMPLE_ROWS))
+    rows = _example(example[columns], model.id_column)
     with warnings.catch_warnings():
         # MLflow hints that integer columns cannot hold missing values; see Notes
         warnings.filterwarnings(
@@ -386,13 +388,35 @@ def _found(run: Any, experiment: str, uri: str) -> FoundModel:
     )
 
 
-def _example(rows: pd.DataFrame) -> pd.DataFrame:
-    """The input example: categorical columns as text, which MLflow's schemas know."""
-    out = rows.reset_index(drop=True)
-    for name in out.columns:
-        if isinstance(out[name].dtype, pd.CategoricalDtype):
-            out[name] = out[name].astype(object).where(out[name].notna(), None)
-    return out
+def _example(frame: pd.DataFrame, id_column: str) -> pd.DataFrame:
+    """A synthetic input example with the frame's columns and types, none of its rows.
+
+    Numeric columns take evenly spaced quantiles, other columns their most frequent
+    values in turn, and the ids are made up (``example-1``, ... or negative integers).
+    Categorical columns are text, which MLflow's schemas know.
+    """
+    n = _EXAMPLE_ROWS
+    levels = np.linspace(0.1, 0.9, n)
+    out = {}
+    for name in frame.columns:
+        column = frame[name]
+        if name == id_column:
+            numeric = pd.api.types.is_integer_dtype(column.dtype)
+            out[name] = pd.Series(
+                -np.arange(1, n + 1) if numeric else [f"example-{i}" for i in range(1, n + 1)],
+                dtype=column.dtype if numeric else object,
+            )
+        elif pd.api.types.is_bool_dtype(column.dtype):
+            out[name] = pd.Series([bool(i % 2) for i in range(n)], dtype=column.dtype)
+        elif pd.api.types.is_numeric_dtype(column.dtype):
+            values = column.quantile(levels).to_numpy()
+            if pd.api.types.is_integer_dtype(column.dtype):
+                values = np.round(values)
+            out[name] = pd.Series(values).astype(column.dtype)
+        else:
+            common = column.dropna().astype(str).value_counts().index.tolist() or [None]
+            out[name] = pd.Series([common[i % len(common)] for i in range(n)], dtype=object)
+    return pd.DataFrame(out)
 
 
 def _requirements() -> list[str]:
