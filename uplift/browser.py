@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from uplift.errors import BrowserError
+from uplift.tracking.store import first_line
 
 if TYPE_CHECKING:
     from playwright.sync_api import FloatRect
@@ -119,6 +120,7 @@ def render_page(
             finally:
                 chromium.close()
     except Error as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise BrowserError(f"{html_path}: Chromium ({executable}) failed: {first}") from None
+        raise BrowserError(
+            f"{html_path}: Chromium ({executable}) failed: {first_line(exc)}"
+        ) from None
     return PageRender(png_path, errors)

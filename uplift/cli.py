@@ -319,16 +319,31 @@ def report(
     verbose: Verbose = False,
 ) -> None:
     """Rebuild a run's decision memo (self-contained HTML) from what the run logged."""
+    from uplift.errors import DataError
     from uplift.memo import render_memo
     from uplift.tracking.runs import fetch_run
 
     record = fetch_run(tracking_uri, run_id)
+    if record.status != "FINISHED":
+        typer.echo(
+            f"uplift: warning: run {run_id} is {record.status}, not FINISHED: its results may "
+            f"be partial; the memo says which figures are missing.",
+            err=True,
+        )
     target = out if out is not None else Path(f"memo-{run_id}.html")
     html = render_memo(record.summary, record.spec, record.figures)
-    target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(html, encoding="utf-8")
-    tmp.replace(target)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(html, encoding="utf-8")
+        tmp.replace(target)
+    except OSError as exc:
+        raise DataError(
+            f"--out {str(target)!r}: cannot write the memo there ({exc.strerror or exc}); "
+            f"expected a writable file path ending in .html."
+        ) from None
+    finally:
+        tmp.unlink(missing_ok=True)
     typer.echo(f"Wrote the memo of run {run_id} to {target}.")
     if screenshot is not None:
         from uplift.browser import render_page
@@ -360,7 +375,7 @@ def runs(
     for column in ("run id", "started (UTC)", "experiment", "name", "kind", "owner"):
         table.add_column(column)
     table.add_column("verdict")
-    table.add_column("profit per customer", justify="right")
+    table.add_column("policy profit per customer", justify="right")
     table.add_column("status")
     for row in rows:
         style = {"go": "green", "go_targeted": "green", "no_go": "red"}.get(row.verdict, "yellow")

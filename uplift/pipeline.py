@@ -1554,13 +1554,14 @@ def run(
                 "mlflow.note.content": _note(spec, summary),
             }
         )
-        log.params(flatten(spec.model_dump(mode="json", exclude_none=True)))
+        spec_json, spec_text = _loggable_spec(spec, spec_path)
+        log.params(flatten(spec_json))
         for name, frame, source in _inputs(spec, data):
             columns = {str(c): str(t) for c, t in frame.dtypes.items()}
             log.dataset(name, columns, _frame_digest(frame), source, rows=len(frame))
         log.metrics(_metrics(summary))
-        log.file(spec_path, "spec")
-        log.json(spec.model_dump(mode="json", exclude_none=True), "spec.json")
+        log.text(spec_text, f"spec/{spec_path.name}")
+        log.json(spec_json, "spec.json")
         log.json(summary, "summary.json")
         log.json(summary["assignment"], "assignment/srm.json")
         log.table(analysis.segments.to_frame(), "segments.csv")
@@ -1575,7 +1576,6 @@ def run(
         pngs = _figures(spec, summary, analysis)
         for path, png in pngs.items():
             log.binary(png, path)
-        spec_json = spec.model_dump(mode="json", exclude_none=True)
         log.text(render_memo(summary, spec_json, pngs), "memo.html")
         report(f"logged MLflow run {log.run_id}")
     if summary_path is not None:
@@ -1591,6 +1591,21 @@ def run(
         spec.tracking.experiment,
         log.experiment_id,
     )
+
+
+def _loggable_spec(spec: ExperimentSpec, spec_path: Path) -> tuple[dict[str, Any], str]:
+    """The spec as logged: its values, defaults included, and its file's text, with any
+    password in ``ledger.url`` masked (a PostgreSQL URL may carry one)."""
+    from sqlalchemy.engine import make_url
+
+    document = spec.model_dump(mode="json", exclude_none=True)
+    text = spec_path.read_text(encoding="utf-8")
+    password = make_url(spec.ledger.url).password
+    if password:
+        masked = make_url(spec.ledger.url).render_as_string(hide_password=True)
+        document["ledger"]["url"] = masked
+        text = text.replace(str(password), "***")
+    return document, text
 
 
 def _log_models(log: RunLogger, spec: ExperimentSpec, analysis: Analysis) -> None:

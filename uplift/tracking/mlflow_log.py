@@ -19,21 +19,17 @@ from typing import Any
 import pandas as pd
 
 from uplift.errors import TrackingError
+from uplift.tracking.store import SQLITE, absolute_uri, first_line
 
 __all__ = ["RunLogger", "flatten", "metric_name", "open_run", "resolve_tracking_uri"]
-
-_SQLITE = "sqlite:///"
 
 
 def resolve_tracking_uri(uri: str) -> str:
     """Make a relative SQLite path absolute and create its folder; leave other URIs alone."""
-    if uri.startswith(_SQLITE) and not uri.startswith(_SQLITE + "/"):
-        path = (Path.cwd() / uri[len(_SQLITE) :]).resolve()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return _SQLITE + str(path)
-    if uri.startswith(_SQLITE):
-        Path(uri[len(_SQLITE) :]).parent.mkdir(parents=True, exist_ok=True)
-    return uri
+    resolved = absolute_uri(uri)
+    if resolved.startswith(SQLITE):
+        Path(resolved[len(SQLITE) :]).parent.mkdir(parents=True, exist_ok=True)
+    return resolved
 
 
 def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
@@ -209,15 +205,15 @@ def open_run(uri: str, experiment: str, run_name: str) -> Iterator[RunLogger]:
         found = mlflow.get_experiment_by_name(experiment)
         if found is None:
             location = None
-            if resolved.startswith(_SQLITE):
-                location = (Path(resolved[len(_SQLITE) :]).parent / "mlartifacts").as_uri()
+            if resolved.startswith(SQLITE):
+                location = (Path(resolved[len(SQLITE) :]).parent / "mlartifacts").as_uri()
             experiment_id = mlflow.create_experiment(experiment, artifact_location=location)
         else:
             experiment_id = found.experiment_id
     except Exception as exc:  # MLflow raises many types for an unusable store
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise TrackingError(
-            f"tracking.uri {uri!r}: the MLflow tracking store cannot be used ({first}). Check the "
+            f"tracking.uri {uri!r}: the MLflow tracking store cannot be used "
+            f"({first_line(exc)}). Check the "
             f"URI, that the server is running, or pass --tracking-uri."
         ) from exc
     run = mlflow.start_run(experiment_id=experiment_id, run_name=run_name)

@@ -17,7 +17,7 @@ from tempfile import TemporaryDirectory
 from typing import Any
 
 from uplift.errors import TrackingError
-from uplift.tracking.store import existing_store, first_line, quiet_mlflow
+from uplift.tracking.store import READING, existing_store, first_line, quiet_mlflow
 
 __all__ = ["RunRecord", "RunRow", "fetch_run", "list_runs"]
 
@@ -40,9 +40,10 @@ class RunRow:
     hypothesis_kind: str
     owner: str
     verdict: str
-    """The campaign verdict, empty for a run that did not finish."""
+    """The campaign verdict (tagged when the run's results are logged; empty before)."""
     per_customer: float | None
-    """The policy's incremental profit per customer (``policy.per_customer``)."""
+    """The per-customer policy's incremental profit per customer (``policy.per_customer``),
+    whatever the verdict."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,9 @@ class RunRecord:
     """What a memo is rebuilt from: one run's summary, spec and figures."""
 
     run_id: str
+    status: str
+    """MLflow's status of the run: ``FINISHED``, or ``FAILED``/``RUNNING`` for a run
+    that did not complete (its artifacts may be partial)."""
     summary: dict[str, Any]
     spec: dict[str, Any]
     figures: dict[str, bytes]
@@ -73,16 +77,15 @@ def list_runs(tracking_uri: str, *, experiment: str | None = None, limit: int = 
     TrackingError
         When the store cannot be read or the experiment does not exist.
     """
-    from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
     uri = existing_store(
         tracking_uri, needed_for="there are no runs to list", rerun="uplift run SPEC"
     )
     rows: list[RunRow] = []
-    with quiet_mlflow():
-        client = MlflowClient(tracking_uri=uri)
+    with quiet_mlflow(READING):
         try:
+            client = MlflowClient(tracking_uri=uri)
             if experiment is not None:
                 found = client.get_experiment_by_name(experiment)
                 if found is None:
@@ -106,11 +109,10 @@ def list_runs(tracking_uri: str, *, experiment: str | None = None, limit: int = 
                 token = page.token
                 if not token:
                     break
-        except MlflowException as exc:
-            raise TrackingError(
-                f"tracking.uri {tracking_uri!r}: the MLflow tracking store cannot be read "
-                f"({first_line(exc)})."
-            ) from None
+        except TrackingError:
+            raise
+        except Exception as exc:  # MLflow raises many types for an unusable store
+            raise _unusable(tracking_uri, exc) from None
     return rows
 
 
@@ -129,48 +131,75 @@ def fetch_run(tracking_uri: str, run_id: str) -> RunRecord:
     uri = existing_store(
         tracking_uri, needed_for="there is no run to read", rerun="uplift run SPEC"
     )
-    with quiet_mlflow(), TemporaryDirectory(prefix="uplift-run-") as tmp:
-        client = MlflowClient(tracking_uri=uri)
+    with quiet_mlflow(READING), TemporaryDirectory(prefix="uplift-run-") as tmp:
         try:
+            client = MlflowClient(tracking_uri=uri)
             run = client.get_run(run_id)
         except MlflowException as exc:
-            raise TrackingError(
-                f"run {run_id!r}: no such run at {uri} ({first_line(exc)})."
-            ) from None
+            if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+                raise TrackingError(f"run {run_id!r}: no such run at {uri}.") from None
+            raise _unusable(tracking_uri, exc) from None
+        except Exception as exc:
+            raise _unusable(tracking_uri, exc) from None
         try:
             listed = {a.path for a in client.list_artifacts(run_id)}
-            missing = [name for name in ("summary.json", "spec.json") if name not in listed]
-            if missing:
-                parent = run.data.tags.get(_PARENT_TAG)
-                hint = (
-                    f"it is a learner's nested run; its analysis is run {parent}"
-                    if parent
-                    else "it was not logged by `uplift run`, or not by this version"
-                )
-                raise TrackingError(
-                    f"run {run_id!r} at {uri} has no {' or '.join(missing)}: {hint}."
-                )
             folder = Path(tmp)
-            summary = _json(client.download_artifacts(run_id, "summary.json", str(folder)))
-            spec = _json(client.download_artifacts(run_id, "spec.json", str(folder)))
+            summary = _json(client, run_id, "summary.json", folder, listed)
+            spec = _spec(client, run_id, folder, listed)
             figures: dict[str, bytes] = {}
             if "figures" in listed:
                 for item in client.list_artifacts(run_id, "figures"):
                     if item.path.endswith(".png"):
                         local = client.download_artifacts(run_id, item.path, str(folder))
                         figures[item.path] = Path(local).read_bytes()
-        except MlflowException as exc:
+        except TrackingError as exc:
+            parent = run.data.tags.get(_PARENT_TAG)
+            if parent:
+                raise TrackingError(
+                    f"run {run_id!r} is a learner's nested run; its analysis is run {parent}."
+                ) from None
+            raise exc from None
+        except Exception as exc:
             raise TrackingError(
                 f"run {run_id!r} at {uri}: its artifacts cannot be read ({first_line(exc)})."
             ) from None
-    return RunRecord(run_id, summary, spec, figures)
+    return RunRecord(run_id, run.info.status, summary, spec, figures)
 
 
-def _json(path: str) -> dict[str, Any]:
-    document = json.loads(Path(path).read_text(encoding="utf-8"))
+def _unusable(tracking_uri: str, exc: BaseException) -> TrackingError:
+    return TrackingError(
+        f"tracking URI {tracking_uri!r}: the MLflow tracking store cannot be read "
+        f"({first_line(exc)}). Check the URI and that the server is running."
+    )
+
+
+def _json(client: Any, run_id: str, name: str, folder: Path, listed: set[str]) -> dict[str, Any]:
+    if name not in listed:
+        raise TrackingError(
+            f"run {run_id!r} has no {name}: it was not logged by `uplift run`, or it "
+            f"stopped before logging it."
+        )
+    path = Path(client.download_artifacts(run_id, name, str(folder)))
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise TrackingError(f"{name} of run {run_id!r} is not valid JSON ({exc}).") from None
     if not isinstance(document, dict):
-        raise TrackingError(f"{Path(path).name} of the run is not a JSON object.")
+        raise TrackingError(f"{name} of run {run_id!r} is not a JSON object.")
     return document
+
+
+def _spec(client: Any, run_id: str, folder: Path, listed: set[str]) -> dict[str, Any]:
+    """``spec.json``; for runs logged before it existed, the logged YAML, validated."""
+    if "spec.json" in listed or "spec" not in listed:
+        return _json(client, run_id, "spec.json", folder, listed)
+    from uplift.spec import load_spec
+
+    files = [a.path for a in client.list_artifacts(run_id, "spec") if not a.is_dir]
+    if len(files) != 1:
+        return _json(client, run_id, "spec.json", folder, listed)
+    path = Path(client.download_artifacts(run_id, files[0], str(folder)))
+    return load_spec(path).model_dump(mode="json")
 
 
 def _row(run: Any, experiment: str) -> RunRow:

@@ -14,7 +14,14 @@ from pathlib import Path
 
 from uplift.errors import TrackingError
 
-__all__ = ["SQLITE", "absolute_uri", "existing_store", "first_line", "quiet_mlflow"]
+__all__ = [
+    "READING",
+    "SQLITE",
+    "absolute_uri",
+    "existing_store",
+    "first_line",
+    "quiet_mlflow",
+]
 
 SQLITE = "sqlite:///"
 
@@ -37,8 +44,9 @@ def existing_store(uri: str, *, needed_for: str, rerun: str) -> str:
     resolved = absolute_uri(uri)
     if resolved.startswith(SQLITE) and not Path(resolved[len(SQLITE) :]).is_file():
         raise TrackingError(
-            f"tracking.uri {uri!r}: there is no MLflow store at {resolved[len(SQLITE) :]}, "
-            f"so {needed_for}. Run `{rerun}` first, or pass --tracking-uri."
+            f"tracking URI {uri!r}: there is no MLflow store at {resolved[len(SQLITE) :]}, "
+            f"so {needed_for}. Run `{rerun}` first, or give the URI of the store it logged "
+            f"to (--tracking-uri)."
         )
     return resolved
 
@@ -49,18 +57,27 @@ def first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+#: MLflow's HTTP settings while reading a store: a server that does not answer fails in
+#: seconds rather than after MLflow's default retries (minutes). A value the user set wins.
+READING = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_TIMEOUT": "15"}
+
+
 @contextmanager
-def quiet_mlflow() -> Iterator[None]:
-    """No artifact progress bars, and MLflow's INFO lines kept off the terminal."""
-    name = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
-    before = os.environ.get(name)
-    if before is None:
-        os.environ[name] = "false"
+def quiet_mlflow(settings: dict[str, str] | None = None) -> Iterator[None]:
+    """No artifact progress bars, and MLflow's INFO lines kept off the terminal.
+
+    ``settings`` are further environment variables for MLflow (such as :data:`READING`),
+    each set only where the user has not set it, and removed again on exit.
+    """
+    wanted = {"MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false", **(settings or {})}
+    added = [name for name in wanted if name not in os.environ]
+    for name in added:
+        os.environ[name] = wanted[name]
     for logger in ("alembic", "mlflow"):
         if logging.getLogger(logger).getEffectiveLevel() < logging.WARNING:
             logging.getLogger(logger).setLevel(logging.WARNING)
     try:
         yield
     finally:
-        if before is None:
+        for name in added:
             os.environ.pop(name, None)
