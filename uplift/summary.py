@@ -169,6 +169,13 @@ class SegmentRow(_Row):
     """Contact and offer cost per treated customer, plus the fixed cost's share."""
     cost_ci_low: Number = None
     cost_ci_high: Number = None
+    contact_cost: Number = None
+    """The contact cost per treated customer: a part of ``cost_per_customer``."""
+    offer_cost: Number = None
+    """The offer's mean cost per treated customer on what the arm's customers did (for
+    example lessons taken times their net cost): a part of ``cost_per_customer``."""
+    fixed_cost_share: Number = None
+    """The fixed cost over the experiment's customers: the rest of ``cost_per_customer``."""
     incremental_profit: Number = None
     profit_se: Number = None
     profit_ci_low: Number = None

@@ -142,6 +142,12 @@ def test_cost_break_even_and_roi_intervals_by_hand() -> None:
     q = 1.959963984540054  # scipy.stats.norm.ppf(0.975)
     assert row["cost_ci_low"] == pytest.approx(9.75 - q * 2.25, abs=TOL)
     assert row["cost_ci_high"] == pytest.approx(9.75 + q * 2.25, abs=TOL)
+    # itemized: contact 1, the lessons 9 * 3/4 taken = 6.75, the fixed share 2
+    assert row["contact_cost"] == pytest.approx(1.0, abs=TOL)
+    assert row["offer_cost"] == pytest.approx(6.75, abs=TOL)
+    assert row["fixed_cost_share"] == pytest.approx(2.0, abs=TOL)
+    parts = row["contact_cost"] + row["offer_cost"] + row["fixed_cost_share"]
+    assert parts == pytest.approx(row["cost_per_customer"], abs=TOL)
     # break-even uplift: cost 9.75 over value per unit 1.0, in revenue per customer
     assert row["break_even_uplift"] == pytest.approx(9.75, abs=TOL)
     assert row["break_even_ci_low"] == pytest.approx(9.75 - q * 2.25, abs=TOL)

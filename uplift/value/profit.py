@@ -234,6 +234,10 @@ def segment_profit(
                     "profit_ci_low": low,
                     "profit_ci_high": high,
                     **economics,
+                    # the cost per treated customer, itemized
+                    "contact_cost": model.contact_cost,
+                    "offer_cost": float(spent[is_arm].mean()) - model.contact_cost,
+                    "fixed_cost_share": fixed_share,
                     "break_even_uplift": cost * per_unit,
                     "break_even_ci_low": economics["cost_ci_low"] * per_unit,
                     "break_even_ci_high": economics["cost_ci_high"] * per_unit,
