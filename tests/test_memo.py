@@ -5,10 +5,13 @@ from __future__ import annotations
 import base64
 import copy
 import io
+import json
 import re
 from html.parser import HTMLParser
+from pathlib import Path
 from typing import Any
 
+import jsonschema
 import matplotlib
 import pytest
 
@@ -39,6 +42,7 @@ def _segment(name: str, n: int, profit: tuple, decision: str, **extra: Any) -> d
         "n_control": n // 3, "eligible": n, "estimate": 7.3, "ci_low": 5.5, "ci_high": 9.08,
         "p_value": 0.001, "baseline_clv": None, "incremental_clv": 4.01, "clv_lift": None,
         "cost_per_customer": 3.72, "cost_ci_low": 3.67, "cost_ci_high": 3.76,
+        "contact_cost": 0.04, "offer_cost": 3.66, "fixed_cost_share": 0.02,
         "incremental_profit": profit[0], "profit_se": 0.5, "profit_ci_low": profit[1],
         "profit_ci_high": profit[2], "roi": 0.08, "roi_ci_low": -0.18, "roi_ci_high": 0.34,
         "break_even_uplift": 6.76, "break_even_ci_low": 6.68, "break_even_ci_high": 6.83,
@@ -46,6 +50,17 @@ def _segment(name: str, n: int, profit: tuple, decision: str, **extra: Any) -> d
         "reason": "incremental profit interval spans zero",
     }  # fmt: skip
     row.update(extra)
+    return row
+
+
+def _segment_effect(segment: str, status: str, est: float, lo: float, hi: float) -> dict:
+    row = _effect("trial", "revenue", est, lo, hi, method="lin_hc2")
+    del row["kind"]
+    row.update(
+        segment=segment, adjusted_for="revenue_pre_60d", unwinsorized_estimate=None,
+        unwinsorized_ci_low=None, unwinsorized_ci_high=None, p_adjusted=0.004,
+        level=0.0125, corrected_ci_low=lo - 1.0, corrected_ci_high=hi + 1.0, status=status,
+    )  # fmt: skip
     return row
 
 
@@ -101,8 +116,8 @@ def make_summary() -> dict[str, Any]:
             "min_segment_size": 200,
             "power": 0.8,
             "rows": [
-                {"segment": "Loyal", "arm": "trial", "metric": "revenue", "status": "positive"},
-                {"segment": ODD, "arm": "trial", "metric": "revenue", "status": "inconclusive"},
+                _segment_effect("Loyal", "positive", 9.1, 6.2, 12.0),
+                _segment_effect(ODD, "inconclusive", 1.2, -3.1, 5.5),
             ],
         },
         "segments": [
@@ -116,7 +131,18 @@ def make_summary() -> dict[str, Any]:
             _segment("Loyal", 2500, (1.5791, 0.9083, 2.2486), "go"),
             _segment(ODD, 900, (-4.35, -7.29, -1.41), "no_go"),
         ],
-        "models": [{"name": "t_learner", "arm": "trial", "metric": "revenue", "chosen": True}],
+        "models": [
+            {
+                "name": "t_learner",
+                "arm": "trial",
+                "metric": "revenue",
+                "qini": 0.21,
+                "auuc": 0.58,
+                "uplift_at_k": 9.4,
+                "k": 0.3,
+                "chosen": True,
+            }
+        ],
         "model_selection": {
             "criterion": "the most profitable policy",
             "chosen": "t_learner",
@@ -128,6 +154,7 @@ def make_summary() -> dict[str, Any]:
                 {
                     "name": "s_learner",
                     "per_customer": 1.2,
+                    "std_error": 0.36,
                     "ci_low": 0.5,
                     "ci_high": 1.9,
                     "treated_share": 0.6,
@@ -139,6 +166,7 @@ def make_summary() -> dict[str, Any]:
                 {
                     "name": "t_learner",
                     "per_customer": 1.5,
+                    "std_error": 0.36,
                     "ci_low": 0.8,
                     "ci_high": 2.2,
                     "treated_share": 0.7,
@@ -159,6 +187,17 @@ def make_summary() -> dict[str, Any]:
                     "difference_ci_high": 0.0,
                     "distinguishable": False,
                     "chosen": True,
+                },
+                {
+                    "name": "t_learner",
+                    "qini": 0.19,
+                    "ci_low": 0.12,
+                    "ci_high": 0.26,
+                    "difference": -0.03,
+                    "difference_ci_low": -0.08,
+                    "difference_ci_high": 0.02,
+                    "distinguishable": False,
+                    "chosen": False,
                 },
             ],
         },
@@ -315,6 +354,10 @@ class Page(HTMLParser):
         self.tags: list[tuple[str, dict[str, str]]] = []
         self.text_by_id: dict[str, list[str]] = {}
         self.tables: dict[str, list[list[str]]] = {}
+        self.headers: list[tuple[str, list[str]]] = []  # (table id, header cells) per table
+        self.captions: list[str] = []
+        self._caption: list[str] | None = None
+        self._head: list[str] | None = None
         self._open: list[tuple[str, str | None]] = []  # (tag, id) of the open elements
         self._table: str | None = None
         self._in_body = False
@@ -334,6 +377,11 @@ class Page(HTMLParser):
         if tag == "table":
             self._table = attributes.get("id", "")
             self.tables.setdefault(self._table, [])
+            self.headers.append((self._table, []))
+        elif tag == "figcaption":
+            self._caption = []
+        elif tag == "th":
+            self._head = []
         elif tag == "tbody":
             self._in_body = True
         elif tag == "tr" and self._in_body:
@@ -344,7 +392,13 @@ class Page(HTMLParser):
     def handle_endtag(self, tag: str) -> None:
         if self._open and self._open[-1][0] == tag:
             self._open.pop()
-        if tag == "td" and self._cell is not None and self._row is not None:
+        if tag == "figcaption" and self._caption is not None:
+            self.captions.append(" ".join("".join(self._caption).split()))
+            self._caption = None
+        elif tag == "th" and self._head is not None:
+            self.headers[-1][1].append(" ".join("".join(self._head).split()))
+            self._head = None
+        elif tag == "td" and self._cell is not None and self._row is not None:
             self._row.append(" ".join("".join(self._cell).split()))
             self._cell = None
         elif tag == "tr" and self._row is not None and self._table is not None:
@@ -357,8 +411,9 @@ class Page(HTMLParser):
         for _, ident in self._open:
             if ident is not None:
                 self.text_by_id[ident].append(data)
-        if self._cell is not None:
-            self._cell.append(data)
+        for part in (self._cell, self._caption, self._head):
+            if part is not None:
+                part.append(data)
 
     def text(self, ident: str) -> str:
         return " ".join("".join(self.text_by_id.get(ident, [])).split())
@@ -422,14 +477,29 @@ def test_every_figure_embedded_once(figures: dict[str, bytes]) -> None:
     assert html.count("<figcaption>") == len(MEMO_FIGURES)
 
 
-def test_missing_figure_left_out(figures: dict[str, bytes]) -> None:
+def test_missing_figure_noted(figures: dict[str, bytes]) -> None:
     absent = figures.pop("figures/qini.png")
     figures["figures/unknown.png"] = tiny_png("red")
     html = render_memo(make_summary(), make_spec(), figures)
-    images = [a["src"] for t, a in Page(html).tags if t == "img"]
+    page = Page(html)
+    images = [a["src"] for t, a in page.tags if t == "img"]
     assert len(images) == len(MEMO_FIGURES) - 1
     assert base64.b64encode(absent).decode() not in html
     assert base64.b64encode(figures["figures/unknown.png"]).decode() not in html
+    note = "Figure not logged with this run: Qini curves of each uplift learner."
+    assert note in page.text("targeting")
+    assert page.text("targeting").count("Figure not logged") == 1
+    assert "Figure not logged" not in page.text("value") + page.text("segments")
+
+
+def test_missing_migration_figure_not_noted_without_migration() -> None:
+    summary = make_summary()
+    page = Page(render_memo(summary, make_spec(), {}))
+    assert "Figure not logged with this run: Heatmaps" in page.text("value")
+    assert "Figure not logged with this run: Forest plot" in page.text("segments")
+    summary["migration"] = None
+    page = Page(render_memo(summary, make_spec(), {}))
+    assert "Figure not logged" not in page.text("value")
 
 
 def test_self_contained(figures: dict[str, bytes]) -> None:
@@ -468,6 +538,8 @@ def test_costs_itemized() -> None:
     assert "Fixed cost: 1,500.00 once" in text
     assert "Margin: 55%" in text
     assert "CLV horizon 12 months, discounted at 12% a year" in text
+    # what the costs came to per treated customer: contact + offer + fixed share
+    assert "Cost per treated customer trial0.043.660.023.72" in " ".join(text.split())
 
 
 def test_numbers_read_with_units_and_intervals() -> None:
@@ -529,3 +601,143 @@ def test_does_not_modify_inputs(figures: dict[str, bytes]) -> None:
     before = copy.deepcopy((summary, spec))
     render_memo(summary, spec, figures)
     assert (summary, spec) == before
+
+
+def test_fixture_matches_summary_schema() -> None:
+    """The fixture has the shape of the real summary: the shipped schema accepts it."""
+    path = Path(__file__).parents[1] / "uplift" / "schemas" / "summary.schema.json"
+    schema = json.loads(path.read_text("utf-8"))
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = [
+        f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(make_summary())
+    ]
+    assert errors == []
+
+
+def _with_verdict(verdict: str) -> dict[str, Any]:
+    summary = make_summary()
+    summary["decision"].update(verdict=verdict, reason="Because.", best_arm="trial")
+    return summary
+
+
+def test_targeting_go_recommends_treating_everyone(figures: dict[str, bytes]) -> None:
+    summary = _with_verdict("go")
+    summary["targeting"].update(gain_over_treat_all=0.2, gain_ci_low=-0.3, gain_ci_high=0.7)
+    page = Page(render_memo(summary, make_spec(), figures))
+    text = page.text("targeting")
+    assert "Recommendation: treat every eligible customer with trial" in text
+    assert "0.67 (95% CI -0.23 to 1.56) per customer" in text  # treat_all:trial, DR
+    assert "0.30 (95% CI -0.68 to 1.27) per customer" in text  # All customers, net of costs
+    assert "alternative" in text and "1.58 (95% CI 0.91 to 2.25)" in text
+    assert "0.20 (95% CI -0.30 to 0.70)" in text
+    assert "does not demonstrably gain" in text
+    assert "Recommendation: treat 70%" not in text and "Treat 70%" not in text
+    (caption,) = [c for c in page.captions if "marked point" in c]
+    assert "recommended" not in caption and "the per-customer policy" in caption
+
+
+def test_targeting_go_targeted_recommends_the_policy(figures: dict[str, bytes]) -> None:
+    page = Page(render_memo(make_summary(), make_spec(), figures))
+    text = page.text("targeting")
+    assert "Recommendation: treat 70% of customers, each with the arm" in text
+    assert "1.58 (95% CI 0.91 to 2.25) per customer" in text
+    (caption,) = [c for c in page.captions if "marked point" in c]
+    assert "The marked point is the recommended policy" in caption
+
+
+def test_targeting_no_go_recommends_no_one(figures: dict[str, bytes]) -> None:
+    page = Page(render_memo(_with_verdict("no_go"), make_spec(), figures))
+    text = page.text("targeting")
+    assert "Recommendation: treat no one" in text
+    assert "examined" in text and "1.58 (95% CI 0.91 to 2.25)" in text
+    assert "Recommendation: treat 70%" not in text and "Treat 70%" not in text
+    (caption,) = [c for c in page.captions if "marked point" in c]
+    assert "recommended" not in caption
+
+
+def test_targeting_inconclusive_asks_for_more_data(figures: dict[str, bytes]) -> None:
+    page = Page(render_memo(_with_verdict("inconclusive"), make_spec(), figures))
+    text = page.text("targeting")
+    assert "No decision yet: gather more data" in text
+    assert "section 5" in text and "settle" in text
+    assert "Best current guess" in text and "1.58 (95% CI 0.91 to 2.25)" in text
+    assert "Recommendation" not in text and "Treat 70%" not in text
+    assert "Customers needed" in [h for _, hs in page.headers for h in hs]  # the rows it means
+    (caption,) = [c for c in page.captions if "marked point" in c]
+    assert "recommended" not in caption
+
+
+def test_interval_level_follows_alpha(figures: dict[str, bytes]) -> None:
+    summary = make_summary()
+    summary["alpha"] = 0.10
+    html = render_memo(summary, make_spec(), figures)
+    page = Page(html)
+    assert "95%" not in html
+    assert "90% CI" in page.text("value")
+    for words in ("segment's estimated effect", "profit per customer, net of costs"):
+        (caption,) = [c for c in page.captions if words in c]
+        assert "90%" in caption
+
+
+def test_one_learner_has_no_comparison_tables() -> None:
+    summary = make_summary()
+    selection = summary["model_selection"]
+    selection["policies"] = [selection["policies"][1]]
+    selection["learners"] = [selection["learners"][1] | {"chosen": True, "difference": 0.0}]
+    selection["qini_leader"] = "t_learner"
+    page = Page(render_memo(summary, make_spec(), {}))
+    text = page.text("targeting")
+    assert "One learner was fitted" in text
+    assert "Each learner's own policy" not in text
+    assert not [h for _, h in page.headers if h and h[0] == "Learner"]
+    assert "0.190 (95% CI 0.120 to 0.260)" in text  # its Qini, in a sentence
+
+
+def test_two_learners_have_comparison_tables() -> None:
+    page = Page(render_memo(make_summary(), make_spec(), {}))
+    assert len([h for _, h in page.headers if h and h[0] == "Learner"]) == 2
+    assert "One learner" not in page.text("targeting")
+
+
+def test_fixed_cost_divided_over_every_customer() -> None:
+    html = render_memo(make_summary(), make_spec(), {})
+    page = Page(html)
+    assert "shared over the treated" not in html
+    assert "divided over every customer of the experiment" in page.text("economics")
+    assert "divided over every customer of the experiment" in page.text("segments")
+
+
+def test_power_sentence_for_a_negative_estimate() -> None:
+    summary = make_summary()
+    summary["effects"][1].update(estimate=-3.44, ci_low=-5.1, ci_high=-1.78)
+    caveats = Page(render_memo(summary, make_spec(), {})).text("caveats")
+    assert "smallest effect on revenue this test detects with 80% power is 2.50" in caveats
+    assert "-3.44 (95% CI -5.10 to -1.78)" in caveats
+    assert "its size, 3.44, is above it" in caveats
+    assert "smaller than 2.50 could be missed" in caveats
+    assert "the estimate, -3.44" not in caveats and "large enough" not in caveats
+
+
+def test_methods_in_plain_words() -> None:
+    summary = make_summary()
+    summary["effects"][0]["method"] = "delta_ratio"
+    summary["effects"].append(_effect("trial", "bought", 0.1, 0.0, 0.2, method="mystery_x"))
+    rows = Page(render_memo(summary, make_spec(), {})).tables["effects-table"]
+    methods = {r[1]: r[-1] for r in rows}
+    assert "delta method" in methods["took_trial"] and "delta_ratio" not in methods["took_trial"]
+    assert methods["revenue"].startswith("regression-adjusted")
+    assert methods["bought"] == "mystery_x"
+
+
+def test_captions_name_the_primary_metric(figures: dict[str, bytes]) -> None:
+    spec = make_spec()
+    spec["value"]["metric"] = "took_trial"
+    page = Page(render_memo(make_summary(), spec, figures))
+    alts = {a["alt"] for t, a in page.tags if t == "img"}
+    assert "Forest plot of the effect on revenue per segment and arm" in alts
+    for words in ("segment's estimated effect", "each learner's predicted uplift", "tenths"):
+        (caption,) = [c for c in page.captions if words in c]
+        assert "revenue" in caption and "took_trial" not in caption
+    (segment_head,) = [h for i, h in page.headers if i == "segment-table"]
+    assert "Effect on revenue (95% CI)" in segment_head

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import html
 import math
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeGuard
@@ -27,7 +28,7 @@ MEMO_FIGURES: tuple[str, ...] = (
     "figures/calibration.png",
 )
 
-_FIGURE_TEXT = {  # path -> (alt, caption), {metric}: the value metric
+_FIGURE_TEXT = {  # path -> (alt, caption); {metric}: the primary metric, {level}: of the CIs
     "figures/migration.png": (
         "Heatmaps of customers' level at launch against their level at the end of the window",
         "Each grid is one arm: a row is a level at launch (1 lowest), a column the level at "
@@ -37,14 +38,14 @@ _FIGURE_TEXT = {  # path -> (alt, caption), {metric}: the value metric
     "figures/segment_forest.png": (
         "Forest plot of the effect on {metric} per segment and arm",
         "Each dot is a segment's estimated effect on {metric} (arm minus control) with its "
-        "plain 95% interval (thin line) and the wider interval corrected for multiple "
+        "plain {level} interval (thin line) and the wider interval corrected for multiple "
         "testing (pale bar). A bar clear of the dashed zero line is a real effect.",
     ),
     "figures/profit_curve.png": (
         "Incremental profit per customer against the share of customers treated",
         "The line is the profit per customer, net of costs, of treating the given share of "
-        "customers with the highest predicted net value, with its 95% band. The marked "
-        "point is the recommended policy; the others treat everyone with one arm.",
+        "customers with the highest predicted net value, with its {level} band. The marked "
+        "point is {policy}; the others treat everyone with one arm.",
     ),
     "figures/qini.png": (
         "Qini curves of each uplift learner",
@@ -54,8 +55,8 @@ _FIGURE_TEXT = {  # path -> (alt, caption), {metric}: the value metric
     ),
     "figures/calibration.png": (
         "Observed against predicted uplift by decile of predicted uplift",
-        "Customers are grouped in tenths by predicted uplift; each point is the uplift "
-        "observed in a group (treated minus control, with its interval) at the uplift "
+        "Customers are grouped in tenths by predicted uplift in {metric}; each point is the "
+        "uplift observed in a group (treated minus control, with its interval) at the uplift "
         "predicted. Points along the dashed diagonal mean the predictions can be trusted.",
     ),
 }
@@ -65,11 +66,10 @@ _VERDICTS = {
     "no_go": "NO GO — the campaign does not pay for itself",
     "inconclusive": "INCONCLUSIVE — the data cannot tell yet",
 }
-_METHODS = {
+_METHODS = {  # every effect method of uplift/analysis/effects.py, in plain words
     "ols_hc2": "difference in means",
     "lin_hc2": "regression-adjusted",
-    "welch": "difference in means (Welch)",
-    "delta": "ratio of sums (delta method)",
+    "delta_ratio": "difference of ratios of means (delta method)",
 }
 _CORRECTIONS = {
     "holm": "Holm (keeps the chance of even one false positive in the family below alpha)",
@@ -122,6 +122,7 @@ _KEYS = {  # a quantity -> the keys of its estimate and interval in a summary ro
     "lift": ("lift", "lift_ci_low", "lift_ci_high"),
     "difference": ("difference", "difference_ci_low", "difference_ci_high"),
     "gain": ("gain_over_treat_all", "gain_ci_low", "gain_ci_high"),
+    "rule_sum": ("total", "total_ci_low", "total_ci_high"),
     "raw": ("unwinsorized_estimate", "unwinsorized_ci_low", "unwinsorized_ci_high"),
 }
 
@@ -231,13 +232,28 @@ class _Memo:
     figures: Mapping[str, bytes]
 
     @property
+    def alpha(self) -> float:
+        for alpha in (self.summary.get("alpha"), _get(self.spec, "decision", "alpha")):
+            if _ok(alpha) and 0 < alpha < 1:
+                return alpha
+        return 0.05
+
+    @property
     def level(self) -> str:
-        alpha = self.summary.get("alpha")
-        return f"{1 - alpha:.0%}" if _ok(alpha) else "95%"
+        """The confidence level of every interval, '95%'."""
+        return f"{(1 - self.alpha) * 100:.3g}%"
+
+    @property
+    def primary(self) -> str:
+        return str(self.summary.get("primary_metric") or "")
 
     @property
     def value_metric(self) -> str:
-        return str(_get(self.spec, "value", "metric") or self.summary.get("primary_metric", ""))
+        return str(_get(self.spec, "value", "metric") or self.primary)
+
+    @property
+    def verdict(self) -> str:
+        return str(_get(self.summary, "decision", "verdict") or "")
 
     def fmt(self, metric: Any) -> Callable[[Any], str]:
         """Formatter of an effect on the metric: percentage points for a binary one."""
@@ -260,10 +276,17 @@ class _Memo:
         return f"{fmt(est)} ({self.level} CI {fmt(lo)} to {fmt(hi)})"
 
     def figure(self, path: str) -> str:
+        """The figure with its caption, or a note that the run did not log it."""
+        policy = (
+            "the recommended policy" if self.verdict == "go_targeted" else "the per-customer policy"
+        )
+        alt, caption = (
+            t.format(metric=self.primary, level=self.level, policy=policy)
+            for t in _FIGURE_TEXT[path]
+        )
         data = self.figures.get(path)
         if not data:
-            return ""
-        alt, caption = (t.format(metric=self.value_metric) for t in _FIGURE_TEXT[path])
+            return f'<p class="small">Figure not logged with this run: {_e(alt)}.</p>'
         uri = "data:image/png;base64," + base64.b64encode(data).decode("ascii")
         return (
             f'<figure><img src="{uri}" alt="{_e(alt)}">'
@@ -301,8 +324,7 @@ def _header(m: _Memo) -> str:
         if assign.get("method") == "observed"
         else "random, by a salted hash of the customer id"
     )
-    eligible = _get(spec, "population", "eligible")
-    metric = s.get("primary_metric", "")
+    eligible, metric = _get(spec, "population", "eligible"), m.primary
     window = _get(spec, "outcomes", "window_days")
     kind = _get(spec, "outcomes", "metrics", metric, "kind")
     facts = {
@@ -323,8 +345,7 @@ def _header(m: _Memo) -> str:
         "Spec digest": f'<code class="digest">{_e(s.get("spec_digest", ""))}</code>',
         "Package": f"uplift {_e(s.get('uplift_version', ''))}",
     }
-    decision = s.get("decision") or {}
-    verdict = str(decision.get("verdict") or "")
+    decision, verdict = s.get("decision") or {}, m.verdict
     word = _VERDICTS.get(verdict, f"Verdict: {verdict or 'none'}")
     links = ["Value", "Segments", "Economics", "Targeting", "Caveats"]
     cls = verdict if verdict in _VERDICTS else "unknown"
@@ -347,7 +368,7 @@ def _header(m: _Memo) -> str:
 
 
 def _method(m: _Memo, r: _Row) -> str:
-    text = _e(_METHODS.get(str(r.get("method")), r.get("method") or ""))
+    text = _e(_METHODS.get(str(r.get("method")), r.get("method") or _NA))
     if r.get("adjusted_for"):
         text += f" on {_c(r['adjusted_for'])}"
         if _ok(r.get("variance_reduction")):
@@ -358,7 +379,7 @@ def _method(m: _Memo, r: _Row) -> str:
     return text
 
 
-def _effects_table(m: _Memo, rows: list[_Row]) -> str:
+def _effects_table(m: _Memo, rows: list[_Row], ident: str) -> str:
     def mean(r: _Row, key: str) -> str:
         return (_pct if m.fmt(r.get("metric")) is _pp else _num)(r.get(key))
 
@@ -375,12 +396,12 @@ def _effects_table(m: _Memo, rows: list[_Row]) -> str:
             lambda r: f"{_int(r.get('n_treated'))} / {_int(r.get('n_control'))}",
         ),
         ("Method", lambda r: _method(m, r)),
+        ident=ident,
     )
 
 
 def _value(m: _Memo) -> str:
-    s, metric = m.summary, m.summary.get("primary_metric", "")
-    window = _get(m.spec, "outcomes", "window_days")
+    s, metric, window = m.summary, m.primary, _get(m.spec, "outcomes", "window_days")
     effects, programme = _rows(s.get("effects")), _rows(s.get("programme"))
     readings = []
     for r in (r for r in effects if r.get("metric") == metric):
@@ -403,17 +424,17 @@ def _value(m: _Memo) -> str:
         _para(
             "Each treatment arm against the control. Effects on binary (0/1) metrics are in "
             "percentage points (pp), the others in the metric's unit per customer. Intervals "
-            "use robust (HC2) standard errors; a regression-adjusted effect uses each "
-            "customer's value before launch to remove noise without biasing the effect "
-            "(Lin's estimator, akin to CUPED)."
+            "use robust (HC2) standard errors (the delta method for a ratio of two metrics); "
+            "a regression-adjusted effect uses each customer's value before launch to remove "
+            "noise without biasing the effect (Lin's estimator, akin to CUPED)."
         ),
-        _effects_table(m, effects) if effects else _para(f"Effects {_NA}."),
+        _effects_table(m, effects, "effects-table") if effects else _para(f"Effects {_NA}."),
         "<h3>The CRM programme as a whole</h3>",
         _para(
             "Everyone in the experiment, whatever their arm, against the global holdout "
             "(eligible customers kept out of every campaign)."
         )
-        + _effects_table(m, programme)
+        + _effects_table(m, programme, "programme-table")
         if programme
         else _para(f"Programme effect {_NA}: the run has no global holdout."),
         "<h3>Did customers move up RFM levels?</h3>",
@@ -468,11 +489,9 @@ def _decision(r: _Row) -> str:
 
 
 def _segments(m: _Memo) -> str:
-    se = m.summary.get("segment_effects") or {}
+    se, value = m.summary.get("segment_effects") or {}, _c(m.value_metric)
     tests = _rows(se.get("rows"))
-    status: dict[str, int] = {}
-    for r in tests:
-        status[str(r.get("status"))] = status.get(str(r.get("status")), 0) + 1
+    status = Counter(str(r.get("status")) for r in tests)
     unclear = [
         f"{_e(r.get('segment'))} / {_c(r.get('arm'))} / {_c(r.get('metric'))} "
         f"({_e(str(r.get('status')).replace('_', ' '))})"
@@ -487,8 +506,8 @@ def _segments(m: _Memo) -> str:
         ("Arm", _f("arm", _c)),
         ("Customers", _f("n", _int)),
         (
-            f"Effect on {m.value_metric} ({m.level} CI)",
-            lambda r: m.ci(r, "estimate", m.fmt(m.value_metric), True),
+            f"Effect on {m.primary} ({m.level} CI)",
+            lambda r: m.ci(r, "estimate", m.fmt(m.primary), True),
         ),
         ("Incremental CLV", _f("incremental_clv", _num)),
         ("Cost per customer", _f("cost_per_customer", _num)),
@@ -511,11 +530,12 @@ def _segments(m: _Memo) -> str:
         m.figure("figures/segment_forest.png"),
         "<h3>Value and profit per segment</h3>",
         _para(
-            f"Effect on {_c(m.value_metric)} per customer (arm minus control); incremental "
-            "CLV is that effect as lifetime profit; incremental profit is CLV minus the cost "
-            "per customer (contact, offer and a share of the fixed cost); ROI is profit over "
-            "cost. Customers: arm and control together. The decision reads the plain "
-            "interval of the profit, not corrected for multiple testing."
+            f"Effect on {_c(m.primary)} per customer (arm minus control); incremental CLV is "
+            + ("that effect" if m.value_metric == m.primary else f"the effect on {value}")
+            + " as lifetime profit; incremental profit is CLV minus the cost per customer "
+            "(contact, offer and the fixed cost divided over every customer of the "
+            "experiment); ROI is profit over cost. Customers: arm and control together. The "
+            "decision reads the plain interval of the profit, not corrected for multiple testing."
         ),
         table,
     ]
@@ -566,8 +586,9 @@ def _economics(m: _Memo) -> str:
             if isinstance(offers, Mapping)
             else [f"Offer (every treatment arm): {_offer_text(m, eco.get('offer'))}"]
         ),
-        f"Fixed cost: {_num(eco.get('fixed_cost', 0.0))} once for the campaign, shared over "
-        "the treated customers",
+        f"Fixed cost: {_num(eco.get('fixed_cost', 0.0))} once for the campaign; per customer, "
+        "it is divided over every customer of the experiment (all its eligible customers, "
+        "treated or in the control)",
     ]
     persistence = (
         "that share of the window effect is assumed to repeat in each following window"
@@ -593,15 +614,9 @@ def _economics(m: _Memo) -> str:
             else f"{_NA} (the spec sets no value.baseline_clv)"
         ),
     ]
-    overall = [r for r in _rows(s.get("segments")) if r.get("segment") == _ALL]
-    fmt = m.fmt(m.value_metric)
-    treat_all = []
-    for r in _rows(_get(s, "targeting", "rows")):
-        if str(r.get("rule", "")).startswith("treat_all:"):
-            n = sum(v for v in (r.get("arms") or {}).values() if _ok(v))
-            _, lo, hi = (r.get(k) for k in _KEYS["per_customer"])
-            bounds = (lo * n if _ok(lo) else None, hi * n if _ok(hi) else None)
-            treat_all.append({**r, "arm": str(r["rule"]).split(":", 1)[1], "bounds": bounds})
+    overall = list(_overall(m).values())
+    fmt = m.fmt(m.primary)
+    treat_all = list(_treat_all(m).values())
     readings = [
         f"Treating everyone with {_c(r.get('arm'))}: {m.ci(r, 'profit')} per customer net of "
         f"every cost: {_is(r, 'profit')}."
@@ -617,23 +632,41 @@ def _economics(m: _Memo) -> str:
     plain = _table(
         overall,
         ("Arm", _f("arm", _c)),
-        (f"Effect on {m.value_metric}", lambda r: m.ci(r, "estimate", fmt, True)),
-        ("Break-even effect", lambda r: m.ci(r, "break_even", fmt, True)),
+        (f"Effect on {m.primary}", lambda r: m.ci(r, "estimate", fmt, True)),
+        (
+            f"Break-even effect on {m.value_metric}",
+            lambda r: m.ci(r, "break_even", m.fmt(m.value_metric), True),
+        ),
         ("Cost per customer", lambda r: m.ci(r, "cost", cell=True)),
         ("ROI", lambda r: m.ci(r, "roi", _pct, True)),
         ("Incremental profit per customer", lambda r: m.ci(r, "profit", cell=True)),
         ("Total", _f("total_incremental_profit", _int)),
     )
+    itemized = _table(
+        [r for r in overall if _ok(r.get("offer_cost"))],
+        ("Arm", _f("arm", _c)),
+        ("Contact", _f("contact_cost", _num)),
+        ("Offer, on what customers did", _f("offer_cost", _num)),
+        ("Fixed cost's share", _f("fixed_cost_share", _num)),
+        ("Cost per treated customer", _f("cost_per_customer", _num)),
+    )
     doubly = _table(
         treat_all,
         ("Treat everyone with", lambda r: _c(r["arm"])),
         (f"Profit per customer ({m.level} CI)", lambda r: m.ci(r, "per_customer", cell=True)),
-        ("Total", lambda r: m.ci((r.get("total"), *r["bounds"]), fmt=_int, cell=True)),
+        ("Total", lambda r: m.ci(r, "rule_sum", _int, True)),
     )
     parts = [
         _para(" ".join(readings)),
         "<h3>What it costs</h3>",
         _ul(costs),
+        _para(
+            "What that came to per treated customer in the experiment, all customers "
+            "together (the offer's cost on the uptake and purchases the arm's customers had):"
+        )
+        + itemized
+        if any(_ok(r.get("offer_cost")) for r in overall)
+        else "",
         "<h3>How a change in behaviour becomes money</h3>",
         _ul(assumptions),
         "<h3>Treating every eligible customer</h3>",
@@ -656,6 +689,28 @@ def _economics(m: _Memo) -> str:
         else "",
     ]
     return _section("economics", "3. Did it pay for itself?", parts)
+
+
+def _overall(m: _Memo) -> dict[str, _Row]:
+    """The 'All customers' segment row of each arm: treating everyone, net of every cost."""
+    return {
+        str(r.get("arm")): r for r in _rows(m.summary.get("segments")) if r.get("segment") == _ALL
+    }
+
+
+def _treat_all(m: _Memo) -> dict[str, _Row]:
+    """The doubly robust value of treating everyone with each arm (before the fixed cost),
+    with the interval of its total over the experiment's customers."""
+    out: dict[str, _Row] = {}
+    for r in _rows(_get(m.summary, "targeting", "rows")):
+        kind, _, arm = str(r.get("rule", "")).partition(":")
+        if kind == "treat_all":
+            n = sum(v for v in (r.get("arms") or {}).values() if _ok(v))
+            lo, hi = (r.get(k) for k in _KEYS["per_customer"][1:])
+            bounds = {"total_ci_low": lo * n if _ok(lo) else None}
+            bounds["total_ci_high"] = hi * n if _ok(hi) else None
+            out[arm] = {**r, "arm": arm, **bounds}
+    return out
 
 
 def _arm_counts(arms: Any) -> str:
@@ -690,14 +745,25 @@ def _targeting(m: _Memo) -> str:
         *counts[:-1],
         ("Untreated", counts[-1][1]),
     )
+    share = _pct(policy.get("treat_share"), 0)
+    opening = {  # how the policy is presented, by verdict
+        "go_targeted": f"<strong>Recommendation: treat {share} of customers</strong>",
+        "go": f"The alternative examined, the per-customer policy, would treat {share} of "
+        "customers",
+        "no_go": f"Examined, not recommended: the per-customer policy would treat {share} of "
+        "customers",
+        "inconclusive": f"Best current guess, not yet a recommendation: the per-customer "
+        f"policy would treat {share} of customers",
+    }.get(m.verdict, f"The per-customer policy would treat {share} of customers")
     parts = [
+        _recommendation(m),
         _para(
-            f"Treat {_pct(policy.get('treat_share'), 0)} of customers, each with the arm of "
-            f"highest predicted net value: {_arm_counts(policy.get('arms'))}. Expected profit "
-            f"net of every cost, the fixed cost included: {m.ci(policy, 'per_customer')} per "
-            f"customer, {m.ci(policy, 'total', _int)} over the experiment's {_int(n)} "
-            "customers (doubly robust, out of fold)."
-            f'<br><span class="small">Rule: {_e(policy.get("rule", ""))}.</span>'
+            f"{opening}, each with the arm of highest predicted net value: "
+            f"{_arm_counts(policy.get('arms'))}. Expected profit net of every cost, the fixed "
+            f"cost included: {m.ci(policy, 'per_customer')} per customer, "
+            f"{m.ci(policy, 'total', _int)} over the experiment's {_int(n)} customers (doubly "
+            f'robust, out of fold).<br><span class="small">Rule: {_e(policy.get("rule", ""))}.'
+            "</span>"
         )
         if _ok(policy.get("per_customer"))
         else _para(
@@ -709,13 +775,7 @@ def _targeting(m: _Memo) -> str:
             if limits
             else "Budget: no limit was set in the spec."
         ),
-        _para(
-            f"Against treating everyone with {_c(tg.get('best_treat_all'))} (the best "
-            f"treat-all arm), targeting gains {m.ci(tg, 'gain')} per customer, compared on the "
-            "same customers."
-        )
-        if _ok(tg.get("gain_over_treat_all"))
-        else "",
+        _gain(m, policy, tg),
         "<h3>Whom the policy treats, by segment</h3>" + segments if by_seg else "",
         _para(
             "The simpler alternative, treating whole segments whose profit interval is above "
@@ -730,6 +790,75 @@ def _targeting(m: _Memo) -> str:
     return _section("targeting", "4. Whom to treat next, and the expected profit", parts)
 
 
+def _gain(m: _Memo, policy: _Row, tg: _Row) -> str:
+    """The policy against the best treat-all rule, compared on the same customers."""
+    if not _ok(tg.get("gain_over_treat_all")):
+        return ""
+    lo, hi, own = tg.get("gain_ci_low"), tg.get("gain_ci_high"), policy.get("ci_low")
+    if _ok(lo) and lo > 0:
+        reading = "the gain is clear of zero"
+        reading += ", but the policy's own profit interval is not" if _ok(own) and own <= 0 else ""
+    elif _ok(hi) and hi < 0:
+        reading = "it does worse"
+    else:
+        reading = "targeting does not demonstrably gain (the interval includes zero)"
+    return _para(
+        f"Against treating everyone with {_c(tg.get('best_treat_all'))} (the best treat-all "
+        f"arm), the per-customer policy gains {m.ci(tg, 'gain')} per customer, compared on the "
+        f"same customers: {reading}."
+    )
+
+
+def _recommendation(m: _Memo) -> str:
+    """What to do next, as the verdict says; the go-targeted policy speaks for itself."""
+    if m.verdict == "go":
+        arm = str(_get(m.summary, "decision", "best_arm") or "")
+        overall, dr = _overall(m).get(arm), _treat_all(m).get(arm)
+        return _para(
+            f"<strong>Recommendation: treat every eligible customer with {_c(arm)}</strong>."
+            + (
+                f" Net of every cost, the fixed cost included, that earns {m.ci(overall, 'profit')}"
+                f" per customer in the plain comparison with the control (section 3): "
+                f"{_is(overall, 'profit')}."
+                if overall
+                else ""
+            )
+            + (
+                " By the doubly robust estimator the targeting uses, treating everyone with it "
+                f"is worth {m.ci(dr, 'per_customer')} per customer before the fixed cost, "
+                f"{m.ci(dr, 'rule_sum', _int)} over the experiment's customers."
+                if dr
+                else ""
+            )
+        )
+    if m.verdict == "no_go":
+        return _para(
+            "<strong>Recommendation: treat no one</strong>: the campaign does not pay for "
+            "itself. The per-customer policy below is shown only as what was examined."
+        )
+    if m.verdict == "inconclusive":
+        settle = any(
+            r.get("decision") == "inconclusive" and _ok(r.get("n_to_settle"))
+            for r in _rows(m.summary.get("segments"))
+        )
+        return _para(
+            "<strong>No decision yet: gather more data.</strong> The data cannot tell whether "
+            "the campaign pays for itself"
+            + (
+                '; the caveats (<a href="#caveats">section 5</a>) give the customers that '
+                "would settle each unsettled profit."
+                if settle
+                else "; more customers would narrow the intervals."
+            )
+        )
+    if m.verdict == "go_targeted" and not _ok(_get(m.summary, "policy", "per_customer")):
+        return _para(
+            "<strong>Recommendation: treat the segments whose profit interval is above "
+            "zero</strong> (the segment rule below)."
+        )
+    return ""
+
+
 def _models(m: _Memo) -> list[str]:
     sel = m.summary.get("model_selection") or {}
     if not m.summary.get("models") or not sel.get("chosen"):
@@ -738,40 +867,50 @@ def _models(m: _Memo) -> list[str]:
     def three(x: Any) -> str:
         return _num(x, 3)
 
-    policies = _table(
-        _rows(sel.get("policies")),
-        ("Learner", lambda r: _e(r.get("name")) + (" (chosen)" if r.get("chosen") else "")),
-        (f"Profit per customer ({m.level} CI)", lambda r: m.ci(r, "per_customer", cell=True)),
-        ("Share treated", lambda r: _pct(r.get("treated_share"), 0)),
-        (
-            "Difference to the chosen",
-            lambda r: "—" if r.get("chosen") else m.ci(r, "difference", cell=True),
-        ),
-    )
-    qini = _table(
-        _rows(sel.get("learners")),
-        ("Learner", lambda r: _e(r.get("name")) + (" (leader)" if r.get("chosen") else "")),
-        (f"Qini ({m.level} CI)", lambda r: m.ci(r, "qini", three, True)),
-        (
-            "Difference to the leader",
-            lambda r: "—" if r.get("chosen") else m.ci(r, "difference", three, True),
-        ),
+    def name(mark: str) -> _Column:
+        return "Learner", lambda r: _e(r.get("name")) + (f" ({mark})" if r.get("chosen") else "")
+
+    def versus(fmt: Callable[[Any], str] = _num) -> Callable[[_Row], str]:
+        return lambda r: "—" if r.get("chosen") else m.ci(r, "difference", fmt, True)
+
+    policies, learners = _rows(sel.get("policies")), _rows(sel.get("learners"))
+    boot = f"Intervals by bootstrap ({_int(sel.get('n_boot'))} replicates)."
+    chosen = (
+        f"Chosen learner: {_c(sel.get('chosen'))}; the rule: "
+        f"{_e(sel.get('criterion', 'not recorded'))}."
     )
     return [
         "<h3>Model evidence</h3>",
         _para(
-            f"Chosen learner: {_c(sel.get('chosen'))}; the rule: "
-            f"{_e(sel.get('criterion', 'not recorded'))}. Each learner's own policy, valued out "
-            "of fold before the fixed cost, and its difference to the chosen one on the same "
-            "customers:"
+            f"{chosen} Each learner's own policy, valued out of fold before the fixed cost, "
+            "and its difference to the chosen one on the same customers:"
         )
-        + policies,
+        + _table(
+            policies,
+            name("chosen"),
+            (f"Profit per customer ({m.level} CI)", lambda r: m.ci(r, "per_customer", cell=True)),
+            ("Share treated", lambda r: _pct(r.get("treated_share"), 0)),
+            ("Difference to the chosen", versus()),
+        )
+        if len(policies) > 1
+        else _para(f"{chosen} One learner was fitted, so there is no comparison of learners."),
         _para(
             "How well each learner ranks customers: the Qini score (higher is better, 0 is "
-            f"random targeting); the leader is {_c(sel.get('qini_leader'))}. Intervals by "
-            f"bootstrap ({_int(sel.get('n_boot'))} replicates)."
+            f"random targeting); the leader is {_c(sel.get('qini_leader'))}. {boot}"
         )
-        + qini,
+        + _table(
+            learners,
+            name("leader"),
+            (f"Qini ({m.level} CI)", lambda r: m.ci(r, "qini", three, True)),
+            ("Difference to the leader", versus(three)),
+        )
+        if len(learners) > 1
+        else _para(
+            f"How well {_c(learners[0].get('name'))} ranks customers: its Qini score is "
+            f"{m.ci(learners[0], 'qini', three)} (higher is better, 0 is random targeting). " + boot
+        )
+        if learners
+        else "",
         m.figure("figures/qini.png"),
         m.figure("figures/calibration.png"),
     ]
@@ -780,8 +919,7 @@ def _models(m: _Memo) -> list[str]:
 def _caveats(m: _Memo) -> str:
     s, a = m.summary, m.summary.get("assignment") or {}
     se, segs = s.get("segment_effects") or {}, _rows(s.get("segments"))
-    metric, alpha = s.get("primary_metric", ""), s.get("alpha")
-    fmt, items = m.fmt(metric), []
+    metric, fmt, items = m.primary, m.fmt(m.primary), []
     if _ok(a.get("srm_p_value")):
         alert = (
             "ALERT: the arm sizes differ from the design more than chance allows, so the "
@@ -805,18 +943,16 @@ def _caveats(m: _Memo) -> str:
         f"between an arm and the control is {_num(a.get('balance_max_abs_smd'), 3)} (above "
         f"0.1 is a warning); {f'flagged: {flagged}' if flagged else 'no feature is flagged'}."
     )
+    power = f" with {_pct(se['power'], 0)} power" if _ok(se.get("power")) else ""
     for r in (r for r in _rows(s.get("effects")) if r.get("metric") == metric):
         est, mde = r.get("estimate"), r.get("detectable_effect")
         if _ok(est) and _ok(mde):
-            enough = (
-                "above it: the test was large enough for this metric"
-                if abs(est) >= mde
-                else "below it: an effect this small is easily missed"
-            )
             items.append(
                 f"Power, {_c(r.get('arm'))}: the smallest effect on {_c(metric)} this test "
-                f"detects with {_pct(se.get('power'), 0)} power is {fmt(mde)} per customer; the "
-                f"estimate, {fmt(est)}, is {enough}."
+                f"detects{power} is {fmt(mde)} per customer. The estimate is "
+                f"{m.ci(r, 'estimate', fmt)}; its size, {fmt(abs(est))}, is "
+                f"{'above' if abs(est) >= mde else 'below'} it. A true effect smaller than "
+                f"{fmt(mde)} could be missed."
             )
     unsettled = [
         r for r in segs if r.get("decision") == "inconclusive" and _ok(r.get("n_to_settle"))
@@ -837,9 +973,8 @@ def _caveats(m: _Memo) -> str:
     items.append(
         f"Multiple testing: the segment effects are corrected ({_e(se.get('correction', '?'))}"
         f", family of {_int(se.get('family_size'))} tests), but the go / no-go decisions on "
-        f"segment profit are not: of {decided} rows, about "
-        f"{_num(decided * (alpha if _ok(alpha) else 0.05), 1)} would show a go or a no-go by "
-        "chance alone if none truly differed from break-even."
+        f"segment profit are not: of {decided} rows, about {_num(decided * m.alpha, 1)} would "
+        "show a go or a no-go by chance alone if none truly differed from break-even."
     )
     pols = sorted(
         _rows(_get(s, "model_selection", "policies")),
@@ -860,7 +995,7 @@ def _caveats(m: _Memo) -> str:
         f"persistence of {_pct(clv.get('persistence', 0.0), 0)} and the costs of section 3; "
         "the spec names no currency."
     )
-    for r in (r for r in segs if r.get("segment") == _ALL):
+    for r in _overall(m).values():
         cost, gain = r.get("cost_per_customer"), r.get("incremental_clv")
         if _ok(cost) and _ok(gain) and gain > 0 and _ok(margin):
             money += (
