@@ -411,3 +411,69 @@ def test_a_budget_is_filled_over_the_whole_file_not_chunk_by_chunk(
         assert spend[np.flatnonzero(treated), picked].sum() <= budget["max_spend"]
     assert best[treated].min() >= best[~treated & (best > 0)].max()
     assert result.arms[NO_ARM] == int((~treated).sum())
+
+
+def _partitioned(base: pd.DataFrame, folder: Path) -> pd.DataFrame:
+    """``base`` written as a Hive-partitioned Parquet dataset by plan, several files a
+    partition; returns the rows in the order the dataset reads them (path order)."""
+    import pyarrow.dataset as pads
+
+    pads.write_dataset(
+        pa.Table.from_pandas(base, preserve_index=False),
+        folder,
+        format="parquet",
+        partitioning=["plan"],
+        partitioning_flavor="hive",
+        max_rows_per_file=400,
+        max_rows_per_group=400,
+        basename_template="part-{i}.parquet",
+    )
+    return pd.concat(
+        pq.read_table(path).to_pandas().assign(plan=path.parent.name.split("=", 1)[1])
+        for path in sorted(folder.rglob("*.parquet"))
+    ).reset_index(drop=True)[list(base.columns)]
+
+
+def test_a_partitioned_parquet_dataset_streams_like_one_file(
+    tmp_path: Path, fitted: tuple[ScoringModel, pd.DataFrame]
+) -> None:
+    model, base = fitted
+    folder = tmp_path / "base"
+    ordered = _partitioned(base, folder)
+    assert len(list(folder.rglob("*.parquet"))) > 6  # three partitions, several files each
+
+    got = list(iter_chunks(folder, [ID, "plan", "tenure_days"], 250))
+    assert [len(c) for c in got[:-1]] == [250] * (len(got) - 1)
+    whole = pd.concat(got, ignore_index=True)
+    pd.testing.assert_frame_equal(
+        whole.astype({"plan": object}),
+        ordered[[ID, "plan", "tenure_days"]].astype({"plan": object}),
+    )
+
+    out = tmp_path / "scores.parquet"
+    result = score_file(model, folder, out, chunk_size=700)
+    assert result.rows == len(base)
+    found = pd.read_parquet(out)
+    assert found[ID].tolist() == ordered[ID].tolist()  # the dataset's order, every customer
+    expected = model.predict(base).set_index(ID).loc[found[ID]].reset_index()
+    assert_same_scores(found, expected)
+
+
+def test_a_dataset_folder_without_parquet_or_a_column_is_a_clear_error(
+    tmp_path: Path, fitted: tuple[ScoringModel, pd.DataFrame]
+) -> None:
+    from uplift.data.sources import read_table
+
+    empty = tmp_path / "empty"
+    (empty / "region=north").mkdir(parents=True)
+    with pytest.raises(DataError, match=r"--population: the folder .*empty holds no \.parquet"):
+        list(iter_chunks(empty, [ID], 10, key="--population"))
+    model, base = fitted
+    folder = tmp_path / "base"
+    _partitioned(base.drop(columns="tenure_days"), folder)
+    with pytest.raises(DataError, match=r"has no column 'tenure_days'; expected the columns"):
+        score_file(model, folder, tmp_path / "scores.csv")
+    assert leftovers(tmp_path) == []
+    # the whole-table reader takes the same folder (a population read at once)
+    table = read_table("parquet", folder, "population.source.path")
+    assert sorted(table[ID]) == sorted(base[ID]) and set(table["plan"]) == set(base["plan"])

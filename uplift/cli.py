@@ -176,8 +176,8 @@ def score(
     population: Annotated[
         Path,
         typer.Option(
-            help="The customer base to score (.csv or .parquet) with the id column and the "
-            "model's features.",
+            help="The customer base to score (.csv or .parquet, or a folder holding a Parquet "
+            "dataset) with the id column and the model's features.",
             show_default=False,
         ),
     ],
@@ -602,7 +602,7 @@ def _check_population(path: Path) -> None:
     from uplift.errors import DataError
 
     kind = file_format(path, "--population")
-    if not path.is_file():
+    if not path.exists():
         raise DataError(
             f"--population: the {kind} file {path} does not exist (paths are relative to the "
             f"directory the command runs in, here {Path.cwd()})."

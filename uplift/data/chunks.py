@@ -37,7 +37,8 @@ _SHOWN_COLUMNS = 30
 
 
 def file_format(path: Path, key: str) -> str:
-    """``"csv"`` or ``"parquet"`` from the extension of ``path``.
+    """``"csv"`` or ``"parquet"`` from the extension of ``path``; a folder is a Parquet
+    dataset (:mod:`uplift.data.datasets`).
 
     Raises
     ------
@@ -45,6 +46,8 @@ def file_format(path: Path, key: str) -> str:
         When the extension is neither ``.csv`` nor ``.parquet``; ``key`` names the
         argument or spec key that gave the path.
     """
+    if path.is_dir():
+        return "parquet"
     suffix = path.suffix.lower()
     if suffix not in FORMATS:
         raise DataError(
@@ -72,7 +75,8 @@ def iter_chunks(
     Parameters
     ----------
     path : Path
-        A ``.csv`` or ``.parquet`` file.
+        A ``.csv`` or ``.parquet`` file, or a folder holding a Parquet dataset (read
+        file by file in path order, partition folders as columns).
     columns : sequence of str
         The columns to read; other columns of the file are never parsed.
     chunk_size : int
@@ -106,13 +110,15 @@ def iter_chunks(
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be at least 1, found {chunk_size}")
     kind = file_format(path, key)
-    if not path.is_file():
+    if not path.exists():
         raise DataError(
             f"{key}: the {kind} file {path} does not exist (paths are relative to the "
             f"directory the command runs in, here {Path.cwd()})."
         )
     wanted = list(dict.fromkeys(columns))
-    if kind == "parquet":
+    if path.is_dir():
+        batches, names = _dataset_batches(path, wanted, chunk_size, key)
+    elif kind == "parquet":
         batches, names = _parquet_batches(path, wanted, chunk_size, key)
     else:
         batches, names = _csv_batches(path, wanted, set(text_columns), key)
@@ -164,6 +170,21 @@ def _parquet_batches(
         for batch in file.iter_batches(batch_size=chunk_size, columns=wanted, row_groups=[group])
     )
     return _closing(file, groups), names
+
+
+def _dataset_batches(
+    path: Path, wanted: list[str], chunk_size: int, key: str
+) -> tuple[Iterator[pa.RecordBatch], list[str]]:
+    from uplift.data.datasets import open_dataset
+
+    dataset = open_dataset(path, key)
+    names = list(dataset.schema.names)
+    _missing(path, "parquet", key, wanted, names)
+    # file by file in path order, a row group at a time: memory follows the batch
+    batches = dataset.to_batches(
+        columns=wanted, batch_size=chunk_size, batch_readahead=0, fragment_readahead=0
+    )
+    return iter(batches), names
 
 
 def _csv_batches(

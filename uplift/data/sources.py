@@ -28,7 +28,20 @@ def shown(value: object) -> str:
 
 
 def read_table(kind: str, path: Path, key: str) -> pd.DataFrame:
-    """Read a CSV or Parquet file named by the spec key ``key``."""
+    """Read a CSV or Parquet file named by the spec key ``key``; for ``parquet``, the path
+    may be a folder holding a Parquet dataset (:mod:`uplift.data.datasets`)."""
+    if kind == "parquet" and path.is_dir():
+        from uplift.data.datasets import open_dataset
+
+        dataset = open_dataset(path, key)
+        try:
+            table = dataset.to_table()
+        except (OSError, pa.ArrowException) as exc:
+            detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise DataError(
+                f"{key}: the Parquet dataset {path} cannot be read: {detail}."
+            ) from None
+        return table.to_pandas(split_blocks=True, self_destruct=True)
     if not path.is_file():
         raise DataError(
             f"{key}: the {kind} file {path} does not exist (paths are relative to "
