@@ -34,6 +34,7 @@ from uplift.spec import (
     HashAssignment,
     ObservedAssignment,
     SimulateSource,
+    SqlSource,
 )
 
 if TYPE_CHECKING:
@@ -227,7 +228,12 @@ def _population(spec: ExperimentSpec) -> tuple[pd.DataFrame, Simulation | None, 
         )
         sim = simulate(kind, source.n, source.seed, treatments, source.arm_effects)
         return sim.population, sim, f"simulated {kind} population"
-    frame = read_table(source.kind, source.path, "population.source.path")
+    if isinstance(source, SqlSource):
+        from uplift.data.sql_source import masked_url
+
+        where = f"SQL {source.table or 'query'} at {masked_url(source.url)}"
+        return _population_table(source), None, where
+    frame = _population_table(source)
     if source.number_rows:
         id_column = spec.population.id
         if id_column in frame.columns:
@@ -547,12 +553,17 @@ def prepare(
     else:
         if source.kind == "population":
             population_source = spec.population.source
-            assert isinstance(population_source, FileSource)
-            kind, path, key = population_source.kind, population_source.path, "population"
+            assert not isinstance(population_source, SimulateSource)
+            table = _population_table(population_source)
+            path = (
+                population_source.path
+                if isinstance(population_source, FileSource)
+                else "the population's SQL source"
+            )
         else:
             assert source.path is not None
-            kind, path, key = source.kind, source.path, "outcomes"
-        table = read_table(kind, path, f"{key}.source.path")
+            path = source.path
+            table = read_table(source.kind, path, "outcomes.source.path")
         check_ids(table, spec.population.id, f"outcome file {path}")
         outcomes = _joined_outcomes(table, frame, spec.population.id, metrics, path)
         if end_columns:
@@ -620,13 +631,15 @@ def _joined_outcomes(
     frame: pd.DataFrame,
     id_column: str,
     metrics: Mapping[str, tuple[str, str]],
-    path: Path,
+    path: Path | str,
 ) -> pd.DataFrame:
     joined = _joined(table, frame, id_column, path)
     return metric_frame(joined, metrics, f"outcome file {path}")
 
 
-def _joined(table: pd.DataFrame, frame: pd.DataFrame, id_column: str, path: Path) -> pd.DataFrame:
+def _joined(
+    table: pd.DataFrame, frame: pd.DataFrame, id_column: str, path: Path | str
+) -> pd.DataFrame:
     """The outcome file's rows of the customers of ``frame``, in its order and index."""
     keyed = table.set_index(table[id_column].astype(str))
     ids = frame[id_column].astype(str)
@@ -683,6 +696,15 @@ def _digest(data: PreparedData) -> str:
     return _frame_digest(pd.concat([data.frame, data.outcomes.add_prefix("outcome:")], axis=1))
 
 
+def _population_table(source: FileSource | SqlSource) -> pd.DataFrame:
+    """The population source's rows as read (a file, a Parquet dataset or a SQL table)."""
+    if isinstance(source, SqlSource):
+        from uplift.data.sql_source import read_sql
+
+        return read_sql(source.url, table=source.table, query=source.query)
+    return read_table(source.kind, source.path, "population.source.path")
+
+
 def _frame_digest(frame: pd.DataFrame) -> str:
     hashed = pd.util.hash_pandas_object(frame, index=False)
     return hashlib.sha256(hashed.to_numpy().tobytes()).hexdigest()
@@ -691,11 +713,14 @@ def _frame_digest(frame: pd.DataFrame) -> str:
 def _inputs(spec: ExperimentSpec, data: PreparedData) -> list[tuple[str, pd.DataFrame, str]]:
     """The run's input datasets: name, the data as analysed, and where it came from."""
     population = spec.population.source
-    where = (
-        f"simulate:{spec.hypothesis.kind}?n={population.n}&seed={population.seed}"
-        if isinstance(population, SimulateSource)
-        else str(population.path)
-    )
+    if isinstance(population, SimulateSource):
+        where = f"simulate:{spec.hypothesis.kind}?n={population.n}&seed={population.seed}"
+    elif isinstance(population, SqlSource):
+        from uplift.data.sql_source import masked_url
+
+        where = f"{masked_url(population.url)} {population.table or population.query}"
+    else:
+        where = str(population.path)
     outcomes = spec.outcomes.source
     came_from = {
         "simulate": where,
@@ -1595,16 +1620,23 @@ def run(
 
 def _loggable_spec(spec: ExperimentSpec, spec_path: Path) -> tuple[dict[str, Any], str]:
     """The spec as logged: its values, defaults included, and its file's text, with any
-    password in ``ledger.url`` masked (a PostgreSQL URL may carry one)."""
+    password in ``ledger.url`` or a SQL population's ``url`` masked."""
     from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
 
     document = spec.model_dump(mode="json", exclude_none=True)
     text = spec_path.read_text(encoding="utf-8")
-    password = make_url(spec.ledger.url).password
-    if password:
-        masked = make_url(spec.ledger.url).render_as_string(hide_password=True)
-        document["ledger"]["url"] = masked
-        text = text.replace(str(password), "***")
+    urls = [(document["ledger"], spec.ledger.url)]
+    if isinstance(spec.population.source, SqlSource):
+        urls.append((document["population"]["source"], spec.population.source.url))
+    for holder, url in urls:
+        try:
+            password = make_url(url).password
+        except ArgumentError:
+            continue
+        if password:
+            holder["url"] = make_url(url).render_as_string(hide_password=True)
+            text = text.replace(str(password), "***")
     return document, text
 
 

@@ -50,6 +50,7 @@ __all__ = [
     "ObservedAssignment",
     "Outcomes",
     "SimulateSource",
+    "SqlSource",
     "load_spec",
     "spec_json_schema",
 ]
@@ -107,8 +108,33 @@ class FileSource(_Model):
     the same file, since row numbers are not customer ids that last."""
 
 
+class SqlSource(_Model):
+    """A table, or the rows of a query, in a SQL database (through SQLAlchemy)."""
+
+    kind: Literal["sql"]
+    url: str = Field(min_length=1)
+    """A SQLAlchemy URL (``postgresql+psycopg://user@host/db``); a password in it is masked
+    in every message and everything logged."""
+    table: str | None = Field(
+        default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$"
+    )
+    """``table`` or ``schema.table``."""
+    query: str | None = Field(default=None, min_length=1)
+    """A ``SELECT`` statement, instead of ``table``."""
+
+    @model_validator(mode="after")
+    def _table_or_query(self) -> SqlSource:
+        if (self.table is None) == (self.query is None):
+            raise KeyPathError(
+                ["table"],
+                "a sql source needs exactly one of table and query, found "
+                + ("both" if self.table is not None else "neither"),
+            )
+        return self
+
+
 class PopulationSpec(_Model):
-    source: Annotated[SimulateSource | FileSource, Field(discriminator="kind")]
+    source: Annotated[SimulateSource | FileSource | SqlSource, Field(discriminator="kind")]
     id: str = "customer_id"
     eligible: str | None = None
     features: list[str] = Field(min_length=1)
