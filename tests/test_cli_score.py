@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -245,3 +246,24 @@ def test_a_missing_population_file_is_named_before_the_model_loads(
     result = uplift("score", "spec.yaml", "--population", "nope.csv", "--out", "s.csv", cwd=work)
     message = error_paragraph(result)  # no progress line: the model was not loaded
     assert message.startswith("--population: the csv file nope.csv does not exist")
+
+
+def test_score_with_the_spark_engine_writes_a_parquet_folder_and_refuses_a_budget(
+    store: Store, tmp_path: Path
+) -> None:
+    # the whole-base comparison with the pandas engine is tests/test_spark_score.py; here
+    # the command line: the same scores through `uplift score --engine spark`
+    pytest.importorskip("pyspark", reason="pyspark is not installed (the 'spark' extra)")
+    work = store.copy_to(tmp_path)
+    args = ["score", "spec.yaml", "--population", "base.parquet", "--engine", "spark"]
+    result = ok(uplift(*args, "--out", "scores_spark", cwd=work))
+    found = pd.read_parquet(work / "scores_spark").sort_values("customer_id", ignore_index=True)
+    expected = store.model.predict(store.base).sort_values("customer_id", ignore_index=True)
+    assert found["recommended_arm"].tolist() == expected["recommended_arm"].tolist()
+    numeric = [c for c in expected.columns if c.startswith(("uplift_", "net_value_"))]
+    np.testing.assert_allclose(found[numeric], expected[numeric], rtol=0, atol=1e-9)
+    assert f"Scored {len(store.base):,} customers" in result.stdout
+
+    budget = uplift(*args, "--out", "again", "--max-treated", "10", cwd=work)
+    assert budget.returncode == 2 and "needs a ranking of the whole base" in budget.stderr
+    assert not (work / "again").exists()

@@ -226,6 +226,17 @@ def score(
             "(default: decision.budget.max_spend of the spec).",
         ),
     ] = None,
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="pandas (this process, chunk by chunk) or spark (a Parquet base scored by "
+            "Spark's workers; --out is then a folder of Parquet parts; needs the 'spark' "
+            "extra and Java)."
+        ),
+    ] = "pandas",
+    spark_master: Annotated[
+        str, typer.Option(help="The Spark master with --engine spark.")
+    ] = "local[2]",
     verbose: Verbose = False,
 ) -> None:
     """Apply the experiment's chosen model and policy to a customer base, chunk by chunk.
@@ -238,8 +249,12 @@ def score(
     """
     from uplift.spec import load_spec
 
+    if engine not in ("pandas", "spark"):
+        raise typer.BadParameter(
+            f"expected pandas or spark, found {engine!r}.", param_hint="--engine"
+        )
     suffix = out.suffix.lower()
-    if suffix not in (".csv", ".parquet"):
+    if engine == "pandas" and suffix not in (".csv", ".parquet"):
         raise typer.BadParameter(
             f"{out} must end in .csv or .parquet (the output's format follows the "
             f"extension), found {suffix or 'no extension'!r}.",
@@ -247,6 +262,18 @@ def score(
         )
     loaded = load_spec(spec)
     _check_population(population)  # before the model loads, which takes seconds
+    budget = loaded.decision.budget
+    limits = (
+        budget.max_treated if max_treated is None else max_treated,
+        budget.max_spend if max_spend is None else max_spend,
+    )
+    if engine == "spark" and limits != (None, None):
+        raise typer.BadParameter(
+            "a budget (--max-treated, --max-spend or decision.budget of the spec) needs a "
+            "ranking of the whole base, which --engine spark does not do yet; score with "
+            "--engine pandas.",
+            param_hint="--engine",
+        )
     from uplift.scoring import score_file
     from uplift.tracking.model_log import find_scoring_model, load_scoring_model
 
@@ -266,21 +293,25 @@ def score(
             )
         report(f"loading model {found.model_uri} of run {found.run_id}")
         model = load_scoring_model(found.model_uri, tracking_uri=found.tracking_uri)
-        if compile_trees:
-            from uplift.compiled_trees import compile_scoring_model
+        if engine == "spark":
+            from uplift.engines.spark import score_with_spark
 
-            model, compiled = compile_scoring_model(model)
-            report(compiled.describe())
-        budget = loaded.decision.budget
-        result = score_file(
-            model,
-            population,
-            out,
-            chunk_size=chunk_size,
-            report=report,
-            max_treated=budget.max_treated if max_treated is None else max_treated,
-            max_spend=budget.max_spend if max_spend is None else max_spend,
-        )
+            result = score_with_spark(model, population, out, master=spark_master, report=report)
+        else:
+            if compile_trees:
+                from uplift.compiled_trees import compile_scoring_model
+
+                model, compiled = compile_scoring_model(model)
+                report(compiled.describe())
+            result = score_file(
+                model,
+                population,
+                out,
+                chunk_size=chunk_size,
+                report=report,
+                max_treated=limits[0],
+                max_spend=limits[1],
+            )
     _print_scores(result, found)
 
 

@@ -1,0 +1,1 @@
+"""Engines beyond one pandas process: Apache Spark (the optional ``spark`` extra)."""
