@@ -3,9 +3,10 @@
 The logged :class:`~uplift.scoring.ScoringModel` is broadcast to Spark's Python workers
 and applied to each Arrow batch of the base through ``mapInPandas``, so a worker runs
 exactly the ``ScoringModel.predict`` the pandas engine runs (the scores agree with the
-pandas engine's to 1e-9; compiled trees are not used here). The base is a Parquet file or a folder holding a Parquet dataset; the scores
-are written as a Parquet dataset (a folder of part files), published by renaming a
-hidden folder into place once Spark has written every part.
+pandas engine's to 1e-9; compiled trees are not used here). The base is a Parquet file
+or a folder holding a Parquet dataset; the scores are written as a Parquet dataset (a
+folder of part files), published by renaming a hidden folder into place once Spark has
+written every part.
 
 Needs ``pip install 'uplift[spark]'`` and a Java runtime. A local session
 (``local[N]``, the default ``local[2]``) binds to 127.0.0.1 and runs no web UI.
