@@ -1,0 +1,116 @@
+"""Section 5: the caveats."""
+
+from __future__ import annotations
+
+import math
+
+from uplift.memo._context import _KEYS, _Memo
+from uplift.memo._economics import _overall
+from uplift.memo._markup import (
+    _NA,
+    _about,
+    _c,
+    _e,
+    _f,
+    _get,
+    _int,
+    _neg,
+    _num,
+    _ok,
+    _p,
+    _pct,
+    _rows,
+    _section,
+    _table,
+    _ul,
+)
+
+
+def _caveats(m: _Memo) -> str:
+    s, a = m.summary, m.summary.get("assignment") or {}
+    se, segs = s.get("segment_effects") or {}, _rows(s.get("segments"))
+    metric, fmt, items = m.primary, m.fmt(m.primary), []
+    if _ok(a.get("srm_p_value")):
+        alert = (
+            "ALERT: the arm sizes differ from the design more than chance allows, so the "
+            "assignment may be broken and every estimate is suspect"
+            if a.get("srm_alert")
+            else "no alert: the arm sizes match the design"
+        )
+        items.append(f"Sample-ratio mismatch: p = {_p(a['srm_p_value'])}, {alert}.")
+    else:
+        items.append(
+            f"Sample-ratio mismatch: {_NA}. The assignment was observed in the data, not "
+            "randomised by this tool, so there is no design to check the arm sizes against; "
+            "every estimate assumes the arms were as good as random."
+        )
+    flagged = ", ".join(
+        f"{_c(f.get('feature'))} in {_c(f.get('arm'))} ({_num(f.get('smd'))})"
+        for f in _rows(a.get("balance_flagged"))
+    )
+    items.append(
+        "Covariate balance: the largest standardized mean difference (SMD) of a feature "
+        f"between an arm and the control is {_num(a.get('balance_max_abs_smd'), 3)} (above "
+        f"0.1 is a warning); {f'flagged: {flagged}' if flagged else 'no feature is flagged'}."
+    )
+    power = f" with {_pct(se['power'], 0)} power" if _ok(se.get("power")) else ""
+    for r in (r for r in _rows(s.get("effects")) if r.get("metric") == metric):
+        est, mde = r.get("estimate"), r.get("detectable_effect")
+        if _ok(est) and _ok(mde):
+            items.append(
+                f"Power, {_c(r.get('arm'))}: the smallest effect on {_c(metric)} this test "
+                f"detects{power} is {fmt(mde)} per customer. The estimate is "
+                f"{m.ci(r, 'estimate', fmt)}; its size, {fmt(abs(est))}, is "
+                f"{'above' if abs(est) >= mde else 'below'} it. A true effect smaller than "
+                f"{fmt(mde)} could be missed."
+            )
+    unsettled = [
+        r for r in segs if r.get("decision") == "inconclusive" and _ok(r.get("n_to_settle"))
+    ]
+    if unsettled:
+        items.append(
+            "Profit not settled (its interval spans zero) in these rows; the customers (arm and "
+            "control) that would settle a true profit equal to the estimate at 80% power:"
+            + _table(
+                unsettled,
+                ("Segment", _f("segment")),
+                ("Arm", _f("arm", _c)),
+                ("Customers now", _f("n", _int)),
+                ("Customers needed", _f("n_to_settle", _about)),
+            )
+        )
+    decided = len([r for r in segs if _ok(r.get("incremental_profit"))])
+    items.append(
+        f"Multiple testing: the segment effects are corrected ({_e(se.get('correction', '?'))}"
+        f", family of {_int(se.get('family_size'))} tests), but the go / no-go decisions on "
+        f"segment profit are not: of {decided} rows, about {_num(decided * m.alpha, 1)} would "
+        "show a go or a no-go by chance alone if none truly differed from break-even."
+    )
+    pols = sorted(
+        _rows(_get(s, "model_selection", "policies")),
+        key=lambda r: float(r["per_customer"]) if _ok(r.get("per_customer")) else -math.inf,
+    )
+    if len(pols) > 1:
+        d, lo, hi = (pols[-2].get(k) for k in _KEYS["difference"])
+        items.append(
+            f"Winner's curse: {_c(pols[-1].get('name'))} was picked as the best of {len(pols)} "
+            "learners on the same data, which flatters its profit estimate; its lead over "
+            f"{_c(pols[-2].get('name'))} is {m.ci((_neg(d), _neg(hi), _neg(lo)))} per customer."
+        )
+    clv = _get(m.spec, "value", "clv") or {}
+    margin = clv.get("margin", 1.0)
+    money = (
+        "The money rests on assumptions the experiment does not test: a margin of "
+        f"{_pct(margin, 0)}, a CLV horizon of {_num(clv.get('horizon_months', 12.0), 0)} months, "
+        f"persistence of {_pct(clv.get('persistence', 0.0), 0)} and the costs of section 3; "
+        "the spec names no currency."
+    )
+    for r in _overall(m).values():
+        cost, gain = r.get("cost_per_customer"), r.get("incremental_clv")
+        if _ok(cost) and _ok(gain) and gain > 0 and _ok(margin):
+            money += (
+                f" Treating everyone with {_c(r.get('arm'))} breaks even at a margin of "
+                f"{_pct(margin * cost / gain, 0)}."
+            )
+    items.append(money)
+    return _section("caveats", "5. Caveats", [_ul(items)])
