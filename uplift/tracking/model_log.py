@@ -68,6 +68,7 @@ with warnings.catch_warnings():
 from uplift.errors import TrackingError
 from uplift.scoring import ScoringModel
 from uplift.tracking.store import (
+    READING,
     absolute_uri,
     existing_store,
     first_line,
@@ -253,7 +254,7 @@ def load_scoring_model(model_uri: str, *, tracking_uri: str | None = None) -> Sc
     """
     if tracking_uri is not None:
         mlflow.set_tracking_uri(absolute_uri(tracking_uri))
-    with TemporaryDirectory(prefix="uplift-model-") as tmp, quiet_mlflow():
+    with TemporaryDirectory(prefix="uplift-model-") as tmp, quiet_mlflow(READING):
         try:
             loaded = mlflow.pyfunc.load_model(model_uri, dst_path=tmp)
         except MlflowException as exc:
@@ -318,7 +319,7 @@ def find_scoring_model(
 
     uri = existing_store(tracking_uri, needed_for="no model to score with", rerun=rerun)
     found = None
-    with quiet_mlflow():
+    with quiet_mlflow(READING):
         client = MlflowClient(tracking_uri=uri)
         try:
             if run_id is not None:
