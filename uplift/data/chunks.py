@@ -59,7 +59,7 @@ def file_format(path: Path, key: str) -> str:
 
 def iter_chunks(
     path: Path,
-    columns: Sequence[str],
+    columns: Sequence[str] | None,
     chunk_size: int,
     *,
     key: str = "population",
@@ -77,8 +77,9 @@ def iter_chunks(
     path : Path
         A ``.csv`` or ``.parquet`` file, or a folder holding a Parquet dataset (read
         file by file in path order, partition folders as columns).
-    columns : sequence of str
-        The columns to read; other columns of the file are never parsed.
+    columns : sequence of str or None
+        The columns to read; other columns of the file are never parsed. ``None`` reads
+        every column, in the file's order.
     chunk_size : int
         Rows per chunk (at least 1).
     key : str
@@ -115,17 +116,22 @@ def iter_chunks(
             f"{key}: the {kind} file {path} does not exist (paths are relative to the "
             f"directory the command runs in, here {Path.cwd()})."
         )
-    wanted = list(dict.fromkeys(columns))
+    wanted = list(dict.fromkeys(columns)) if columns is not None else None
     if path.is_dir():
         batches, names = _dataset_batches(path, wanted, chunk_size, key)
     elif kind == "parquet":
         batches, names = _parquet_batches(path, wanted, chunk_size, key)
     else:
         batches, names = _csv_batches(path, wanted, set(text_columns), key)
-    return _frames(_rechunk(batches, chunk_size), wanted, path, kind, key, names)
+    chosen = names if wanted is None else wanted
+    return _frames(_rechunk(batches, chunk_size), chosen, path, kind, key, names)
 
 
-def _missing(path: Path, kind: str, key: str, wanted: list[str], names: list[str]) -> None:
+def _missing(
+    path: Path, kind: str, key: str, wanted: list[str] | None, names: list[str]
+) -> None:
+    if wanted is None:
+        return
     missing = [c for c in wanted if c not in names]
     if missing:
         shown = sorted(names)[:_SHOWN_COLUMNS]
@@ -149,7 +155,7 @@ def _unreadable(
 
 
 def _parquet_batches(
-    path: Path, wanted: list[str], chunk_size: int, key: str
+    path: Path, wanted: list[str] | None, chunk_size: int, key: str
 ) -> tuple[Iterator[pa.RecordBatch], list[str]]:
     try:
         file = pq.ParquetFile(path)
@@ -173,7 +179,7 @@ def _parquet_batches(
 
 
 def _dataset_batches(
-    path: Path, wanted: list[str], chunk_size: int, key: str
+    path: Path, wanted: list[str] | None, chunk_size: int, key: str
 ) -> tuple[Iterator[pa.RecordBatch], list[str]]:
     from uplift.data.datasets import open_dataset
 
@@ -188,7 +194,7 @@ def _dataset_batches(
 
 
 def _csv_batches(
-    path: Path, wanted: list[str], text: set[str], key: str
+    path: Path, wanted: list[str] | None, text: set[str], key: str
 ) -> tuple[Iterator[pa.RecordBatch], list[str]]:
     read = pa_csv.ReadOptions(block_size=_CSV_BLOCK)
     try:
@@ -199,6 +205,8 @@ def _csv_batches(
         raise _unreadable(path, "csv", key, exc) from None
     names = list(schema.names)
     _missing(path, "csv", key, wanted, names)
+    if wanted is None:
+        wanted = names
     types = {}
     for name in wanted:
         inferred = schema.field(name).type

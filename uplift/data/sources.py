@@ -58,8 +58,9 @@ def read_table(kind: str, path: Path, key: str) -> pd.DataFrame:
         raise DataError(f"{key}: the {kind} file {path} cannot be read: {detail}.") from None
 
 
-def check_ids(frame: pd.DataFrame, id_column: str, source: str) -> None:
-    """The id column exists and holds no missing or repeated ids."""
+def check_ids(frame: pd.DataFrame, id_column: str, source: str, *, repeats: bool = True) -> None:
+    """The id column exists and holds no missing ids, nor repeated ones unless ``repeats``
+    is false (for a chunk of a base, whose repeats the caller finds across chunks)."""
     if id_column not in frame.columns:
         raise DataError(
             f"{source} has no id column {id_column!r} (population.id); its columns are "
@@ -70,7 +71,7 @@ def check_ids(frame: pd.DataFrame, id_column: str, source: str) -> None:
         raise DataError(
             f"{source}: id column {id_column!r} has {int(ids.isna().sum())} missing ids."
         )
-    repeated = repeated_ids(ids)
+    repeated = repeated_ids(ids) if repeats else []
     if len(repeated):
         raise DataError(
             f"{source}: id column {id_column!r} repeats {len(repeated)} ids "

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import getpass
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, wait
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,10 +29,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pandas.api.types import union_categoricals
+from sqlalchemy import Connection
 
-from uplift.data.ids import ids_as_arrow, ids_as_text
+from uplift.data.ids import id_order, ids_as_arrow, ids_as_text
 from uplift.data.memory import release_arrow_memory
-from uplift.design.hashing import arm_ranges, assign_arms
+from uplift.design.hashing import GLOBAL_HOLDOUT, arm_ranges, assign_arms
 from uplift.design.ledger import (
     ARM_COLUMN,
     BatchRecord,
@@ -42,10 +43,17 @@ from uplift.design.ledger import (
     file_sha256,
     to_storage,
 )
-from uplift.errors import AssignmentError
+from uplift.errors import AssignmentError, DataError
 from uplift.spec import BUCKETS, ExperimentSpec, HashAssignment
 
-__all__ = ["Definition", "LaunchResult", "launch", "layer_range"]
+__all__ = [
+    "Definition",
+    "LaunchPlan",
+    "LaunchResult",
+    "launch",
+    "layer_range",
+    "plan_launch",
+]
 
 GLOBAL_HOLDOUT_KEY = "global_holdout"
 
@@ -168,15 +176,114 @@ def _who() -> str:
         return os.environ.get("USER", "unknown")
 
 
+@dataclass(frozen=True)
+class LaunchPlan:
+    """What the ledger fixes before a launch assigns anyone: read inside its transaction."""
+
+    global_holdout: float
+    fix_holdout: bool
+    """True when this launch is the programme's first and fixes the global holdout."""
+    latest: ExperimentRecord | None
+    batches: list[BatchRecord]
+    create: bool
+    version: int
+    layer: tuple[str, int, int] | None
+    """The layer and the half-open range of its buckets this experiment owns."""
+
+
+def plan_launch(spec: ExperimentSpec, ledger: Ledger, *, new_version: bool = False) -> LaunchPlan:
+    """The global holdout, version and layer range a launch of ``spec`` would use now.
+
+    For an engine that assigns outside this process (Spark): it hashes under the plan, and
+    :func:`launch` checks that the ledger still gives the same plan when it records.
+
+    Raises
+    ------
+    AssignmentError
+        As :func:`launch` does, for a spec that would move customers or a full layer.
+    """
+    assignment = _hash_assignment(spec)
+    with ledger.transaction(spec.name) as conn:
+        return _plan(conn, spec, assignment, ledger, new_version)
+
+
+def _hash_assignment(spec: ExperimentSpec) -> HashAssignment:
+    assignment = spec.assignment
+    if not isinstance(assignment, HashAssignment):
+        raise AssignmentError(
+            "assignment: only experiments we assign (salt and arms) are launched; an observed "
+            "assignment is read from the data."
+        )
+    return assignment
+
+
+def _plan(
+    conn: Connection,
+    spec: ExperimentSpec,
+    assignment: HashAssignment,
+    ledger: Ledger,
+    new_version: bool,
+) -> LaunchPlan:
+    definition = Definition.from_spec(spec)
+    holdout = ledger.setting(conn, GLOBAL_HOLDOUT_KEY)
+    fix_holdout = holdout is None
+    if holdout is None:
+        holdout = assignment.global_holdout or 0.0
+    elif assignment.global_holdout is not None and assignment.global_holdout != holdout:
+        raise AssignmentError(
+            f"assignment.global_holdout: the programme's global holdout in ledger "
+            f"{ledger.display_url} is {holdout:g}, fixed by the first launch; this spec "
+            f"asks for {assignment.global_holdout:g}. It cannot change without moving "
+            f"customers in or out of every campaign; remove the key or set it to {holdout:g}."
+        )
+
+    latest = ledger.latest(conn, spec.name)
+    batches = ledger.batches(conn, latest.id) if latest else []
+    create = latest is None or new_version
+    version = 1 if latest is None else latest.version + int(create)
+    if latest is not None and not new_version:
+        launched = Definition.from_json(batches[-1].definition)
+        moved = definition.moves_customers(launched)
+        if moved:
+            raise AssignmentError(
+                f"Experiment {spec.name!r} version {latest.version} was launched on "
+                f"{latest.launched_at:%Y-%m-%d %H:%M} UTC (ledger {ledger.display_url}), and "
+                f"this spec would move customers already assigned: {'; '.join(moved)}. "
+                f"Restore the launched setting, or start version {latest.version + 1} with "
+                f"`uplift assign --new-version` (its customers are drawn afresh and the old "
+                f"version's rows stay in the ledger)."
+            )
+
+    layer = None
+    if definition.layer is not None:
+        if create:
+            others = [
+                e
+                for e in _latest_versions(ledger.experiments(conn))
+                if e.layer == definition.layer and e.name != spec.name
+            ]
+            taken = [(e.layer_start or 0, e.layer_end or 0) for e in others]
+            start, end = layer_range(
+                taken, definition.layer_share, definition.layer, [e.name for e in others]
+            )
+        else:
+            assert latest is not None and latest.layer_start is not None
+            start, end = latest.layer_start, latest.layer_end or 0
+        layer = (definition.layer, start, end)
+    return LaunchPlan(float(holdout), fix_holdout, latest, batches, create, version, layer)
+
+
 def launch(
     spec: ExperimentSpec,
-    eligible: pd.DataFrame,
+    eligible: pd.DataFrame | Iterable[pd.DataFrame],
     ledger: Ledger,
     *,
     new_version: bool = False,
     now: datetime | None = None,
-    n_population: int | None = None,
+    n_population: int | Callable[[], int] | None = None,
     alongside: Callable[[LaunchResult], None] | None = None,
+    source: str = "population",
+    assigned: tuple[str, LaunchPlan] | None = None,
 ) -> LaunchResult:
     """Assign the eligible customers, freeze their snapshot and record both in one transaction.
 
@@ -184,22 +291,31 @@ def launch(
     ----------
     spec : ExperimentSpec
         A spec with hash assignment.
-    eligible : pd.DataFrame
+    eligible : pd.DataFrame or iterable of pd.DataFrame
         The customers eligible now, with the id column and the columns to freeze
-        (features and pre-period values as of launch).
+        (features and pre-period values as of launch); or the same in chunks, read one
+        at a time: memory then holds one chunk and the new customers' ids and arms, not
+        the base.
     ledger : Ledger
         Where assignments are recorded.
     new_version : bool
         Launch a new version even though the spec moves customers of the launched one.
     now : datetime, optional
         The launch time (UTC now by default).
-    n_population : int, optional
-        Size of the whole base the eligible were drawn from, for the record.
+    n_population : int or callable, optional
+        Size of the whole base the eligible were drawn from, for the record; a callable
+        is asked once every chunk was read.
     alongside : callable, optional
         Called with the result while the ledger still writes the new rows, before the
         transaction commits: work that needs the assignment and the snapshot files (an
         export, diagnostics) but not the database, which it must not use. If it raises,
         nothing is recorded.
+    source : str
+        What the customers were read from, for messages.
+    assigned : (column, plan), optional
+        The chunks already carry each customer's arm in ``column`` (missing for customers
+        outside the experiment), hashed elsewhere under ``plan`` (from
+        :func:`plan_launch`); the column is not frozen in the snapshot.
 
     Returns
     -------
@@ -210,137 +326,282 @@ def launch(
     AssignmentError
         When the spec would move customers of the launched version (and no new version
         was asked for), the global holdout differs from the programme's, the layer is
-        full, or no eligible customer falls in the experiment.
+        full, no eligible customer falls in the experiment, or the ledger no longer
+        gives the plan the ``assigned`` arms were hashed under.
+    DataError
+        When no customer is eligible, or an id repeats among the customers taken.
     """
-    assignment = spec.assignment
-    if not isinstance(assignment, HashAssignment):
-        raise AssignmentError(
-            "assignment: only experiments we assign (salt and arms) are launched; an observed "
-            "assignment is read from the data."
-        )
-    if ARM_COLUMN in eligible.columns:
-        raise AssignmentError(
-            f"population: the column name {ARM_COLUMN!r} is reserved for the arm in the launch "
-            f"snapshot; rename that column of the population."
-        )
+    assignment = _hash_assignment(spec)
+    chunks = [eligible] if isinstance(eligible, pd.DataFrame) else eligible
     when = to_storage(now or datetime.now(UTC), ledger.dialect)
     definition = Definition.from_spec(spec)
-    id_column = spec.population.id
     with ledger.transaction(spec.name) as conn:
-        holdout = ledger.setting(conn, GLOBAL_HOLDOUT_KEY)
-        fix_holdout = holdout is None
-        if holdout is None:
-            holdout = assignment.global_holdout or 0.0
-        elif assignment.global_holdout is not None and assignment.global_holdout != holdout:
-            raise AssignmentError(
-                f"assignment.global_holdout: the programme's global holdout in ledger "
-                f"{ledger.display_url} is {holdout:g}, fixed by the first launch; this spec "
-                f"asks for {assignment.global_holdout:g}. It cannot change without moving "
-                f"customers in or out of every campaign; remove the key or set it to {holdout:g}."
-            )
-
-        latest = ledger.latest(conn, spec.name)
-        batches = ledger.batches(conn, latest.id) if latest else []
-        create = latest is None or new_version
-        version = 1 if latest is None else latest.version + int(create)
-        if latest is not None and not new_version:
-            launched = Definition.from_json(batches[-1].definition)
-            moved = definition.moves_customers(launched)
-            if moved:
+        plan = _plan(conn, spec, assignment, ledger, new_version)
+        if assigned is not None:
+            hashed_under = assigned[1]
+            if (hashed_under.global_holdout, hashed_under.layer, hashed_under.version) != (
+                plan.global_holdout,
+                plan.layer,
+                plan.version,
+            ):
                 raise AssignmentError(
-                    f"Experiment {spec.name!r} version {latest.version} was launched on "
-                    f"{latest.launched_at:%Y-%m-%d %H:%M} UTC (ledger {ledger.display_url}), and "
-                    f"this spec would move customers already assigned: {'; '.join(moved)}. "
-                    f"Restore the launched setting, or start version {latest.version + 1} with "
-                    f"`uplift assign --new-version` (its customers are drawn afresh and the old "
-                    f"version's rows stay in the ledger)."
+                    f"Experiment {spec.name!r}: the ledger {ledger.display_url} changed while "
+                    f"the arms were computed (another launch recorded meanwhile); nothing was "
+                    f"recorded. Run the launch again."
                 )
-
-        layer = None
-        if definition.layer is not None:
-            if create:
-                others = [
-                    e
-                    for e in _latest_versions(ledger.experiments(conn))
-                    if e.layer == definition.layer and e.name != spec.name
-                ]
-                taken = [(e.layer_start or 0, e.layer_end or 0) for e in others]
-                start, end = layer_range(
-                    taken, definition.layer_share, definition.layer, [e.name for e in others]
-                )
-            else:
-                assert latest is not None and latest.layer_start is not None
-                start, end = latest.layer_start, latest.layer_end or 0
-            layer = (definition.layer, start, end)
-
-        text_ids = ids_as_text(eligible[id_column])
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            # the ids' order (the ledger's primary key order) is found beside the hashing:
-            # Arrow's sort releases the GIL, so on two cores it costs no time
-            sorting = pool.submit(lambda: np.asarray(pc.sort_indices(ids_as_arrow(text_ids))))
-            every_arm = assign_arms(text_ids, definition.salt, definition.weights(), holdout, layer)
-            id_order = sorting.result()
-        inside = every_arm.notna().to_numpy()
-        ids = text_ids[inside]
-        arms = every_arm[inside]
-        if latest is not None and not create:
-            existing = ledger.assignments(conn, latest.id)
-            # Arrow's hash join: pandas' isin on ten million Arrow strings took minutes
-            known = pc.is_in(
-                ids_as_arrow(ids), value_set=ids_as_arrow(existing["customer_id"])
-            ).to_numpy(zero_copy_only=False)
+        if plan.latest is not None and not plan.create:
+            existing = ledger.assignments(conn, plan.latest.id)
         else:
             existing = pd.DataFrame({"customer_id": [], "arm": [], "batch": []})
-            known = np.zeros(len(ids), dtype=bool)
-        _check_agreement(ids[known], arms[known], existing, spec.name)
-        fresh = inside.copy()
-        fresh[inside] = ~known
-        n_new = int(fresh.sum())
-        new_arms = arms[~known]
-        if create and n_new == 0:
-            raise AssignmentError(
-                f"population.eligible: none of the {len(eligible):,} eligible customers falls "
-                f"in experiment {spec.name!r} (global holdout {holdout:g}"
-                + (f", layer range {layer[1]}-{layer[2] - 1}" if layer else "")
-                + "); nothing was launched."
-            )
-        new_counts = {str(k): int(v) for k, v in new_arms.value_counts().items() if v}
-        if not n_new:
-            existing["arm"] = existing["arm"].astype("category")
-            assert latest is not None
-            result = LaunchResult(
-                latest,
-                definition,
-                None,
-                False,
-                len(eligible),
-                0,
-                {},
-                existing,
-                batches,
-                None,
-                ledger.display_url,
-            )
-            if alongside is not None:
-                alongside(result)
-            return result
 
-        batch = 1 if create else len(batches) + 1
-        relative = Path(spec.name) / f"v{version}" / f"batch-{batch:04d}.parquet"
-        snapshot_path = ledger.snapshots / relative
-        if fix_holdout:
-            ledger.set_setting(conn, GLOBAL_HOLDOUT_KEY, holdout, when, _who())
-        if create:
+        batch = 1 if plan.create else len(plan.batches) + 1
+        relative = Path(spec.name) / f"v{plan.version}" / f"batch-{batch:04d}.parquet"
+        staged = (ledger.snapshots / relative).with_suffix(".parquet.tmp")
+        try:
+            streamed = _stream(
+                chunks,
+                spec,
+                definition,
+                plan,
+                existing,
+                staged,
+                assigned[0] if assigned else None,
+                source,
+            )
+            return _record(
+                conn,
+                spec,
+                ledger,
+                _Batch(definition, plan, batch, relative, when),
+                existing,
+                streamed,
+                n_population() if callable(n_population) else n_population,
+                alongside,
+            )
+        finally:
+            staged.unlink(missing_ok=True)
+
+
+@dataclass
+class _Streamed:
+    """What one pass over the eligible chunks found and froze."""
+
+    n_eligible: int
+    ids: pa.Array
+    """The new customers' ids as text, sorted (the ledger's primary key order)."""
+    arms: pd.Categorical
+    """Their arms, in the same order."""
+    snapshot: Path | None
+    """The staged snapshot file, or ``None`` when nobody was new."""
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """Where and under what a launch records its batch."""
+
+    definition: Definition
+    plan: LaunchPlan
+    number: int
+    snapshot: Path
+    """Relative to the ledger's snapshot folder."""
+    when: datetime
+
+
+def _stream(
+    chunks: Iterable[pd.DataFrame],
+    spec: ExperimentSpec,
+    definition: Definition,
+    plan: LaunchPlan,
+    existing: pd.DataFrame,
+    staged: Path,
+    assigned: str | None,
+    source: str,
+) -> _Streamed:
+    """Assign chunk by chunk, freeze the new customers' rows, keep only their ids and arms."""
+    id_column = spec.population.id
+    categories = [*definition.arms, GLOBAL_HOLDOUT]
+    value_set = ids_as_arrow(existing["customer_id"]) if len(existing) else None
+    new_ids: list[pa.Array] = []
+    new_codes: list[np.ndarray] = []
+    n_eligible = 0
+    writer: pq.ParquetWriter | None = None
+    try:
+        for frame in chunks:
+            if ARM_COLUMN in frame.columns:
+                raise AssignmentError(
+                    f"population: the column name {ARM_COLUMN!r} is reserved for the arm in the "
+                    f"launch snapshot; rename that column of the population."
+                )
+            if frame.empty:
+                continue
+            n_eligible += len(frame)
+            text_ids = ids_as_text(frame[id_column]).reset_index(drop=True)
+            if assigned is not None:
+                every_arm = _given_arms(frame[assigned], categories, assigned)
+                frame = frame.drop(columns=[assigned])
+            else:
+                every_arm = assign_arms(
+                    text_ids,
+                    definition.salt,
+                    definition.weights(),
+                    plan.global_holdout,
+                    plan.layer,
+                )
+            inside = every_arm.notna().to_numpy()
+            ids = text_ids[inside]
+            arms = every_arm[inside]
+            if value_set is not None:
+                # Arrow's hash join: pandas' isin on ten million Arrow strings took minutes
+                known = pc.is_in(ids_as_arrow(ids), value_set=value_set).to_numpy(
+                    zero_copy_only=False
+                )
+                _check_agreement(ids[known], arms[known], existing, spec.name)
+            else:
+                known = np.zeros(len(ids), dtype=bool)
+            fresh = inside.copy()
+            fresh[inside] = ~known
+            if not fresh.any():
+                continue
+            fresh_arms = arms[~known].reset_index(drop=True)
+            new_ids.append(ids_as_arrow(text_ids[fresh]))
+            new_codes.append(np.asarray(fresh_arms.cat.codes, dtype=np.int16))
+            writer = _freeze(frame, fresh, fresh_arms, staged, writer)
+    finally:
+        if writer is not None:
+            writer.close()
+    if not n_eligible:
+        raise DataError(f"population.eligible: no customer of the {source} is eligible.")
+    ids = pa.concat_arrays(new_ids) if new_ids else pa.array([], pa.large_string())
+    codes = np.concatenate(new_codes) if new_codes else np.array([], dtype=np.int16)
+    del new_ids, new_codes
+    order = id_order(ids)
+    if order is not None:
+        ids, codes = ids.take(order), codes[order]
+        del order
+    _refuse_repeats(ids, id_column, source)
+    release_arrow_memory()
+    arms = pd.Categorical.from_codes(codes, categories=categories)
+    return _Streamed(n_eligible, ids, arms, staged if writer is not None else None)
+
+
+def _given_arms(column: pd.Series, categories: list[str], name: str) -> pd.Series:
+    """Arms computed elsewhere, as the categorical :func:`assign_arms` returns."""
+    column = column.reset_index(drop=True)
+    codes = pd.Index(categories).get_indexer(column)
+    unknown = column.notna().to_numpy() & (codes < 0)
+    if unknown.any():
+        raise AssignmentError(
+            f"The arms computed for this launch (column {name!r}) hold "
+            f"{column[unknown].iloc[0]!r}, which is not an arm of the spec ({categories})."
+        )
+    return pd.Series(pd.Categorical.from_codes(codes, categories=categories), name="arm")
+
+
+def _freeze(
+    frame: pd.DataFrame,
+    fresh: np.ndarray,
+    arms: pd.Series,
+    path: Path,
+    writer: pq.ParquetWriter | None,
+) -> pq.ParquetWriter:
+    """Append the new customers' rows as they are now, with their arm, to the snapshot."""
+    table = pa.Table.from_pandas(frame, preserve_index=False).filter(pa.array(fresh))
+    # dictionary-encoded: read back as a categorical, a byte a customer instead of a string
+    arm = pa.array(arms.cat.remove_unused_categories())
+    table = table.append_column(ARM_COLUMN, arm)
+    if writer is None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        writer = pq.ParquetWriter(path, table.schema)
+    elif not table.schema.equals(writer.schema, check_metadata=False):
+        try:
+            table = table.cast(writer.schema)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError) as exc:
+            raise DataError(
+                f"population: a later chunk of the base has other column types than the "
+                f"first ({table.schema.to_string(show_schema_metadata=False)}; the first "
+                f"had {writer.schema.to_string(show_schema_metadata=False)}): {exc}."
+            ) from None
+    writer.write_table(table.replace_schema_metadata(writer.schema.metadata))
+    return writer
+
+
+def _refuse_repeats(ids: pa.Array, id_column: str, source: str) -> None:
+    """Refuse sorted ids where one repeats."""
+    if len(ids) < 2:
+        return
+    same = pc.equal(ids.slice(1), ids.slice(0, len(ids) - 1))
+    if pc.any(same).as_py():
+        repeated = pc.unique(ids.slice(1).filter(same))
+        raise DataError(
+            f"{source}: id column {id_column!r} repeats {len(repeated)} ids (for example "
+            f"{repeated[0].as_py()!r}); each customer must appear once."
+        )
+
+
+def _record(
+    conn: Connection,
+    spec: ExperimentSpec,
+    ledger: Ledger,
+    batch: _Batch,
+    existing: pd.DataFrame,
+    streamed: _Streamed,
+    n_population: int | None,
+    alongside: Callable[[LaunchResult], None] | None,
+) -> LaunchResult:
+    """Write the new customers to the ledger and publish their snapshot."""
+    plan, definition, when = batch.plan, batch.definition, batch.when
+    latest = plan.latest
+    n_new = len(streamed.ids)
+    if plan.create and n_new == 0:
+        layer = plan.layer
+        raise AssignmentError(
+            f"population.eligible: none of the {streamed.n_eligible:,} eligible customers falls "
+            f"in experiment {spec.name!r} (global holdout {plan.global_holdout:g}"
+            + (f", layer range {layer[1]}-{layer[2] - 1}" if layer else "")
+            + "); nothing was launched."
+        )
+    if not n_new:
+        existing["arm"] = existing["arm"].astype("category")
+        assert latest is not None
+        result = LaunchResult(
+            latest,
+            definition,
+            None,
+            False,
+            streamed.n_eligible,
+            0,
+            {},
+            existing,
+            plan.batches,
+            None,
+            ledger.display_url,
+        )
+        if alongside is not None:
+            alongside(result)
+        return result
+
+    counts = np.bincount(np.asarray(streamed.arms.codes), minlength=len(streamed.arms.categories))
+    new_counts = {
+        str(arm): int(n) for arm, n in zip(streamed.arms.categories, counts, strict=True) if n
+    }
+    assert streamed.snapshot is not None
+    snapshot_path = ledger.snapshots / batch.snapshot
+    streamed.snapshot.replace(snapshot_path)
+    try:
+        if plan.fix_holdout:
+            ledger.set_setting(conn, GLOBAL_HOLDOUT_KEY, plan.global_holdout, when, _who())
+        if plan.create:
+            layer = plan.layer
             experiment_id = ledger.add_experiment(
                 conn,
                 name=spec.name,
-                version=version,
+                version=plan.version,
                 spec_digest=spec.digest(),
                 salt=definition.salt,
                 layer=definition.layer,
                 layer_start=layer[1] if layer else None,
                 layer_end=layer[2] if layer else None,
-                global_holdout=holdout,
+                global_holdout=plan.global_holdout,
                 launched_at=when,
                 counts=new_counts,
             )
@@ -349,63 +610,45 @@ def launch(
             experiment_id = latest.id
         record = ledger.latest(conn, spec.name)
         assert record is not None
-        # the new customers in id order, the primary key's: the ledger then appends to its
-        # index, and the export finds its rows already sorted
-        in_order = id_order[fresh[id_order]]
         added = pd.DataFrame(
             {
-                "customer_id": text_ids.iloc[in_order].reset_index(drop=True),
-                "arm": every_arm.iloc[in_order].reset_index(drop=True),
+                "customer_id": pd.Series(pd.arrays.ArrowStringArray(streamed.ids)),
+                "arm": streamed.arms,
             }
         )
-        # the database writes the rows in a worker thread while this one writes the
+        new_batch = BatchRecord(
+            experiment_id=experiment_id,
+            batch=batch.number,
+            created_at=as_utc(when),
+            spec_digest=spec.digest(),
+            definition=definition.to_json(),
+            n_population=n_population,
+            n_eligible=streamed.n_eligible,
+            n_added=n_new,
+            counts=new_counts,
+            snapshot_path=batch.snapshot.as_posix(),
+            snapshot_sha256="",
+        )
+        # the database writes the rows in a worker thread while this one checksums the
         # snapshot and runs `alongside`: SQLite, Arrow and numpy release the GIL for most
         # of their work. This thread touches the connection again only after the worker
         # is done; then the batch row, with the snapshot's checksum, joins the transaction.
         with ThreadPoolExecutor(max_workers=1) as pool:
-            inserting = pool.submit(ledger.add_assignments, conn, experiment_id, batch, added)
+            inserting = pool.submit(
+                ledger.add_assignments, conn, experiment_id, batch.number, added
+            )
             try:
-                _write_snapshot(eligible, fresh, new_arms, snapshot_path)
-                new_batch = BatchRecord(
-                    experiment_id=experiment_id,
-                    batch=batch,
-                    created_at=as_utc(when),
-                    spec_digest=spec.digest(),
-                    definition=definition.to_json(),
-                    n_population=n_population,
-                    n_eligible=len(eligible),
-                    n_added=n_new,
-                    counts=new_counts,
-                    snapshot_path=relative.as_posix(),
-                    snapshot_sha256=file_sha256(snapshot_path),
-                )
-                every = added.assign(batch=batch)
-                if not existing.empty:
-                    every = pd.DataFrame(
-                        {
-                            "customer_id": pd.concat(
-                                [existing["customer_id"], added["customer_id"]],
-                                ignore_index=True,
-                            ),
-                            "arm": union_categoricals(
-                                [existing["arm"].astype("category"), added["arm"]],
-                                ignore_order=True,
-                            ),
-                            "batch": np.concatenate(
-                                [existing["batch"].to_numpy(), np.full(len(added), batch)]
-                            ),
-                        }
-                    )
+                new_batch = replace(new_batch, snapshot_sha256=file_sha256(snapshot_path))
                 result = LaunchResult(
                     record,
                     definition,
-                    batch,
-                    create,
-                    len(eligible),
+                    batch.number,
+                    plan.create,
+                    streamed.n_eligible,
                     n_new,
                     new_counts,
-                    every,
-                    [*batches, new_batch],
+                    _every(existing, added, batch.number),
+                    [*plan.batches, new_batch],
                     snapshot_path,
                     ledger.display_url,
                 )
@@ -416,20 +659,28 @@ def launch(
                 wait([inserting])
             inserting.result()
         ledger.add_batch(conn, **{**asdict(new_batch), "created_at": when})
+    except BaseException:
+        # the transaction rolls back: no snapshot stays behind that no batch points at
+        snapshot_path.unlink(missing_ok=True)
+        raise
     return result
 
 
-def _write_snapshot(eligible: pd.DataFrame, fresh: np.ndarray, arms: pd.Series, path: Path) -> None:
-    """Write the new customers' rows as they are now, with their arm, beside the ledger."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".parquet.tmp")
-    table = pa.Table.from_pandas(eligible, preserve_index=False).filter(pa.array(fresh))
-    # dictionary-encoded: read back as a categorical, a byte a customer instead of a string
-    arm = pa.array(arms.reset_index(drop=True).cat.remove_unused_categories())
-    pq.write_table(table.append_column(ARM_COLUMN, arm), tmp)
-    del table, arm
-    release_arrow_memory()
-    tmp.replace(path)
+def _every(existing: pd.DataFrame, added: pd.DataFrame, batch: int) -> pd.DataFrame:
+    """Every customer of the version: those recorded before, then this batch's."""
+    if existing.empty:
+        return added.assign(batch=batch)
+    return pd.DataFrame(
+        {
+            "customer_id": pd.concat(
+                [existing["customer_id"], added["customer_id"]], ignore_index=True
+            ),
+            "arm": union_categoricals(
+                [existing["arm"].astype("category"), added["arm"]], ignore_order=True
+            ),
+            "batch": np.concatenate([existing["batch"].to_numpy(), np.full(len(added), batch)]),
+        }
+    )
 
 
 def _latest_versions(experiments: list[ExperimentRecord]) -> list[ExperimentRecord]:
