@@ -127,9 +127,7 @@ def iter_chunks(
     return _frames(_rechunk(batches, chunk_size), chosen, path, kind, key, names)
 
 
-def _missing(
-    path: Path, kind: str, key: str, wanted: list[str] | None, names: list[str]
-) -> None:
+def _missing(path: Path, kind: str, key: str, wanted: list[str] | None, names: list[str]) -> None:
     if wanted is None:
         return
     missing = [c for c in wanted if c not in names]

@@ -481,7 +481,10 @@ class Ledger:
                         batch.filter(pa.array(rng.random(batch.num_rows) < keep))
                         for batch in file.iter_batches(columns=columns)
                     ]
-                table = pa.Table.from_batches(parts) if parts else pq.read_table(path, columns=columns)
+                if parts:
+                    table = pa.Table.from_batches(parts)
+                else:
+                    table = pq.read_table(path, columns=columns)
             else:
                 # pyarrow's own conversion, freeing each column as it goes: half the time
                 # of pandas.read_parquet on ten million rows, and a lower peak
