@@ -8,9 +8,6 @@ agree to 1e-9 and every recommended arm is the same.
 
 from __future__ import annotations
 
-import os
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,22 +19,6 @@ from test_scoring import ID, TREATMENTS, small_model
 from uplift.data.simulate import simulate
 from uplift.errors import DataError
 from uplift.scoring import NO_ARM, score_file
-
-
-@pytest.fixture(scope="module")
-def spark() -> Iterator[Any]:
-    if not os.environ.get("UPLIFT_TEST_SPARK"):
-        try:
-            import pyspark  # noqa: F401
-        except ImportError:
-            pytest.skip("pyspark is not installed (pip install -e '.[dev]' installs it)")
-        if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
-            pytest.skip("no Java runtime for Spark (java on PATH or JAVA_HOME)")
-    from uplift.engines.spark import spark_session
-
-    session = spark_session("local[2]")
-    yield session
-    session.stop()
 
 
 def test_spark_scores_a_million_customers_as_the_pandas_engine_does(

@@ -115,6 +115,17 @@ def assign(
             help="Launch a new version when the spec would move customers of the launched one.",
         ),
     ] = False,
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="pandas (this process, a Parquet or SQL base chunk by chunk) or spark (Spark's "
+            "workers select and hash a Parquet base; this process records the launch; needs "
+            "the 'spark' extra and Java). Every customer gets the same arm with either."
+        ),
+    ] = "pandas",
+    spark_master: Annotated[
+        str, typer.Option(help="The Spark master with --engine spark.")
+    ] = "local[2]",
     verbose: Verbose = False,
 ) -> None:
     """Launch an experiment: assign arms, freeze the snapshot, record both in the ledger.
@@ -124,6 +135,10 @@ def assign(
     from uplift.errors import SpecError
     from uplift.spec import HashAssignment, load_spec
 
+    if engine not in ("pandas", "spark"):
+        raise typer.BadParameter(
+            f"expected pandas or spark, found {engine!r}.", param_hint="--engine"
+        )
     suffix = out.suffix.lower()
     if suffix not in (".csv", ".parquet"):
         raise typer.BadParameter(
@@ -155,7 +170,13 @@ def assign(
 
         try:
             result = pipeline.assign(
-                loaded, ledger_, new_version=new_version, report=report, alongside=check_and_export
+                loaded,
+                ledger_,
+                new_version=new_version,
+                report=report,
+                alongside=check_and_export,
+                engine=engine,
+                spark_master=spark_master,
             )
             try:
                 done["staged"].replace(out)

@@ -273,8 +273,13 @@ def assign(
     report: Report = _quiet,
     population: tuple[pd.DataFrame, Simulation | None, str] | None = None,
     alongside: Callable[[LaunchResult], None] | None = None,
+    engine: str = "pandas",
+    spark_master: str = "local[2]",
 ) -> LaunchResult:
     """Read the base as it is now, select the eligible and launch (or extend) the experiment.
+
+    With ``engine="spark"`` Spark's workers (on ``spark_master``) select and hash a Parquet
+    base (:func:`uplift.engines.spark.assign_with_spark`); the launch is recorded here.
 
     ``population`` is the base already read or simulated, with its simulation and a
     description for messages; by default it is read from the spec's source: a Parquet
@@ -282,8 +287,23 @@ def assign(
     then follows the chunk and the new customers' ids, not the base), a CSV file whole.
     ``alongside`` runs while the ledger writes (see :func:`uplift.design.launch.launch`).
     """
-    streamed = None if population is not None else population_chunks(spec)
-    if streamed is not None:
+    streamed = None if population is not None or engine == "spark" else population_chunks(spec)
+    if engine == "spark":
+        from uplift.engines.spark import assign_with_spark
+
+        result = assign_with_spark(
+            spec,
+            ledger,
+            new_version=new_version,
+            master=spark_master,
+            report=report,
+            alongside=alongside,
+        )
+        report(
+            f"population: {result.batches[-1].n_population or 0:,} customers, "
+            f"{result.n_eligible:,} eligible"
+        )
+    elif streamed is not None:
         chunks, where = streamed
         counted = _Counted()
         report(f"population: reading {where} in chunks of {LAUNCH_CHUNK_ROWS:,} rows")

@@ -1,4 +1,6 @@
-"""Scoring a base on Apache Spark: ``uplift score --engine spark``.
+"""Apache Spark as the engine: ``uplift score --engine spark`` and ``uplift assign --engine spark``.
+
+Scoring.
 
 The logged :class:`~uplift.scoring.ScoringModel` is broadcast to Spark's Python workers
 and applied to each Arrow batch of the base through ``mapInPandas``, so a worker runs
@@ -7,6 +9,16 @@ pandas engine's to 1e-9; compiled trees are not used here). The base is a Parque
 or a folder holding a Parquet dataset; the scores are written as a Parquet dataset (a
 folder of part files), published by renaming a hidden folder into place once Spark has
 written every part.
+
+Assignment. Spark's workers select the eligible customers of a Parquet base and hash
+each one into its arm with :func:`uplift.design.hashing.assign_arms`, the function the
+pandas engine runs (Spark's own ``xxhash64`` has another seed, and Spark writes a
+number as text differently from Python), under the plan the ledger gives
+(:func:`uplift.design.launch.plan_launch`). They write the eligible rows with their arm
+to a hidden folder beside the snapshots; this process then records them with
+:func:`uplift.design.launch.launch`, chunk by chunk in one transaction, as the pandas
+engine does: the same ledger rows, snapshot and export, and every customer in the same
+arm.
 
 Needs ``pip install 'uplift[spark]'`` and a Java runtime. A local session
 (``local[N]``, the default ``local[2]``) binds to 127.0.0.1 and runs no web UI.
@@ -25,13 +37,20 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from uplift.errors import DataError, UpliftError
+from uplift.errors import DataError, SpecError, UpliftError
 from uplift.scoring import NO_ARM, ScoreReport, ScoringModel
+from uplift.spec import ExperimentSpec, FileSource
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-__all__ = ["score_with_spark", "spark_session"]
+    from uplift.design.launch import LaunchResult
+    from uplift.design.ledger import Ledger
+
+__all__ = ["HASHED_COLUMN", "assign_with_spark", "score_with_spark", "spark_session"]
+
+#: The column holding the arm Spark's workers hashed; not frozen in the snapshot.
+HASHED_COLUMN = "__uplift_hashed_arm"
 
 
 def spark_session(master: str = "local[2]") -> SparkSession:
@@ -186,3 +205,111 @@ def _publish(staging: Path, out: Path) -> None:
         shutil.rmtree(old)
     elif old.exists():
         old.unlink()
+
+
+def assign_with_spark(
+    spec: ExperimentSpec,
+    ledger: Ledger,
+    *,
+    new_version: bool = False,
+    master: str = "local[2]",
+    report: Callable[[str], None] | None = None,
+    alongside: Callable[[LaunchResult], None] | None = None,
+) -> LaunchResult:
+    """Launch (or extend) the experiment with Spark hashing the arms; see the module notes.
+
+    Parameters
+    ----------
+    spec : ExperimentSpec
+        A spec with hash assignment whose population is a Parquet file or folder.
+    ledger : Ledger
+        Where the launch is recorded.
+    new_version, alongside
+        As for :func:`uplift.design.launch.launch`.
+    master : str
+        The Spark master.
+    report : callable, optional
+        Receives progress lines.
+
+    Raises
+    ------
+    SpecError
+        When the population is not a Parquet file or folder.
+    DataError, AssignmentError
+        As the pandas engine raises them (a missing column, no eligible customer, a
+        repeated id, a spec that would move customers, ...).
+    """
+    from uplift.data.chunks import iter_chunks
+    from uplift.data.ids import ids_as_text
+    from uplift.data.sources import check_features, check_ids
+    from uplift.design.hashing import assign_arms
+    from uplift.design.launch import Definition, launch, plan_launch
+    from uplift.expressions import parse
+
+    say = report or (lambda line: None)
+    source = spec.population.source
+    if not (isinstance(source, FileSource) and source.kind == "parquet"):
+        raise SpecError(
+            f"population.source: --engine spark assigns a Parquet base (kind: parquet, a file "
+            f"or a folder of Parquet files), found kind {source.kind!r}; use --engine pandas."
+        )
+    where = f"population file {source.path}"
+    id_column = spec.population.id
+    # the driver reads the first rows itself: a missing column or a rule that does not
+    # evaluate is a clear error here, not a failed Spark task
+    probe = next(iter_chunks(source.path, None, 1000, key="population.source.path"))
+    check_ids(probe, id_column, where)
+    check_features(probe, spec.population.features)
+    rule = spec.population.eligible
+    if rule is not None:
+        parse(rule).evaluate(probe, source=where)
+    if HASHED_COLUMN in probe.columns:
+        raise DataError(f"{where}: the column name {HASHED_COLUMN!r} is reserved for the engine.")
+    plan = plan_launch(spec, ledger, new_version=new_version)
+    definition = Definition.from_spec(spec)
+    salt, weights = definition.salt, definition.weights()
+
+    def hashed(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        eligible = parse(rule) if rule is not None else None
+        for batch in batches:
+            if eligible is not None:
+                batch = batch[eligible.evaluate(batch, source=where).to_numpy()]
+            arms = assign_arms(
+                ids_as_text(batch[id_column]), salt, weights, plan.global_holdout, plan.layer
+            )
+            out = batch.assign(**{HASHED_COLUMN: arms.astype(object).where(arms.notna(), None)})
+            text = [c for c in out.columns if isinstance(out[c].dtype, pd.StringDtype)]
+            yield out.astype(dict.fromkeys(text, object))
+
+    start = time.perf_counter()
+    session = spark_session(master)
+    base = session.read.parquet(str(source.path))
+    from pyspark.sql.types import StringType, StructField, StructType
+
+    # a new schema: StructType.add would change the one the DataFrame holds
+    schema = StructType([*base.schema.fields, StructField(HASHED_COLUMN, StringType())])
+    staging = ledger.snapshots / f".spark-{spec.name}-{os.getpid()}"
+    say(f"assigning {where} on Spark ({master})")
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings(
+                "ignore",
+                message="PySpark does not yet fully support pandas",
+                category=FutureWarning,
+            )
+            base.mapInPandas(hashed, schema).write.mode("overwrite").parquet(str(staging))
+        n_population = base.count()
+        say(f"Spark hashed {n_population:,} customers in {time.perf_counter() - start:.1f} s")
+        chunks = iter_chunks(staging, None, 1_000_000, key="the Spark engine's output")
+        return launch(
+            spec,
+            chunks,
+            ledger,
+            new_version=new_version,
+            n_population=n_population,
+            alongside=alongside,
+            source=where,
+            assigned=(HASHED_COLUMN, plan),
+        )
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
