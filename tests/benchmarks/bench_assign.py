@@ -172,10 +172,8 @@ def timeline(command: list[str]) -> None:
         setattr(owner, name, wrapper)
 
     for owner, name in [
-        (pipeline, "_population"),
-        (pipeline, "_eligible"),
-        (launch, "assign_arms"),
-        (launch, "_write_snapshot"),
+        (launch, "_stream"),
+        (launch, "_record"),
         (ledger.Ledger, "add_assignments"),
         (pipeline, "diagnostics"),
         (export, "stage_assignments"),
