@@ -164,9 +164,11 @@ def assign(
         def check_and_export(result: LaunchResult) -> None:
             # runs while the ledger writes; the export is renamed into place once it committed
             done["checks"] = pipeline.diagnostics(loaded, ledger_, result)
-            exported = result.assignments[result.assignments["arm"] != GLOBAL_HOLDOUT]
-            done["rows"] = len(exported)
-            done["staged"] = stage_assignments(exported, loaded.population.id, out)
+            arms = result.assignments["arm"]
+            done["rows"] = len(arms) - int((arms == GLOBAL_HOLDOUT).sum())
+            done["staged"] = stage_assignments(
+                result.assignments, loaded.population.id, out, leave_out=GLOBAL_HOLDOUT
+            )
 
         try:
             result = pipeline.assign(
@@ -344,6 +346,71 @@ StoreUri = Annotated[
         "store).",
     ),
 ]
+
+
+@app.command()
+def effects(
+    spec: SpecArg,
+    outcomes: Annotated[
+        Path | None,
+        typer.Option(
+            help="The outcomes (.csv or .parquet, or a folder holding a Parquet dataset) with "
+            "the id column and the metrics' columns (default: outcomes.source of the spec).",
+        ),
+    ] = None,
+    ledger: Annotated[
+        str | None, typer.Option(help="Ledger SQLAlchemy URL, overriding ledger.url of the spec.")
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Also write the table to this file (.csv or .json).", show_default=False),
+    ] = None,
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="pandas (this process, the outcomes chunk by chunk) or spark (Spark joins a "
+            "Parquet outcomes base with the assignments and aggregates)."
+        ),
+    ] = "pandas",
+    spark_master: Annotated[
+        str, typer.Option(help="The Spark master with --engine spark.")
+    ] = "local[2]",
+    verbose: Verbose = False,
+) -> None:
+    """Average effect of every arm over the whole launched base, from per-arm aggregates.
+
+    For a base too large for `uplift run`: only each arm's count, mean and sum of squares
+    of every per-customer metric are kept, so memory follows the assignments and one chunk.
+    Plain differences in means with Welch intervals (no CUPED, no ratio metrics, no models).
+    """
+    from uplift.spec import load_spec
+
+    if engine not in ("pandas", "spark"):
+        raise typer.BadParameter(
+            f"expected pandas or spark, found {engine!r}.", param_hint="--engine"
+        )
+    if out is not None and out.suffix.lower() not in (".csv", ".json"):
+        raise typer.BadParameter(
+            f"{out} must end in .csv or .json, found {out.suffix or 'no extension'!r}.",
+            param_hint="--out",
+        )
+    loaded = load_spec(spec)
+    from uplift import pipeline
+
+    with _reporter() as report:
+        result = pipeline.aggregate_effects(
+            loaded,
+            pipeline.open_ledger(loaded, ledger),
+            outcomes=outcomes,
+            engine=engine,
+            spark_master=spark_master,
+            report=report,
+        )
+    if out is not None:
+        from uplift.data.export import write_table
+
+        write_table(result.table, out)
+    _print_aggregate_effects(result, out)
 
 
 @app.command()
@@ -659,6 +726,53 @@ def _check_population(path: Path) -> None:
             f"--population: the {kind} file {path} does not exist (paths are relative to the "
             f"directory the command runs in, here {Path.cwd()})."
         )
+
+
+def _print_aggregate_effects(result: object, out: Path | None) -> None:
+    from uplift.pipeline import AggregateEffects
+
+    assert isinstance(result, AggregateEffects)
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 150)
+    level = f"{1 - result.alpha:.0%}"
+    record = result.experiment
+    table = Table(
+        title=f"{record.name} version {record.version}: average effects over "
+        f"{result.n_matched:,} customers",
+        title_justify="left",
+    )
+    for column in (
+        "metric",
+        "arm",
+        "customers",
+        "control",
+        "mean",
+        "control mean",
+        "effect",
+        f"{level} CI",
+        "p",
+    ):
+        table.add_column(column, justify="left" if column in ("metric", "arm") else "right")
+    for row in result.table.itertuples(index=False):
+        table.add_row(
+            str(row.metric),
+            str(row.arm),
+            f"{row.n_treated:,}",
+            f"{row.n_control:,}",
+            f"{row.mean_treated:.4g}",
+            f"{row.mean_control:.4g}",
+            f"{row.estimate:+.4g}",
+            f"{row.ci_low:.4g} to {row.ci_high:.4g}",
+            f"{row.p_value:.3g}",
+        )
+    console.print(table)
+    console.print(
+        f"Welch intervals of the plain differences in means, from per-arm aggregates "
+        f"({result.engine} engine, {result.seconds:.1f} s); {result.n_rows:,} rows read from "
+        f"the {result.source}, the global holdout left out."
+        + (f"\nWrote {out}." if out is not None else ""),
+        soft_wrap=True,
+        markup=False,
+    )
 
 
 def _print_scores(result: object, found: object) -> None:

@@ -57,7 +57,7 @@ if TYPE_CHECKING:
     from uplift.value.baseline import BaselineCLV
     from uplift.value.decision import CampaignDecision, SegmentPolicy
     from uplift.value.migration import SegmentMigration
-    from uplift.value.policy import PolicyComparison, PolicyEvaluation
+    from uplift.value.policy import PolicyComparison, PolicyEvaluation, PolicyValue
     from uplift.value.profit import ProfitModel, SegmentResults
 
 __all__ = [
@@ -211,6 +211,9 @@ class Analysis:
     """Each customer's CLV without the campaign (``value.baseline_clv``)."""
     segments_of: pd.Series | None = None
     """Each customer's segment of ``value.segments``."""
+    model_rows: np.ndarray | None = None
+    """Positions of the customers the uplift models saw (``models.sample_size``), or
+    ``None`` when they saw every customer."""
 
 
 def _population(spec: ExperimentSpec) -> tuple[pd.DataFrame, Simulation | None, str]:
@@ -399,6 +402,134 @@ def _eligible_chunks(
             mask = rule.evaluate(chunk, source=where).to_numpy()
             chunk = chunk if mask.all() else chunk[mask]
         yield chunk
+
+
+@dataclass(frozen=True)
+class AggregateEffects:
+    """The average effects of a launched experiment from per-arm aggregates over its base."""
+
+    table: pd.DataFrame
+    """:meth:`uplift.analysis.aggregates.ArmMoments.effects`: one row per metric and arm."""
+    experiment: ExperimentRecord
+    n_assigned: int
+    n_rows: int
+    n_matched: int
+    source: str
+    engine: str
+    seconds: float
+    alpha: float
+
+
+def aggregate_effects(
+    spec: ExperimentSpec,
+    ledger: Ledger,
+    *,
+    outcomes: Path | None = None,
+    engine: str = "pandas",
+    spark_master: str = "local[2]",
+    report: Report = _quiet,
+) -> AggregateEffects:
+    """Each treatment arm's effect on every per-customer metric, over the whole launched base.
+
+    The ledger's assignments of the latest version (the global holdout left out) are
+    matched with the outcomes (``outcomes``, else the spec's outcome file), which a
+    Parquet file or folder streams chunk by chunk (a CSV file is read whole); only each
+    arm's count, mean and sum of squares are kept (:mod:`uplift.analysis.aggregates`).
+    With ``engine="spark"`` Spark joins a Parquet outcomes base with the assignments and
+    aggregates (:func:`uplift.engines.spark.gather_with_spark`).
+
+    Raises
+    ------
+    AssignmentError
+        When the experiment was never launched in the ledger.
+    DataError
+        When the outcomes cannot be read, or an assigned customer's outcome is missing
+        or repeated.
+    """
+    import time
+
+    from uplift.analysis.aggregates import gather_moments
+    from uplift.data.ids import ids_as_arrow
+
+    assignment = spec.assignment
+    if not isinstance(assignment, HashAssignment):
+        raise SpecError(
+            "assignment: `uplift effects` reads a launched experiment's assignments from the "
+            "ledger; this spec's assignment is observed in the data."
+        )
+    path, where = _outcomes_path(spec, outcomes)
+    metrics = {name: str(m.column) for name, m in spec.outcomes.per_customer.items()}
+    began = time.perf_counter()
+    with ledger.engine.connect() as conn:
+        record = ledger.latest(conn, spec.name)
+        if record is None:
+            raise AssignmentError(
+                f"Experiment {spec.name!r} was never launched in ledger {ledger.display_url}; "
+                f"run `uplift assign` first."
+            )
+        assigned = ledger.assignments(conn, record.id)
+    compared = assigned[assigned["arm"] != GLOBAL_HOLDOUT]
+    report(
+        f"{len(compared):,} customers in {spec.name!r} version {record.version}; reading {where}"
+    )
+    ids = ids_as_arrow(compared["customer_id"])
+    arms = pd.Categorical(compared["arm"], categories=list(assignment.arms))
+    del assigned, compared
+    if engine == "spark":
+        from uplift.engines.spark import gather_with_spark
+
+        gathered = gather_with_spark(
+            ids, arms, path, spec.population.id, metrics, where, master=spark_master
+        )
+    else:
+        chunks = _outcome_chunks(path, spec.population.id, list(metrics.values()))
+        gathered = gather_moments(ids, arms, chunks, spec.population.id, metrics, where)
+    alpha = spec.decision.alpha
+    table = gathered.moments.effects(assignment.control, assignment.treatments, alpha)
+    report(f"matched {gathered.n_matched:,} of {gathered.n_rows:,} rows of outcomes")
+    return AggregateEffects(
+        table,
+        record,
+        gathered.n_assigned,
+        gathered.n_rows,
+        gathered.n_matched,
+        where,
+        engine,
+        time.perf_counter() - began,
+        alpha,
+    )
+
+
+def _outcomes_path(spec: ExperimentSpec, outcomes: Path | None) -> tuple[Path, str]:
+    if outcomes is not None:
+        return outcomes, f"outcomes file {outcomes}"
+    source = spec.outcomes.source
+    if source.kind in ("csv", "parquet") and source.path is not None:
+        return source.path, f"outcomes file {source.path}"
+    population = spec.population.source
+    if source.kind == "population" and isinstance(population, FileSource):
+        return population.path, f"population file {population.path}"
+    raise SpecError(
+        f"outcomes.source: `uplift effects` reads outcomes from a CSV or Parquet file; this "
+        f"spec's outcomes are {source.kind!r}. Name the file with --outcomes."
+    )
+
+
+def _outcome_chunks(path: Path, id_column: str, columns: list[str]) -> Iterator[pd.DataFrame]:
+    from uplift.data.chunks import file_format, iter_chunks
+
+    key = "--outcomes"
+    if file_format(path, key) == "csv":
+        # whole, as `uplift run` reads it: pandas' reading of the ids is the ledger's
+        frame = read_table("csv", path, key)
+        missing = [c for c in [id_column, *columns] if c not in frame.columns]
+        if missing:
+            raise DataError(
+                f"{key}: the csv file {path} has no column {', '.join(map(repr, missing))}; "
+                f"found {sorted(map(str, frame.columns))[:30]}."
+            )
+        return iter([frame])
+    return iter_chunks(path, [id_column, *columns], LAUNCH_CHUNK_ROWS, key=key)
 
 
 @dataclass(frozen=True)
@@ -972,7 +1103,13 @@ def analyze(spec: ExperimentSpec, data: PreparedData, report: Report = _quiet) -
             power=spec.effects.power,
         )
 
-    modelling = fit_models(spec, data, report)
+    model_data, model_rows = model_sample(spec, data)
+    if model_rows is not None:
+        report(
+            f"uplift model: a sample of {len(model_rows):,} of the {len(data.arms):,} "
+            f"customers, stratified by arm (models.sample_size)"
+        )
+    modelling = fit_models(spec, model_data, report)
 
     baseline = baseline_clv(spec, data)
     if baseline is not None:
@@ -991,9 +1128,12 @@ def analyze(spec: ExperimentSpec, data: PreparedData, report: Report = _quiet) -
     )
     report("value: incremental CLV, costs and profit per segment")
     report("value: the targeting policy, valued out of fold")
-    targeting = evaluate_targeting(spec, data, modelling, segments_of, segment_rule(segments))
+    model_segments = segments_of if model_rows is None else _rows_of(segments_of, model_rows)
+    targeting = evaluate_targeting(
+        spec, model_data, modelling, model_segments, segment_rule(segments), len(data.arms)
+    )
     decision = decide(
-        segments, targeting, spec.economics.fixed_cost, _affordable(spec, data, modelling)
+        segments, targeting, spec.economics.fixed_cost, _affordable(spec, model_data, modelling)
     )
     moved = segment_migration(spec, data)
     if moved is not None:
@@ -1013,7 +1153,46 @@ def analyze(spec: ExperimentSpec, data: PreparedData, report: Report = _quiet) -
         moved,
         baseline,
         segments_of,
+        model_rows,
     )
+
+
+def model_sample(
+    spec: ExperimentSpec, data: PreparedData
+) -> tuple[PreparedData, np.ndarray | None]:
+    """The customers the uplift models see: all, or ``models.sample_size`` of them.
+
+    The sample is stratified by arm: each arm contributes its share of the sample
+    (rounded), drawn without replacement with ``models.seed``; rows keep their order.
+    Returns the data to model and the sampled rows' positions (``None``: every row).
+    """
+    size, n = spec.models.sample_size, len(data.arms)
+    if size is None or size >= n:
+        return data, None
+    rng = np.random.default_rng(spec.models.seed)
+    arms = data.arms.to_numpy()
+    picked = []
+    for arm in [data.control, *data.treatments]:
+        rows = np.flatnonzero(arms == arm)
+        take = round(size * len(rows) / n)
+        picked.append(rng.choice(rows, size=min(take, len(rows)), replace=False))
+    rows = np.sort(np.concatenate(picked))
+    end = data.end_of_window
+    return (
+        replace(
+            data,
+            frame=_rows_of(data.frame, rows),
+            arms=_rows_of(data.arms, rows),
+            outcomes=_rows_of(data.outcomes, rows),
+            end_of_window=None if end is None else _rows_of(end, rows),
+        ),
+        rows,
+    )
+
+
+def _rows_of(frame: Any, rows: np.ndarray) -> Any:
+    """The rows at ``rows`` (positions) of a frame or series, with a fresh index."""
+    return frame.iloc[rows].reset_index(drop=True)
 
 
 def baseline_clv(spec: ExperimentSpec, data: PreparedData) -> BaselineCLV | None:
@@ -1100,8 +1279,14 @@ def evaluate_targeting(
     modelling: Modelling,
     segments_of: pd.Series,
     rule: SegmentPolicy,
+    n_customers: int | None = None,
 ) -> PolicyEvaluation:
     """The per-customer targeting policy's incremental profit, honestly estimated.
+
+    ``data`` are the customers the models saw; when they are a sample of
+    ``n_customers`` (``models.sample_size``), the per-customer values estimated on the
+    sample stand for the experiment's customers: the fixed cost is shared over
+    ``n_customers`` and the counts of each rule are scaled to them.
 
     Every customer's expected net value per arm is built as ``uplift score`` builds it
     (value per unit x uplift on the value metric - contact cost - the offer's cost on the
@@ -1121,7 +1306,12 @@ def evaluate_targeting(
     assert inputs is not None and scores is not None  # fit_models builds them
     net = modelling.net_uplift[modelling.chosen]
     by_segment = {str(t["segment"]): str(t["arm"]) for t in rule.treated}
-    segment_rule = segments_of.astype(str).map(by_segment).fillna(NO_ARM).astype(object)
+    # every customer's arm under the segment rule; with no segment treated, none at all
+    segment_rule = pd.Series(
+        [by_segment.get(label, NO_ARM) for label in segments_of.astype(str)],
+        index=segments_of.index,
+        dtype=object,
+    )
     evaluation = evaluate_policies(
         _choose(spec, data, net, inputs.spend[modelling.chosen]),
         scores,
@@ -1129,14 +1319,28 @@ def evaluate_targeting(
         others={"segments": segment_rule.set_axis(net.index)},
     )
     assert evaluation.choice is not None
+    n = len(net)
+    total = n if n_customers is None else max(n_customers, n)
     curve = profit_curve(
         net,
         scores,
         treated=int((evaluation.choice != NO_ARM).sum()),
-        fixed_cost=spec.economics.fixed_cost,
+        # shared over every customer of the experiment, the sample's share of it
+        fixed_cost=spec.economics.fixed_cost * n / total,
         alpha=spec.decision.alpha,
     )
+    if total != n:
+        evaluation = replace(
+            evaluation, values=tuple(_scaled(value, total) for value in evaluation.values)
+        )
     return replace(evaluation, curve=curve)
+
+
+def _scaled(value: PolicyValue, n: int) -> PolicyValue:
+    """A rule valued on a sample, stated for ``n`` customers: its counts scaled to them."""
+    factor = n / value.n if value.n else 0.0
+    arms = {arm: round(count * factor) for arm, count in value.arms.items()}
+    return replace(value, arms=arms, n=n)
 
 
 def _propensity(data: PreparedData) -> dict[str, float] | None:
@@ -1562,8 +1766,17 @@ def build_summary(
                 "n_boot": analysis.modelling.comparison.n_boot,
                 "learners": _records(analysis.modelling.comparison.to_frame()),
                 "importance": _records(analysis.modelling.importance.to_frame()),
+                "n_customers": len(data.arms)
+                if analysis.model_rows is None
+                else len(analysis.model_rows),
             },
-            "policy": _policy_section(decision, analysis.targeting, segments_of),
+            "policy": _policy_section(
+                decision,
+                analysis.targeting,
+                segments_of
+                if analysis.model_rows is None
+                else _rows_of(segments_of, analysis.model_rows),
+            ),
             "targeting": {
                 "rule": "treat each customer with the arm of highest expected net value "
                 "(out-of-fold predictions of the chosen model) when it is above zero",

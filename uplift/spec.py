@@ -596,6 +596,12 @@ class Models(_Model):
     base_params: dict[str, Any] = Field(default_factory=dict)
     folds: Int = Field(default=5, ge=2, le=20)
     seed: Int = 0
+    sample_size: Int | None = Field(default=None, ge=1000)
+    """Fit, compare and value the uplift models on a seeded sample of this many of the
+    experiment's customers, stratified by arm (each arm keeps its share), instead of on
+    every customer: for a base too large to model whole. Effects, segment economics and
+    migration still use every customer; the policy's per-customer value is estimated on
+    the sample and applied to the experiment's customers."""
 
     @model_validator(mode="after")
     def _unique_labels(self) -> Models:

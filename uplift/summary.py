@@ -283,6 +283,9 @@ class ModelSelectionSummary(_Row):
     differences are taken from it."""
     importance: list[ImportanceRow]
     """Permutation importance of the chosen learner's features, per arm."""
+    n_customers: int | None = None
+    """Customers the models were fitted and valued on: all of the experiment's, or the
+    stratified sample ``models.sample_size`` asks for."""
 
 
 class SegmentRuleSummary(_Row):

@@ -44,6 +44,7 @@ __all__ = [
     "estimate_effects",
     "segment_effects",
     "welch_effect",
+    "welch_from_moments",
 ]
 
 #: Verdicts of a segment effect, in report order (see :class:`SegmentEffects`).
@@ -93,9 +94,29 @@ def welch_effect(treated: np.ndarray, control: np.ndarray, alpha: float = 0.05) 
             f"a Welch interval needs at least two customers per group, found {t.size} treated "
             f"and {c.size} control"
         )
-    vt, vc = t.var(ddof=1) / t.size, c.var(ddof=1) / c.size
+    return welch_from_moments(
+        (t.size, float(t.mean()), float(t.var(ddof=1))),
+        (c.size, float(c.mean()), float(c.var(ddof=1))),
+        alpha,
+    )
+
+
+def welch_from_moments(
+    treated: tuple[int, float, float], control: tuple[int, float, float], alpha: float = 0.05
+) -> WelchEffect:
+    """:func:`welch_effect` from each group's size, mean and sample variance (``ddof=1``).
+
+    What an aggregation over chunks or a Spark ``groupBy`` gives, without the values.
+    """
+    (nt, mean_t, var_t), (nc, mean_c, var_c) = treated, control
+    if nt < 2 or nc < 2:
+        raise ValueError(
+            f"a Welch interval needs at least two customers per group, found {nt} treated "
+            f"and {nc} control"
+        )
+    vt, vc = var_t / nt, var_c / nc
     se = float(np.sqrt(vt + vc))
-    estimate = float(t.mean() - c.mean())
+    estimate = float(mean_t - mean_c)
     if se == 0.0:
         return WelchEffect(
             estimate,
@@ -104,12 +125,12 @@ def welch_effect(treated: np.ndarray, control: np.ndarray, alpha: float = 0.05) 
             estimate,
             estimate,
             float("nan") if estimate == 0 else 0.0,
-            t.size,
-            c.size,
-            float(t.mean()),
-            float(c.mean()),
+            int(nt),
+            int(nc),
+            float(mean_t),
+            float(mean_c),
         )
-    df = (vt + vc) ** 2 / (vt**2 / (t.size - 1) + vc**2 / (c.size - 1))
+    df = (vt + vc) ** 2 / (vt**2 / (nt - 1) + vc**2 / (nc - 1))
     q = float(stats.t.ppf(1 - alpha / 2, df))
     p = float(2 * stats.t.sf(abs(estimate / se), df))
     return WelchEffect(
@@ -119,10 +140,10 @@ def welch_effect(treated: np.ndarray, control: np.ndarray, alpha: float = 0.05) 
         estimate - q * se,
         estimate + q * se,
         p,
-        int(t.size),
-        int(c.size),
-        float(t.mean()),
-        float(c.mean()),
+        int(nt),
+        int(nc),
+        float(mean_t),
+        float(mean_c),
     )
 
 

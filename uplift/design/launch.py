@@ -31,6 +31,7 @@ import pyarrow.parquet as pq
 from pandas.api.types import union_categoricals
 from sqlalchemy import Connection
 
+from uplift.data.id_index import IdIndex
 from uplift.data.ids import id_order, ids_as_arrow, ids_as_text
 from uplift.data.memory import release_arrow_memory
 from uplift.design.hashing import GLOBAL_HOLDOUT, arm_ranges, assign_arms
@@ -43,7 +44,6 @@ from uplift.design.ledger import (
     file_sha256,
     to_storage,
 )
-from uplift.design.xxh64 import xxh64
 from uplift.errors import AssignmentError, DataError
 from uplift.spec import BUCKETS, ExperimentSpec, HashAssignment
 
@@ -421,7 +421,7 @@ def _stream(
     """Assign chunk by chunk, freeze the new customers' rows, keep only their ids and arms."""
     id_column = spec.population.id
     categories = [*definition.arms, GLOBAL_HOLDOUT]
-    recorded = _RecordedIds(existing) if len(existing) else None
+    recorded = IdIndex(ids_as_arrow(existing["customer_id"])) if len(existing) else None
     new_ids: list[pa.Array] = []
     new_codes: list[np.ndarray] = []
     n_eligible = 0
@@ -668,7 +668,8 @@ def _record(
 def _every(existing: pd.DataFrame, added: pd.DataFrame, batch: int) -> pd.DataFrame:
     """Every customer of the version: those recorded before, then this batch's."""
     if existing.empty:
-        return added.assign(batch=batch)
+        # int32: at 50,000,000 customers an int64 column of one value is 400 MB
+        return added.assign(batch=np.full(len(added), batch, dtype=np.int32))
     return pd.DataFrame(
         {
             "customer_id": pd.concat(
@@ -688,36 +689,6 @@ def _latest_versions(experiments: list[ExperimentRecord]) -> list[ExperimentReco
         if record.name not in latest or record.version > latest[record.name].version:
             latest[record.name] = record
     return list(latest.values())
-
-
-class _RecordedIds:
-    """The ids already in the ledger, to find a chunk's customers among them.
-
-    Sorted 64-bit digests of the ids, built once, and a binary search per chunk, with
-    the ids themselves compared where the digests agree. Arrow's ``is_in`` builds its
-    hash table of the value set anew on every call, which over ten chunks of a
-    ten-million-customer ledger took longer than the launch itself.
-    """
-
-    def __init__(self, existing: pd.DataFrame) -> None:
-        self.ids = ids_as_arrow(existing["customer_id"])
-        digests = xxh64(self.ids)[0]
-        self.order = np.argsort(digests, kind="stable")
-        self.digests = digests[self.order]
-
-    def find(self, ids: pa.Array) -> np.ndarray:
-        """Each id's position among the recorded ids, or -1 for an id not recorded."""
-        if not len(ids) or not len(self.digests):
-            return np.full(len(ids), -1, dtype=np.int64)
-        digests = xxh64(ids)[0]
-        at = np.minimum(np.searchsorted(self.digests, digests), len(self.digests) - 1)
-        candidate = self.order[at]
-        # the digest found, then the id itself: two ids sharing a digest are told apart
-        # (a recorded id missed that way would meet the ledger's primary key)
-        same = (self.digests[at] == digests) & pc.equal(
-            self.ids.take(pa.array(candidate)), ids
-        ).to_numpy(zero_copy_only=False)
-        return np.where(same, candidate, -1)
 
 
 def _check_agreement(

@@ -42,12 +42,20 @@ from uplift.scoring import NO_ARM, ScoreReport, ScoringModel
 from uplift.spec import ExperimentSpec, FileSource
 
 if TYPE_CHECKING:
+    import pyarrow as pa
     from pyspark.sql import SparkSession
 
+    from uplift.analysis.aggregates import Gathered
     from uplift.design.launch import LaunchResult
     from uplift.design.ledger import Ledger
 
-__all__ = ["HASHED_COLUMN", "assign_with_spark", "score_with_spark", "spark_session"]
+__all__ = [
+    "HASHED_COLUMN",
+    "assign_with_spark",
+    "gather_with_spark",
+    "score_with_spark",
+    "spark_session",
+]
 
 #: The column holding the arm Spark's workers hashed; not frozen in the snapshot.
 HASHED_COLUMN = "__uplift_hashed_arm"
@@ -313,3 +321,119 @@ def assign_with_spark(
         )
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def gather_with_spark(
+    ids: pa.Array,
+    arms: pd.Categorical,
+    outcomes: Path,
+    id_column: str,
+    metrics: dict[str, str],
+    source: str,
+    *,
+    master: str = "local[2]",
+) -> Gathered:
+    """:func:`uplift.analysis.aggregates.gather_moments` as Spark aggregations.
+
+    The assignments go to Spark as a Parquet file; Spark joins them with the Parquet
+    outcomes on the ids as text (made by the workers with the pandas engine's
+    :func:`uplift.data.ids.ids_as_text`) and returns each arm's ``count``, ``avg`` and
+    ``var_samp`` of every metric, plus the counts that check every assigned customer has
+    exactly one row. Same errors as the pandas engine.
+    """
+    import tempfile
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from pyspark.sql import functions
+    from pyspark.sql.types import StringType, StructField, StructType
+
+    from uplift.analysis.aggregates import ArmMoments, Gathered
+    from uplift.data.ids import ids_as_text
+
+    if not (outcomes.is_dir() or outcomes.suffix.lower() == ".parquet"):
+        raise DataError(
+            f"--outcomes: --engine spark reads Parquet outcomes (a .parquet file or a folder), "
+            f"found {outcomes}."
+        )
+    if not outcomes.exists():
+        raise DataError(f"--outcomes: {outcomes} does not exist.")
+    session = spark_session(master)
+    data = session.read.parquet(str(outcomes))
+    columns = [id_column, *metrics.values()]
+    missing = [c for c in columns if c not in data.columns]
+    if missing:
+        raise DataError(
+            f"{source} has no column {', '.join(map(repr, missing))}; expected {columns}."
+        )
+    key = "__uplift_id"
+    schema = StructType(
+        [StructField(key, StringType())] + [data.schema[c] for c in metrics.values()]
+    )
+
+    def as_text(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for batch in batches:
+            text = ids_as_text(batch[id_column]).astype(object)
+            yield pd.concat([text.rename(key), batch[list(metrics.values())]], axis=1)
+
+    with tempfile.TemporaryDirectory(prefix="uplift-spark-") as folder:
+        assigned_path = Path(folder) / "assigned.parquet"
+        table = pa.table({key: ids.cast(pa.string()), "arm": pa.array(arms.astype(str))})
+        pq.write_table(table, assigned_path)
+        assigned = session.read.parquet(str(assigned_path))
+        with warnings.catch_warnings():
+            warnings.filterwarnings(
+                "ignore",
+                message="PySpark does not yet fully support pandas",
+                category=FutureWarning,
+            )
+            rows = data.select(*columns).mapInPandas(as_text, schema)
+            joined = rows.join(assigned, on=key, how="inner").cache()
+            aggregates = [
+                functions.count(functions.lit(1)).alias("rows"),
+                functions.countDistinct(key).alias("ids"),
+            ]
+            for metric, column in metrics.items():
+                aggregates += [
+                    functions.count(column).alias(f"{metric}:n"),
+                    functions.avg(column).alias(f"{metric}:mean"),
+                    functions.var_samp(column).alias(f"{metric}:var"),
+                ]
+            by_arm = joined.groupBy("arm").agg(*aggregates).collect()
+            n_rows = data.count()
+            joined.unpersist()
+    matched = sum(int(r["rows"]) for r in by_arm)
+    distinct = sum(int(r["ids"]) for r in by_arm)
+    if matched != distinct:
+        raise DataError(
+            f"{source}: {matched - distinct:,} rows repeat a customer of the experiment "
+            f"(column {id_column!r}); each customer needs exactly one."
+        )
+    if matched < len(ids):
+        raise DataError(
+            f"{source}: {len(ids) - matched:,} of the {len(ids):,} customers in the experiment "
+            f"have no outcomes; every assigned customer needs one row."
+        )
+    for row in by_arm:
+        for metric in metrics:
+            if int(row[f"{metric}:n"]) != int(row["rows"]):
+                raise DataError(
+                    f"{source}: column {metrics[metric]!r} (metric {metric!r}) has missing "
+                    f"values for customers in the experiment; every assigned customer needs "
+                    f"a value."
+                )
+    moments = ArmMoments.from_rows(
+        list(metrics),
+        [
+            (
+                metric,
+                str(row["arm"]),
+                int(row["rows"]),
+                row[f"{metric}:mean"],
+                row[f"{metric}:var"] or 0.0,
+            )
+            for row in by_arm
+            for metric in metrics
+        ],
+    )
+    return Gathered(moments, len(ids), n_rows, matched)
