@@ -18,7 +18,8 @@ its wall time, its throughput in customers a second and its peak memory:
   ``bench_score.py`` does) with its trees compiled, applied by ``score_file`` chunk by
   chunk to a Parquet file; on Spark, ``score_with_spark`` to a Parquet folder.
 
-Peak memory is the largest sum of the resident memory of the child and every process
+When both engines assigned, their exports are compared row by row. Peak memory is the
+largest sum of the resident memory of the child and every process
 below it (Spark's JVM and its Python workers included), sampled every 0.2 s from
 ``/proc``, next to the child's own ``ru_maxrss``. Spark runs in local mode with
 ``local[2]`` on the same two cores: the comparison is between engines on one machine, not
@@ -202,12 +203,15 @@ def main() -> None:
     if "score" in args.steps and not model.exists():
         fitted_model(base, model)
     rows = []
+    steps = args.steps.split(",")
+    if not set(steps) <= {"assign", "score"}:
+        raise SystemExit(f"--steps: expected assign and/or score, found {args.steps!r}")
     for engine in args.engines.split(","):
-        for step in args.steps.split(","):
+        for step in steps:
             out = work / f"{step}-{engine}"
-            shutil.rmtree(work / f"ledger-{engine}", ignore_errors=True)
             shutil.rmtree(out, ignore_errors=True)
             if step == "assign":
+                shutil.rmtree(work / f"ledger-{engine}", ignore_errors=True)
                 spec = work / f"spec-{engine}.yaml"
                 spec.write_text(SPEC.format(base=base, ledger=work / f"ledger-{engine}" / "l.db"))
                 command = ["cli", "assign", str(spec), "--out", f"{out}.parquet"]
@@ -224,6 +228,19 @@ def main() -> None:
             print(line, flush=True)
             rows.append(line)
     print("\n".join(rows))
+    exports = [work / f"assign-{engine}.parquet" for engine in ("pandas", "spark")]
+    if all(path.exists() for path in exports):
+        pandas_arms, spark_arms = (pq.read_table(path) for path in exports)
+        same = pandas_arms.num_rows == spark_arms.num_rows and all(
+            pandas_arms.column(k)
+            .cast(pa.large_string())
+            .equals(spark_arms.column(k).cast(pa.large_string()))
+            for k in range(2)
+        )
+        print(
+            f"exports: {pandas_arms.num_rows:,} customers from pandas, {spark_arms.num_rows:,} "
+            f"from Spark; every id and arm the same: {same}"
+        )
 
 
 if __name__ == "__main__":
