@@ -186,6 +186,10 @@ class BatchRecord:
     snapshot_sha256: str
 
 
+#: Seconds a SQLite launch waits for another launch's lock before it gives up.
+_SQLITE_BUSY_SECONDS = 120
+
+
 class Ledger:
     """The assignment ledger behind a SQLAlchemy URL.
 
@@ -222,6 +226,8 @@ class Ledger:
             self.engine = self._engine(url)
             self._create_schema()
         except sa.exc.SQLAlchemyError as exc:
+            if self._busy(exc):
+                raise self._busy_error("opening it") from None
             raise AssignmentError(
                 f"ledger.url: cannot open the assignment ledger at {self.display_url}: "
                 f"{str(exc.orig if hasattr(exc, 'orig') else exc).strip().splitlines()[0]}."
@@ -232,7 +238,9 @@ class Ledger:
             return sa.create_engine(url)
         # a launch writes the rows from a worker thread of the one process (see
         # uplift.design.launch), never two threads at once
-        engine = sa.create_engine(url, connect_args={"timeout": 120, "check_same_thread": False})
+        engine = sa.create_engine(
+            url, connect_args={"timeout": _SQLITE_BUSY_SECONDS, "check_same_thread": False}
+        )
 
         # pysqlite starts transactions lazily, after the first read; take the write lock
         # at BEGIN instead, so that what a launch reads is still true when it commits
@@ -255,6 +263,9 @@ class Ledger:
 
     def _create_schema(self) -> None:
         with self.engine.begin() as conn:
+            if self.dialect == "postgresql":
+                # two processes opening a fresh ledger at once would both find no table
+                _lock(conn, "schema")
             _metadata.create_all(conn, checkfirst=True)
             names = [t.name for t in _TABLES]
             if self.dialect == "sqlite":
@@ -287,18 +298,38 @@ class Ledger:
 
     @contextmanager
     def transaction(self, experiment: str) -> Iterator[Connection]:
-        """A write transaction that holds the ledger's lock for ``experiment``.
+        """A write transaction that holds the whole ledger's lock, for a launch of ``experiment``.
 
-        SQLite locks the whole file from ``BEGIN IMMEDIATE``; PostgreSQL takes a
-        transaction-level advisory lock on the experiment's name.
+        One launch at a time in a ledger, whatever the experiment: launches of different
+        experiments share the programme's global holdout and the layers' ranges, which
+        each reads and then fixes. SQLite locks the whole file from ``BEGIN IMMEDIATE``
+        (and a launch waits for it up to the busy timeout); PostgreSQL takes a
+        transaction-level advisory lock on the ledger's schema.
+
+        Raises
+        ------
+        AssignmentError
+            When SQLite's lock is still held by another launch after the busy timeout.
         """
-        with self.engine.begin() as conn:
-            if self.dialect == "postgresql":
-                conn.execute(
-                    sa.text("SELECT pg_advisory_xact_lock(hashtext(:name))"),
-                    {"name": f"uplift:{experiment}"},
-                )
-            yield conn
+        try:
+            with self.engine.begin() as conn:
+                if self.dialect == "postgresql":
+                    _lock(conn, "ledger")
+                yield conn
+        except sa.exc.OperationalError as exc:
+            if self._busy(exc):
+                raise self._busy_error(f"the launch of {experiment!r}") from None
+            raise
+
+    def _busy(self, exc: sa.exc.SQLAlchemyError) -> bool:
+        return self.dialect == "sqlite" and "database is locked" in str(getattr(exc, "orig", exc))
+
+    def _busy_error(self, what: str) -> AssignmentError:
+        return AssignmentError(
+            f"The ledger {self.display_url} stayed locked by another launch for "
+            f"{_SQLITE_BUSY_SECONDS} s, so {what} did not start; nothing was recorded. Run "
+            f"it again once the other launch has finished."
+        )
 
     # --- reading --------------------------------------------------------------------------
 
@@ -608,6 +639,16 @@ class Ledger:
                     continue
                 lines = pc.binary_join_element_wise(head, chunk, tails.take(chunk_codes), _EMPTY)
                 copy.write(_joined(lines, "\n") + "\n")
+
+
+def _lock(conn: Connection, what: str) -> None:
+    """Take PostgreSQL's transaction-level advisory lock on ``what`` of this ledger's schema."""
+    conn.execute(
+        sa.text(
+            "SELECT pg_advisory_xact_lock(hashtext('uplift:' || :what || ':' || current_schema()))"
+        ),
+        {"what": what},
+    )
 
 
 def _joined(strings: pa.Array, separator: str) -> str:
