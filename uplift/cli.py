@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import sys
+import threading
 import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -871,10 +873,23 @@ def _print_outcome(outcome: object) -> None:
     )
 
 
+class _Terminated(BaseException):
+    """Raised in the main thread by SIGTERM (a BaseException, as KeyboardInterrupt is)."""
+
+
+def _terminated(signum: int, frame: object) -> None:
+    raise _Terminated
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``uplift`` console script."""
     args = sys.argv[1:] if argv is None else argv
     verbose = "--verbose" in args or "-v" in args
+    # SIGTERM (a scheduler stopping the job, `kill`) unwinds like Ctrl-C: an open MLflow run
+    # is ended FAILED and a launch's transaction rolls back, where the default handler
+    # would end the process on the spot and leave the run "running" for ever
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminated) if main_thread else None
     try:
         app(args=args, prog_name="uplift")
     except UpliftError as exc:
@@ -882,6 +897,9 @@ def main(argv: list[str] | None = None) -> None:
             traceback.print_exc()
         typer.echo(f"uplift: error: {exc}", err=True)
         sys.exit(2)
+    except _Terminated:
+        typer.echo("uplift: terminated (SIGTERM).", err=True)
+        sys.exit(143)
     except KeyboardInterrupt:
         typer.echo("uplift: interrupted.", err=True)
         sys.exit(130)
@@ -895,3 +913,6 @@ def main(argv: list[str] | None = None) -> None:
                 err=True,
             )
         sys.exit(1)
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)

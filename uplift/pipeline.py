@@ -1878,9 +1878,11 @@ def run(
 ) -> RunOutcome:
     """Prepare, analyze and log one experiment to MLflow; optionally write the summary JSON."""
     from uplift.memo import render_memo
-    from uplift.tracking.mlflow_log import flatten, open_run
+    from uplift.tracking.mlflow_log import check_store, flatten, open_run
 
     uri = tracking_uri or spec.tracking.uri
+    # a store that cannot be reached is found before minutes of work, not after them
+    check_store(uri, spec.tracking.experiment)
     ledger = open_ledger(spec, ledger_url) if isinstance(spec.assignment, HashAssignment) else None
     data = prepare(spec, report, ledger)
     analysis = analyze(spec, data, report)

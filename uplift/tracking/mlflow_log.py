@@ -186,6 +186,51 @@ def _mlflow_type(dtype: str) -> str:
     return "string"
 
 
+def check_store(uri: str, experiment: str) -> str:
+    """Reach the tracking store before any work, and make sure ``experiment`` exists in it.
+
+    Uses the quick reading settings (:data:`uplift.tracking.store.READING`): a server that
+    is down fails in seconds, not after MLflow's default retries.
+
+    Returns
+    -------
+    str
+        The experiment's id.
+
+    Raises
+    ------
+    TrackingError
+        When the store cannot be reached or used, naming the URI and the cause.
+    """
+    import mlflow
+
+    from uplift.tracking.store import READING, quiet_mlflow
+
+    resolved = resolve_tracking_uri(uri)
+    with quiet_mlflow(READING):
+        mlflow.set_tracking_uri(resolved)
+        try:
+            return _experiment_id(experiment, resolved)
+        except Exception as exc:  # MLflow raises many types for an unusable store
+            raise TrackingError(
+                f"tracking.uri {uri!r}: the MLflow tracking store cannot be reached "
+                f"({first_line(exc)}), so nothing was computed. Start the server or fix the "
+                f"URI (tracking.uri of the spec, or --tracking-uri), then run again."
+            ) from None
+
+
+def _experiment_id(experiment: str, resolved: str) -> str:
+    import mlflow
+
+    found = mlflow.get_experiment_by_name(experiment)
+    if found is not None:
+        return str(found.experiment_id)
+    location = None
+    if resolved.startswith(SQLITE):
+        location = (Path(resolved[len(SQLITE) :]).parent / "mlartifacts").as_uri()
+    return str(mlflow.create_experiment(experiment, artifact_location=location))
+
+
 @contextmanager
 def open_run(uri: str, experiment: str, run_name: str) -> Iterator[RunLogger]:
     """Start an MLflow run in ``experiment`` at ``uri``; it ends FAILED if the block raises.
@@ -202,14 +247,7 @@ def open_run(uri: str, experiment: str, run_name: str) -> Iterator[RunLogger]:
     resolved = resolve_tracking_uri(uri)
     mlflow.set_tracking_uri(resolved)
     try:
-        found = mlflow.get_experiment_by_name(experiment)
-        if found is None:
-            location = None
-            if resolved.startswith(SQLITE):
-                location = (Path(resolved[len(SQLITE) :]).parent / "mlartifacts").as_uri()
-            experiment_id = mlflow.create_experiment(experiment, artifact_location=location)
-        else:
-            experiment_id = found.experiment_id
+        experiment_id = _experiment_id(experiment, resolved)
     except Exception as exc:  # MLflow raises many types for an unusable store
         raise TrackingError(
             f"tracking.uri {uri!r}: the MLflow tracking store cannot be used "
