@@ -755,6 +755,7 @@ def prepare(
     for arm in [control, *treatments]:
         if not (arms == arm).any():
             raise DataError(f"arm {arm!r} has no eligible customers.")
+    frame, arms = _missing_features(spec, frame, arms, report)
 
     metrics = {name: (str(m.column), m.kind) for name, m in spec.outcomes.per_customer.items()}
     migration = spec.value.migration
@@ -813,6 +814,7 @@ def prepare(
                 holdout_outcomes = _joined_outcomes(table, held, spec.population.id, metrics, path)
             except DataError as exc:
                 report(f"global holdout left out of the programme comparison: {exc}")
+    _refuse_constant(outcomes, spec)
     report(
         f"eligible: {n_eligible:,}; in the experiment: {len(frame):,} "
         f"({', '.join(f'{a} {int((arms == a).sum()):,}' for a in [control, *treatments])})"
@@ -833,6 +835,54 @@ def prepare(
         holdout_outcomes,
         end,
     )
+
+
+def _missing_features(
+    spec: ExperimentSpec, frame: pd.DataFrame, arms: pd.Series, report: Report
+) -> tuple[pd.DataFrame, pd.Series]:
+    """Apply ``population.missing_features`` to the experiment's customers."""
+    features = [f for f in spec.population.features if f in frame.columns]
+    missing = frame[features].isna()
+    counts = missing.sum()
+    if not counts.any():
+        return frame, arms
+    rows = missing.any(axis=1).to_numpy()
+    listed = ", ".join(f"{name!r} {int(n):,}" for name, n in counts.items() if n)
+    policy = spec.population.missing_features
+    if policy == "fail":
+        raise DataError(
+            f"population.features: {int(rows.sum()):,} of the experiment's {len(frame):,} "
+            f"customers miss a feature value ({listed}), and population.missing_features is "
+            f"'fail'. Fill them, or set missing_features to 'impute' or 'drop'."
+        )
+    if policy == "drop":
+        report(
+            f"features: dropped {int(rows.sum()):,} customers missing a value ({listed}); "
+            f"population.missing_features: drop"
+        )
+        kept = ~rows
+        for arm in arms.unique():
+            if not (kept & (arms == arm).to_numpy()).any():
+                raise DataError(
+                    f"population.missing_features: dropping the customers who miss a feature "
+                    f"value leaves arm {arm!r} with no customer ({listed})."
+                )
+        return frame[kept], arms[kept]
+    report(f"features: missing values kept for the learners to impute ({listed})")
+    return frame, arms
+
+
+def _refuse_constant(outcomes: pd.DataFrame, spec: ExperimentSpec) -> None:
+    """A metric with one value for every customer of the experiment has no effect to estimate."""
+    for name in outcomes.columns:
+        values = outcomes[name].to_numpy()
+        if len(values) and (values == values[0]).all():
+            column = spec.outcomes.metrics[str(name)].column
+            raise DataError(
+                f"outcomes.metrics.{name}: column {column!r} is {values[0]:g} for every one of "
+                f"the experiment's {len(values):,} customers, so it has no effect to estimate. "
+                f"Check the outcome source, or remove the metric from the spec."
+            )
 
 
 def _observed_arms(

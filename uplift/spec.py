@@ -138,6 +138,11 @@ class PopulationSpec(_Model):
     id: str = "customer_id"
     eligible: str | None = None
     features: list[str] = Field(min_length=1)
+    missing_features: Literal["impute", "drop", "fail"] = "impute"
+    """What to do with experiment customers missing a feature value: ``impute`` (the
+    learners handle it: LightGBM natively, the linear bases by the median), ``drop`` (the
+    customers leave the analysis, counted; features are measured before launch, so this
+    keeps the arms comparable), or ``fail`` (exit 2 naming the features)."""
 
     @field_validator("eligible")
     @classmethod

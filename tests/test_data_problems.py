@@ -1,0 +1,115 @@
+"""Data problems caught before any model is fit: a constant metric, missing feature values.
+
+An experiment that already ran (observed assignment) is read from a small Parquet file
+whose problems are made by hand, so the expected counts are known: ``pipeline.prepare``
+must refuse or handle them as ``population.missing_features`` says, and ``uplift run``
+must exit 2 with one paragraph before it fits anything.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from cli_support import error_paragraph, uplift
+
+from uplift import pipeline
+from uplift.errors import DataError
+from uplift.spec import ExperimentSpec
+
+N = 600
+
+
+def write_experiment(folder: Path, **edits: Any) -> Path:
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame(
+        {
+            "customer_id": [f"c{k}" for k in range(N)],
+            "arm": np.where(np.arange(N) % 2 == 0, "control", "email"),
+            "tenure": rng.integers(1, 100, N).astype(float),
+            "plan": rng.choice(["free", "pro"], N),
+            "revenue": rng.gamma(2.0, 3.0, N),
+            "bought": (rng.random(N) < 0.3).astype(int),
+        }
+    )
+    for column, values in edits.items():
+        frame[column] = values
+    path = folder / "experiment.parquet"
+    frame.to_parquet(path, index=False)
+    return path
+
+
+def raw_spec(path: Path, **population: Any) -> dict[str, Any]:
+    return {
+        "name": "observed-problems",
+        "hypothesis": {"kind": "channel", "statement": "an e-mail lifts revenue"},
+        "population": {
+            "source": {"kind": "parquet", "path": str(path)},
+            "features": ["tenure", "plan"],
+            **population,
+        },
+        "assignment": {"column": "arm", "control": "control"},
+        "outcomes": {
+            "source": {"kind": "population"},
+            "window_days": 30,
+            "metrics": {
+                "revenue": {"column": "revenue", "kind": "continuous"},
+                "bought": {"column": "bought", "kind": "binary"},
+            },
+            "primary": "revenue",
+        },
+        "tracking": {"uri": "sqlite:///mlflow.db"},
+    }
+
+
+def test_a_constant_metric_is_refused_before_any_model(tmp_path: Path) -> None:
+    path = write_experiment(tmp_path, bought=np.zeros(N, dtype=int))
+    spec = ExperimentSpec.model_validate(raw_spec(path))
+    with pytest.raises(
+        DataError,
+        match=r"outcomes.metrics.bought: column 'bought' is 0 for every one of the "
+        r"experiment's 600 customers",
+    ):
+        pipeline.prepare(spec)
+    (tmp_path / "spec.yaml").write_text(yaml.safe_dump(raw_spec(path)), encoding="utf-8")
+    message = error_paragraph(uplift("run", "spec.yaml", cwd=tmp_path), progress=True)
+    assert "column 'bought' is 0 for every one" in message
+
+
+def tenure_with_gaps() -> np.ndarray:
+    tenure = np.arange(N, dtype=float) + 1
+    tenure[[3, 10, 11, 500]] = np.nan  # c3 and c11 are e-mailed, c10 and c500 control
+    return tenure
+
+
+def test_missing_features_fail_when_the_spec_says_fail(tmp_path: Path) -> None:
+    path = write_experiment(tmp_path, tenure=tenure_with_gaps())
+    spec = ExperimentSpec.model_validate(raw_spec(path, missing_features="fail"))
+    with pytest.raises(
+        DataError, match=r"4 of the experiment's 600 customers miss a feature value \('tenure' 4\)"
+    ):
+        pipeline.prepare(spec)
+
+
+def test_missing_features_are_dropped_with_a_count_or_kept_for_the_learners(
+    tmp_path: Path,
+) -> None:
+    path = write_experiment(tmp_path, tenure=tenure_with_gaps())
+    lines: list[str] = []
+    dropped = pipeline.prepare(
+        ExperimentSpec.model_validate(raw_spec(path, missing_features="drop")), lines.append
+    )
+    assert len(dropped.frame) == len(dropped.outcomes) == N - 4
+    assert not dropped.frame["tenure"].isna().any()
+    assert dropped.arms.value_counts().to_dict() == {"control": 298, "email": 298}
+    assert "features: dropped 4 customers missing a value ('tenure' 4)" in " ".join(lines)
+    lines.clear()
+    kept = pipeline.prepare(ExperimentSpec.model_validate(raw_spec(path)), lines.append)
+    assert len(kept.frame) == N and int(kept.frame["tenure"].isna().sum()) == 4
+    assert "features: missing values kept for the learners to impute ('tenure' 4)" in " ".join(
+        lines
+    )
