@@ -1,8 +1,6 @@
-"""Apache Spark as the engine: ``uplift score --engine spark`` and ``uplift assign --engine spark``.
+"""Apache Spark as the engine of ``uplift score``, ``uplift assign`` and ``uplift effects``.
 
-Scoring.
-
-The logged :class:`~uplift.scoring.ScoringModel` is broadcast to Spark's Python workers
+Scoring. The logged :class:`~uplift.scoring.ScoringModel` is broadcast to Spark's Python workers
 and applied to each Arrow batch of the base through ``mapInPandas``, so a worker runs
 exactly the ``ScoringModel.predict`` the pandas engine runs (the scores agree with the
 pandas engine's to 1e-9; compiled trees are not used here). The base is a Parquet file
@@ -19,6 +17,11 @@ to a hidden folder beside the snapshots; this process then records them with
 :func:`uplift.design.launch.launch`, chunk by chunk in one transaction, as the pandas
 engine does: the same ledger rows, snapshot and export, and every customer in the same
 arm.
+
+Effects. Spark joins a Parquet outcomes base with the assignments on the ids as text and
+returns each arm's ``count``, ``avg`` and ``var_samp`` of every metric
+(:func:`gather_with_spark`), from which :mod:`uplift.analysis.aggregates` builds the
+same Welch intervals as the pandas engine.
 
 Needs ``pip install 'uplift[spark]'`` and a Java runtime. A local session
 (``local[N]``, the default ``local[2]``) binds to 127.0.0.1 and runs no web UI.
