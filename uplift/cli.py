@@ -47,6 +47,16 @@ app = typer.Typer(
 SpecArg = Annotated[Path, typer.Argument(help="The experiment YAML file.", show_default=False)]
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Show tracebacks on errors.")]
 
+#: The Spark master of the commands that take --engine spark.
+SparkMaster = Annotated[str, typer.Option(help="The Spark master with --engine spark.")]
+
+
+def _check_engine(engine: str) -> None:
+    if engine not in ("pandas", "spark"):
+        raise typer.BadParameter(
+            f"expected pandas or spark, found {engine!r}.", param_hint="--engine"
+        )
+
 
 @app.command()
 def validate(spec: SpecArg, verbose: Verbose = False) -> None:
@@ -125,9 +135,7 @@ def assign(
             "the 'spark' extra and Java). Every customer gets the same arm with either."
         ),
     ] = "pandas",
-    spark_master: Annotated[
-        str, typer.Option(help="The Spark master with --engine spark.")
-    ] = "local[2]",
+    spark_master: SparkMaster = "local[2]",
     verbose: Verbose = False,
 ) -> None:
     """Launch an experiment: assign arms, freeze the snapshot, record both in the ledger.
@@ -137,10 +145,7 @@ def assign(
     from uplift.errors import SpecError
     from uplift.spec import HashAssignment, load_spec
 
-    if engine not in ("pandas", "spark"):
-        raise typer.BadParameter(
-            f"expected pandas or spark, found {engine!r}.", param_hint="--engine"
-        )
+    _check_engine(engine)
     suffix = out.suffix.lower()
     if suffix not in (".csv", ".parquet"):
         raise typer.BadParameter(
@@ -259,9 +264,7 @@ def score(
             "extra and Java)."
         ),
     ] = "pandas",
-    spark_master: Annotated[
-        str, typer.Option(help="The Spark master with --engine spark.")
-    ] = "local[2]",
+    spark_master: SparkMaster = "local[2]",
     verbose: Verbose = False,
 ) -> None:
     """Apply the experiment's chosen model and policy to a customer base, chunk by chunk.
@@ -274,10 +277,7 @@ def score(
     """
     from uplift.spec import load_spec
 
-    if engine not in ("pandas", "spark"):
-        raise typer.BadParameter(
-            f"expected pandas or spark, found {engine!r}.", param_hint="--engine"
-        )
+    _check_engine(engine)
     suffix = out.suffix.lower()
     if engine == "pandas" and suffix not in (".csv", ".parquet"):
         raise typer.BadParameter(
@@ -374,9 +374,7 @@ def effects(
             "Parquet outcomes base with the assignments and aggregates)."
         ),
     ] = "pandas",
-    spark_master: Annotated[
-        str, typer.Option(help="The Spark master with --engine spark.")
-    ] = "local[2]",
+    spark_master: SparkMaster = "local[2]",
     verbose: Verbose = False,
 ) -> None:
     """Average effect of every arm over the whole launched base, from per-arm aggregates.
@@ -387,10 +385,7 @@ def effects(
     """
     from uplift.spec import load_spec
 
-    if engine not in ("pandas", "spark"):
-        raise typer.BadParameter(
-            f"expected pandas or spark, found {engine!r}.", param_hint="--engine"
-        )
+    _check_engine(engine)
     if out is not None and out.suffix.lower() not in (".csv", ".json"):
         raise typer.BadParameter(
             f"{out} must end in .csv or .json, found {out.suffix or 'no extension'!r}.",

@@ -35,6 +35,7 @@ import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -165,14 +166,7 @@ def score_with_spark(
     staging = out.with_name(f".{out.name}.spark-{os.getpid()}")
     say(f"scoring {population} on Spark ({master})")
     try:
-        with warnings.catch_warnings():
-            # pyspark 4.x warns about pandas 3 on every pandas UDF; the scores are checked
-            # against the pandas engine's to 1e-9 (tests/test_spark_score.py)
-            warnings.filterwarnings(
-                "ignore",
-                message="PySpark does not yet fully support pandas",
-                category=FutureWarning,
-            )
+        with _pandas_udfs():
             scored = base.select(*columns).mapInPandas(score, schema)
         scored.write.mode("overwrite").parquet(str(staging))
         counts = {
@@ -189,6 +183,21 @@ def score_with_spark(
     rows = sum(counts.values())
     say(f"scored {rows:,} customers")
     return ScoreReport(rows, time.perf_counter() - start, out, arms)
+
+
+@contextmanager
+def _pandas_udfs() -> Iterator[None]:
+    """pyspark 4.x warns about pandas 3 on every pandas UDF: kept off the user's screen.
+
+    The engines' results are checked against the pandas engine's (scores to 1e-9, arms
+    and effects exactly: tests/test_spark_score.py, test_spark_assign.py,
+    test_cli_effects.py).
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message="PySpark does not yet fully support pandas", category=FutureWarning
+        )
+        yield
 
 
 def _output_schema(model: ScoringModel, id_type: Any) -> Any:
@@ -302,12 +311,7 @@ def assign_with_spark(
     staging = ledger.snapshots / f".spark-{spec.name}-{os.getpid()}"
     say(f"assigning {where} on Spark ({master})")
     try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings(
-                "ignore",
-                message="PySpark does not yet fully support pandas",
-                category=FutureWarning,
-            )
+        with _pandas_udfs():
             base.mapInPandas(hashed, schema).write.mode("overwrite").parquet(str(staging))
         n_population = base.count()
         say(f"Spark hashed {n_population:,} customers in {time.perf_counter() - start:.1f} s")
@@ -384,12 +388,7 @@ def gather_with_spark(
         table = pa.table({key: ids.cast(pa.string()), "arm": pa.array(arms.astype(str))})
         pq.write_table(table, assigned_path)
         assigned = session.read.parquet(str(assigned_path))
-        with warnings.catch_warnings():
-            warnings.filterwarnings(
-                "ignore",
-                message="PySpark does not yet fully support pandas",
-                category=FutureWarning,
-            )
+        with _pandas_udfs():
             rows = data.select(*columns).mapInPandas(as_text, schema)
             joined = rows.join(assigned, on=key, how="inner").cache()
             aggregates = [
