@@ -411,6 +411,33 @@ def effects(
 
 
 @app.command()
+def upload(
+    folder: Annotated[
+        Path,
+        typer.Argument(
+            help="A run kept under experiments/<experiment>/runs/ when the tracking server "
+            "was lost.",
+            show_default=False,
+        ),
+    ],
+    tracking_uri: Annotated[
+        str | None,
+        typer.Option(help="Upload to this store (default: the one the run was logging to)."),
+    ] = None,
+    verbose: Verbose = False,
+) -> None:
+    """Log a run kept locally (the tracking server was lost mid-run) as a new MLflow run."""
+    from uplift import pipeline
+
+    run_id, uri = pipeline.upload(folder, tracking_uri)
+    Console(highlight=False).print(
+        f"Uploaded {folder} as MLflow run {run_id} at {uri} (tagged uplift.uploaded_from).",
+        soft_wrap=True,
+        markup=False,
+    )
+
+
+@app.command()
 def report(
     run_id: Annotated[str, typer.Argument(help="The analysis' MLflow run id.", show_default=False)],
     out: Annotated[

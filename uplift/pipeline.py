@@ -26,7 +26,7 @@ from uplift.design.hashing import GLOBAL_HOLDOUT, assign_arms
 from uplift.design.launch import Definition, LaunchResult, launch
 from uplift.design.ledger import ARM_COLUMN, ExperimentRecord, Ledger
 from uplift.design.srm import SRMResult, srm_test
-from uplift.errors import AssignmentError, DataError, SpecError
+from uplift.errors import AssignmentError, DataError, SpecError, TrackingError
 from uplift.expressions import parse
 from uplift.spec import (
     BUCKETS,
@@ -1936,7 +1936,7 @@ def run(
     ledger = open_ledger(spec, ledger_url) if isinstance(spec.assignment, HashAssignment) else None
     data = prepare(spec, report, ledger)
     analysis = analyze(spec, data, report)
-    with open_run(uri, spec.tracking.experiment, spec.name) as log:
+    with open_run(uri, spec.tracking.experiment, spec.name, keep=kept_run_folder(spec)) as log:
         summary = build_summary(spec, analysis, log.run_id, log.tracking_uri)
         decision = analysis.decision
         log.tags(
@@ -1973,12 +1973,14 @@ def run(
         for path, png in pngs.items():
             log.binary(png, path)
         log.text(render_memo(summary, spec_json, pngs), "memo.html")
-        report(f"logged MLflow run {log.run_id}")
-    if summary_path is not None:
-        summary_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = summary_path.with_suffix(summary_path.suffix + ".tmp")
-        tmp.write_text(json.dumps(summary, indent=2, allow_nan=False), encoding="utf-8")
-        tmp.replace(summary_path)
+        if summary_path is not None:
+            # inside the run: written even when the server is lost before the run ends
+            summary_path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = summary_path.with_suffix(summary_path.suffix + ".tmp")
+            tmp.write_text(json.dumps(summary, indent=2, allow_nan=False), encoding="utf-8")
+            tmp.replace(summary_path)
+        if log.link.lost is None:
+            report(f"logged MLflow run {log.run_id}")
     return RunOutcome(
         analysis,
         summary,
@@ -1987,6 +1989,82 @@ def run(
         spec.tracking.experiment,
         log.experiment_id,
     )
+
+
+def kept_run_folder(spec: ExperimentSpec) -> Path:
+    """Where a run's results are kept if the tracking server is lost while it logs."""
+    from datetime import UTC, datetime
+
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    return (Path("experiments") / spec.name / "runs" / stamp).absolute()
+
+
+def upload(folder: Path, tracking_uri: str | None = None) -> tuple[str, str]:
+    """Log a run kept by :func:`run` (the server was lost) as a new MLflow run.
+
+    The new run records where it came from: tags ``uplift.uploaded_from`` (the folder)
+    and ``uplift.original_run_id`` (the run that could not be finished). The folder then
+    holds ``uploaded.json`` naming the new run, and a second upload is refused.
+
+    Returns
+    -------
+    (run_id, tracking_uri)
+
+    Raises
+    ------
+    TrackingError
+        When the folder is not a kept run, was uploaded already, or the store cannot be
+        reached.
+    """
+    from datetime import UTC, datetime
+
+    from uplift.tracking.journal import UPLOADED, read_meta, replay
+    from uplift.tracking.mlflow_log import check_store, open_run
+
+    if not (folder / "run.json").is_file():
+        raise TrackingError(
+            f"{folder}: not a kept run (no run.json); `uplift run` keeps one under "
+            f"experiments/<experiment>/runs/ when the tracking server is lost mid-run."
+        )
+    done = folder / UPLOADED
+    if done.is_file():
+        earlier = json.loads(done.read_text(encoding="utf-8"))
+        raise TrackingError(
+            f"{folder} was uploaded already, as run {earlier['run_id']} at "
+            f"{earlier['tracking_uri']} on {earlier['uploaded_at']}."
+        )
+    meta = read_meta(folder)
+    uri = tracking_uri or str(meta["tracking_uri"])
+    check_store(uri, str(meta["experiment"]))
+    try:
+        with open_run(uri, str(meta["experiment"]), str(meta["run_name"])) as log:
+            replay(folder, log)
+            log.tags(
+                {
+                    "uplift.uploaded_from": str(folder.resolve()),
+                    "uplift.original_run_id": str(meta.get("run_id") or ""),
+                }
+            )
+    except TrackingError:
+        raise
+    except Exception as exc:  # MLflow raises many types when its server goes away
+        raise TrackingError(
+            f"tracking.uri {uri!r}: the upload of {folder} failed part way "
+            f"({type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+            f"); that run is marked FAILED where the server can be told, and the folder is "
+            f"unchanged: run `uplift upload` again."
+        ) from None
+    done.write_text(
+        json.dumps(
+            {
+                "run_id": log.run_id,
+                "tracking_uri": log.tracking_uri,
+                "uploaded_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            }
+        ),
+        encoding="utf-8",
+    )
+    return log.run_id, log.tracking_uri
 
 
 def _loggable_spec(spec: ExperimentSpec, spec_path: Path) -> tuple[dict[str, Any], str]:
@@ -2015,7 +2093,6 @@ def _log_models(log: RunLogger, spec: ExperimentSpec, analysis: Analysis) -> Non
     """The model comparison, the chosen model and one nested run per learner."""
     from uplift.tracking.figures import qini_figure
     from uplift.tracking.mlflow_log import metric_name
-    from uplift.tracking.model_log import log_scoring_model
 
     modelling, primary = analysis.modelling, spec.outcomes.primary
     log.table(modelling.table, "models.csv")
@@ -2029,8 +2106,8 @@ def _log_models(log: RunLogger, spec: ExperimentSpec, analysis: Analysis) -> Non
             for arm, c in modelling.calibration.items()
         }
     )
-    scoring = modelling.scoring_model
-    log_scoring_model(scoring, analysis.data.frame)  # tags the run with the model's URI and learner
+    # tags the run with the model's URI and learner
+    log.model(modelling.scoring_model, analysis.data.frame)
     configured = {entry.label: entry for entry in spec.models.configured()}
     for result in modelling.results:
         entry = configured[result.name]

@@ -1,13 +1,17 @@
-"""When the tracking store fails: an unreachable server, and a run stopped by SIGTERM.
+"""When the tracking store fails: unreachable, lost mid-run, and a run stopped by SIGTERM.
 
 Each test runs ``uplift run`` as a user would, in a subprocess, on the example spec made
 small. Before these changes the first one computed the whole analysis and then waited
-through MLflow's retries (minutes) before it failed, and the second left its MLflow run
-"RUNNING" for ever, since SIGTERM's default action ends the process on the spot.
+through MLflow's retries (minutes) before it failed; the server lost mid-run lost the
+run's results (and waited minutes a call); and the run stopped by SIGTERM stayed
+"RUNNING" for ever, since SIGTERM's default action ends the process on the spot. The lost
+server is a real ``mlflow server``, killed by the test while the run logs to it.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import signal
 import socket
 import sqlite3
@@ -17,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from cli_support import EXAMPLE, error_paragraph, uplift
 
@@ -88,3 +93,140 @@ def _running(store: Path) -> bool:
     except sqlite3.OperationalError:  # the tables are not there yet, or the file is busy
         return False
     return [row[0] for row in rows] == ["RUNNING"]
+
+
+def start_server(root: Path, port: int) -> subprocess.Popen[bytes]:
+    """``mlflow server`` on 127.0.0.1 with its SQLite store and artifacts in ``root``."""
+    root.mkdir(parents=True, exist_ok=True)
+    command = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--backend-store-uri",
+        f"sqlite:///{root / 'store.db'}",
+        "--artifacts-destination",
+        str(root / "artifacts"),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    ]
+    # a session of its own: the server's workers are its children, and die with it
+    with (root / "server.log").open("wb") as log:
+        process = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, cwd=root, start_new_session=True
+        )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        assert process.poll() is None, (root / "server.log").read_text()
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                pass
+            import urllib.request
+
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):
+                return process
+        except OSError:
+            time.sleep(0.3)
+    process.kill()
+    pytest.fail(f"mlflow server did not start:\n{(root / 'server.log').read_text()}")
+
+
+def stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
+    """Signal the server and its workers (its whole process group), and wait for it."""
+    try:
+        os.killpg(process.pid, sig)
+    except ProcessLookupError:
+        return
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def test_a_server_lost_mid_run_keeps_the_results_and_one_command_uploads_them(
+    tmp_path: Path,
+) -> None:
+    from mlflow.tracking import MlflowClient
+
+    spec = small_spec(tmp_path)
+    port = free_port()
+    first = start_server(tmp_path / "first", port)
+    uri = f"http://127.0.0.1:{port}"
+    run = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uplift",
+            "run",
+            str(spec),
+            "--tracking-uri",
+            uri,
+            "--summary",
+            "summary.json",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 240
+        while not _running(tmp_path / "first" / "store.db"):
+            assert run.poll() is None, run.communicate()
+            assert time.monotonic() < deadline, "the MLflow run never started"
+            time.sleep(0.05)
+        stop(first, signal.SIGKILL)  # the server dies while the run logs
+        _, stderr = run.communicate(timeout=300)
+    finally:
+        if run.poll() is None:
+            run.kill()
+        stop(first)
+    message = " ".join(stderr.split())
+    assert run.returncode == 2, stderr
+    assert "the MLflow tracking server was lost while run" in message
+    kept = sorted((tmp_path / "experiments" / "edtech-trial-lessons" / "runs").iterdir())
+    assert len(kept) == 1 and f"uplift upload {kept[0]}" in message
+    folder = kept[0]
+    # everything the run had to log is there, the summary written beside it too
+    for name in ("summary.json", "memo.html", "spec.json", "figures/qini.png", "segments.csv"):
+        assert (folder / "artifacts" / name).is_file(), name
+    assert (folder / "model" / "scoring_model.joblib").is_file()
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert len(metrics) > 20 and (tmp_path / "summary.json").is_file()
+    assert len(list((folder / "children").iterdir())) == 1
+
+    new_port = free_port()
+    second = start_server(tmp_path / "second", new_port)
+    try:
+        new_uri = f"http://127.0.0.1:{new_port}"
+        done = uplift("upload", str(folder), "--tracking-uri", new_uri, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        client = MlflowClient(new_uri)
+        [experiment] = [e for e in client.search_experiments() if e.name == "crm-uplift"]
+        runs = client.search_runs([experiment.experiment_id])
+        parent = next(r for r in runs if "mlflow.parentRunId" not in r.data.tags)
+        assert parent.info.status == "FINISHED"
+        assert parent.data.tags["uplift.uploaded_from"] == str(folder.resolve())
+        assert (
+            parent.data.tags["uplift.original_run_id"]
+            == json.loads((folder / "run.json").read_text())["run_id"]
+        )
+        assert parent.data.metrics == pytest.approx(metrics)
+        logged = {a.path for a in client.list_artifacts(parent.info.run_id)}
+        assert {"summary.json", "memo.html", "figures", "spec.json"} <= logged
+        children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+        assert [c.info.run_name for c in children] == ["t_learner"]
+        # the model loads back from the new run and scores
+        from uplift.tracking.model_log import load_scoring_model
+
+        model = load_scoring_model(parent.data.tags["model_uri"], tracking_uri=new_uri)
+        assert model.learner == "t_learner"
+        again = uplift("upload", str(folder), "--tracking-uri", new_uri, cwd=tmp_path)
+        assert "was uploaded already, as run" in error_paragraph(again)
+    finally:
+        stop(second)

@@ -10,18 +10,31 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from tempfile import TemporaryDirectory
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from uplift.errors import TrackingError
 from uplift.tracking.store import SQLITE, absolute_uri, first_line
 
-__all__ = ["RunLogger", "flatten", "metric_name", "open_run", "resolve_tracking_uri"]
+if TYPE_CHECKING:
+    from uplift.scoring import ScoringModel
+    from uplift.tracking.journal import Journal
+
+__all__ = [
+    "WRITING",
+    "RunLogger",
+    "check_store",
+    "flatten",
+    "metric_name",
+    "open_run",
+    "resolve_tracking_uri",
+]
 
 
 def resolve_tracking_uri(uri: str) -> str:
@@ -54,34 +67,70 @@ def metric_name(*parts: str) -> str:
     return ".".join(re.sub(r"[^a-z0-9_\-/:]", "_", str(p).strip().lower()) for p in parts)
 
 
-class RunLogger:
-    """Writes into one open MLflow run."""
+@dataclass
+class _Link:
+    """What a run and its nested runs share: whether the server was lost, and when."""
 
-    def __init__(self, run_id: str, tracking_uri: str, experiment_id: str) -> None:
+    lost: BaseException | None = None
+
+
+class RunLogger:
+    """Writes into one open MLflow run, and into its :class:`~uplift.tracking.journal.Journal`.
+
+    Every call goes to the journal first, then to MLflow. Once an MLflow call fails (the
+    server is gone), the run and its nested runs stop calling MLflow and write only the
+    journal, which :func:`open_run` then keeps for ``uplift upload``.
+    """
+
+    def __init__(
+        self,
+        run_id: str,
+        tracking_uri: str,
+        experiment_id: str,
+        journal: Journal | None = None,
+        link: _Link | None = None,
+    ) -> None:
         self.run_id = run_id
         self.tracking_uri = tracking_uri
         self.experiment_id = experiment_id
+        self.journal = journal
+        self.link = link or _Link()
+
+    def _send(self, call: Callable[[], Any]) -> None:
+        if self.link.lost is not None:
+            return
+        if self.journal is None:
+            call()
+            return
+        try:
+            call()
+        except Exception as exc:  # MLflow raises many types when its server is gone
+            self.link.lost = exc
 
     def params(self, params: Mapping[str, str]) -> None:
         import mlflow
 
-        mlflow.log_params(dict(params))
+        if self.journal is not None:
+            self.journal.params(params)
+        self._send(lambda: mlflow.log_params(dict(params)))
 
     def metrics(self, metrics: Mapping[str, float]) -> None:
         import mlflow
 
         finite = {k: float(v) for k, v in metrics.items() if v is not None and v == v}
-        mlflow.log_metrics(finite)
+        if self.journal is not None:
+            self.journal.metrics(finite)
+        self._send(lambda: mlflow.log_metrics(finite))
 
     def tags(self, tags: Mapping[str, str]) -> None:
         import mlflow
 
-        mlflow.set_tags(dict(tags))
+        if self.journal is not None:
+            self.journal.tags(tags)
+        self._send(lambda: mlflow.set_tags(dict(tags)))
 
     def text(self, text: str, path: str) -> None:
-        import mlflow
-
-        mlflow.log_text(text, path)
+        self.binary(text.encode("utf-8"), path)
 
     def json(self, document: Mapping[str, Any], path: str) -> None:
         self.text(json.dumps(document, indent=2, allow_nan=False), path)
@@ -90,11 +139,10 @@ class RunLogger:
         self.text(frame.to_csv(index=False), path)
 
     def figure(self, figure: Any, path: str) -> None:
-        import matplotlib.pyplot as plt
-        import mlflow
+        """Log a matplotlib figure as a PNG artifact; the figure is closed."""
+        from uplift.tracking.figures import png_bytes
 
-        mlflow.log_figure(figure, path)
-        plt.close(figure)
+        self.binary(png_bytes(figure), path)
 
     def dataset(
         self,
@@ -122,39 +170,28 @@ class RunLogger:
         rows : int
             Rows in the dataset, kept as the input's ``rows`` tag.
         """
-        import mlflow
-        from mlflow.data.code_dataset_source import CodeDatasetSource
-        from mlflow.data.dataset_source import DatasetSource
-        from mlflow.data.dataset_source_registry import resolve_dataset_source
-        from mlflow.data.meta_dataset import MetaDataset
-        from mlflow.types import ColSpec, Schema
-
-        origin: DatasetSource
-        if Path(source).exists():
-            origin = resolve_dataset_source(str(Path(source).resolve()))
-        else:
-            origin = CodeDatasetSource({"source": source})
-        schema = Schema([ColSpec(_mlflow_type(dtype), column) for column, dtype in columns.items()])
-        mlflow.log_input(
-            MetaDataset(origin, name=name, digest=digest[:32], schema=schema),  # type: ignore[abstract]
-            context=name,
-            tags={"sha256": digest, "rows": str(rows)},
-        )
+        if self.journal is not None:
+            self.journal.dataset(
+                name=name, columns=dict(columns), digest=digest, source=source, rows=rows
+            )
+        self._send(lambda: _log_input(name, columns, digest, source, rows))
 
     def binary(self, data: bytes, path: str) -> None:
         """Log ``data`` as the artifact ``path`` (``folder/name``)."""
-        import mlflow
-
-        folder, _, name = path.rpartition("/")
-        with TemporaryDirectory(prefix="uplift-artifact-") as tmp:
-            local = Path(tmp) / name
-            local.write_bytes(data)
-            mlflow.log_artifact(str(local), folder or None)
+        if self.journal is not None:
+            self.journal.artifact(data, path)
+        self._send(lambda: _log_bytes(data, path))
 
     def file(self, source: Path, folder: str) -> None:
-        import mlflow
+        self.binary(source.read_bytes(), f"{folder}/{source.name}" if folder else source.name)
 
-        mlflow.log_artifact(str(source), folder)
+    def model(self, model: ScoringModel, frame: pd.DataFrame) -> None:
+        """Log the scoring model (:func:`uplift.tracking.model_log.log_scoring_model`)."""
+        from uplift.tracking.model_log import log_scoring_model, synthetic_example
+
+        if self.journal is not None:
+            self.journal.model(model, synthetic_example(model, frame))
+        self._send(lambda: log_scoring_model(model, frame))
 
     @contextmanager
     def child(self, run_name: str) -> Iterator[RunLogger]:
@@ -164,13 +201,72 @@ class RunLogger:
         """
         import mlflow
 
-        run = mlflow.start_run(experiment_id=self.experiment_id, run_name=run_name, nested=True)
+        journal = self.journal.child(run_name) if self.journal is not None else None
+        started: list[Any] = []
+
+        def start() -> None:
+            started.append(
+                mlflow.start_run(experiment_id=self.experiment_id, run_name=run_name, nested=True)
+            )
+
+        self._send(start)
+        run_id = started[0].info.run_id if started else ""
+        nested = RunLogger(run_id, self.tracking_uri, self.experiment_id, journal, self.link)
         try:
-            yield RunLogger(run.info.run_id, self.tracking_uri, self.experiment_id)
+            yield nested
         except BaseException:
-            mlflow.end_run(status="FAILED")
+            if started:
+                _end_run("FAILED", self.link)
             raise
-        mlflow.end_run(status="FINISHED")
+        if started:
+            _end_run("FINISHED", self.link)
+
+
+def _end_run(status: str, link: _Link) -> None:
+    """End the innermost active run; with the server gone, only forget it here."""
+    import mlflow
+    from mlflow.tracking import fluent
+
+    if link.lost is not None:
+        stack = fluent._active_run_stack.get()  # what end_run pops before it calls the server
+        if stack:
+            stack.pop()
+        return
+    try:
+        mlflow.end_run(status=status)  # pops the run, then tells the server
+    except Exception as exc:  # the server is gone
+        link.lost = exc
+
+
+def _log_input(name: str, columns: Mapping[str, str], digest: str, source: str, rows: int) -> None:
+    import mlflow
+    from mlflow.data.code_dataset_source import CodeDatasetSource
+    from mlflow.data.dataset_source import DatasetSource
+    from mlflow.data.dataset_source_registry import resolve_dataset_source
+    from mlflow.data.meta_dataset import MetaDataset
+    from mlflow.types import ColSpec, Schema
+
+    origin: DatasetSource
+    if Path(source).exists():
+        origin = resolve_dataset_source(str(Path(source).resolve()))
+    else:
+        origin = CodeDatasetSource({"source": source})
+    schema = Schema([ColSpec(_mlflow_type(dtype), column) for column, dtype in columns.items()])
+    mlflow.log_input(
+        MetaDataset(origin, name=name, digest=digest[:32], schema=schema),  # type: ignore[abstract]
+        context=name,
+        tags={"sha256": digest, "rows": str(rows)},
+    )
+
+
+def _log_bytes(data: bytes, path: str) -> None:
+    import mlflow
+
+    folder, _, name = path.rpartition("/")
+    with TemporaryDirectory(prefix="uplift-artifact-") as tmp:
+        local = Path(tmp) / name
+        local.write_bytes(data)
+        mlflow.log_artifact(str(local), folder or None)
 
 
 def _mlflow_type(dtype: str) -> str:
@@ -231,33 +327,81 @@ def _experiment_id(experiment: str, resolved: str) -> str:
     return str(mlflow.create_experiment(experiment, artifact_location=location))
 
 
+#: MLflow's HTTP settings while a run logs: a server that stops answering is given up in
+#: about a minute rather than MLflow's default retries (minutes a call); the run's
+#: journal keeps what could not be sent. A value the user set wins.
+WRITING = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
+
+
 @contextmanager
-def open_run(uri: str, experiment: str, run_name: str) -> Iterator[RunLogger]:
+def open_run(
+    uri: str, experiment: str, run_name: str, *, keep: Path | None = None
+) -> Iterator[RunLogger]:
     """Start an MLflow run in ``experiment`` at ``uri``; it ends FAILED if the block raises.
+
+    Parameters
+    ----------
+    uri, experiment, run_name : str
+        Where the run goes, and its name.
+    keep : Path, optional
+        A folder for the run's :class:`~uplift.tracking.journal.Journal`: everything
+        logged is also written there. It is removed when the run reaches MLflow whole,
+        and kept when the server was lost part way.
 
     Raises
     ------
     TrackingError
-        When the tracking store cannot be reached or the experiment cannot be created.
+        When the tracking store cannot be reached or the experiment cannot be created;
+        or, with ``keep``, when the server was lost while the run logged (the message
+        names the kept folder and the command that uploads it).
     """
     import mlflow
+
+    from uplift.tracking.journal import Journal
+    from uplift.tracking.store import quiet_mlflow
 
     for name in ("alembic", "mlflow"):
         logging.getLogger(name).setLevel(logging.WARNING)
     resolved = resolve_tracking_uri(uri)
     mlflow.set_tracking_uri(resolved)
-    try:
-        experiment_id = _experiment_id(experiment, resolved)
-    except Exception as exc:  # MLflow raises many types for an unusable store
-        raise TrackingError(
-            f"tracking.uri {uri!r}: the MLflow tracking store cannot be used "
-            f"({first_line(exc)}). Check the "
-            f"URI, that the server is running, or pass --tracking-uri."
-        ) from exc
-    run = mlflow.start_run(experiment_id=experiment_id, run_name=run_name)
-    try:
-        yield RunLogger(run.info.run_id, resolved, experiment_id)
-    except BaseException:
-        mlflow.end_run(status="FAILED")
-        raise
-    mlflow.end_run(status="FINISHED")
+    with quiet_mlflow(WRITING if keep is not None else None):
+        try:
+            experiment_id = _experiment_id(experiment, resolved)
+        except Exception as exc:  # MLflow raises many types for an unusable store
+            raise TrackingError(
+                f"tracking.uri {uri!r}: the MLflow tracking store cannot be used "
+                f"({first_line(exc)}). Check the "
+                f"URI, that the server is running, or pass --tracking-uri."
+            ) from exc
+        run = mlflow.start_run(experiment_id=experiment_id, run_name=run_name)
+        journal = None
+        if keep is not None:
+            journal = Journal(
+                keep,
+                {
+                    "experiment": experiment,
+                    "run_name": run_name,
+                    "tracking_uri": resolved,
+                    "run_id": run.info.run_id,
+                },
+            )
+        log = RunLogger(run.info.run_id, resolved, experiment_id, journal)
+        try:
+            yield log
+        except BaseException:
+            _end_run("FAILED", log.link)
+            if journal is not None and log.link.lost is None:
+                journal.remove()
+            raise
+        _end_run("FINISHED", log.link)
+    if journal is None:
+        return
+    if log.link.lost is None:
+        journal.remove()
+        return
+    raise TrackingError(
+        f"tracking.uri {uri!r}: the MLflow tracking server was lost while run "
+        f"{run.info.run_id} was logged ({first_line(log.link.lost)}). Nothing is lost: the "
+        f"run's results are kept in {journal.folder}; once the server is back, upload "
+        f"them as a new run with `uplift upload {journal.folder}`."
+    )

@@ -389,6 +389,11 @@ def _found(run: Any, experiment: str, uri: str) -> FoundModel:
     )
 
 
+def synthetic_example(model: ScoringModel, frame: pd.DataFrame) -> pd.DataFrame:
+    """The input example :func:`log_scoring_model` logs for ``frame``: none of its rows."""
+    return _example(frame[[model.id_column, *model.features]], model.id_column)
+
+
 def _example(frame: pd.DataFrame, id_column: str) -> pd.DataFrame:
     """A synthetic input example with the frame's columns and types, none of its rows.
 
