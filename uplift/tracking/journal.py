@@ -95,8 +95,14 @@ class Journal:
         )
 
     def remove(self) -> None:
-        """Delete the folder (the run reached MLflow whole)."""
+        """Delete the folder (the run reached MLflow whole), and its parents left empty up
+        to the experiment's folder (``<experiment>/runs/``, ``<experiment>/``)."""
         shutil.rmtree(self.folder, ignore_errors=True)
+        for parent in list(self.folder.parents)[:2]:
+            try:
+                parent.rmdir()
+            except OSError:  # not empty (a kept run, a ledger), or not there
+                break
 
 
 def read_meta(folder: Path) -> dict[str, Any]:
