@@ -102,9 +102,13 @@ class RunLogger:
         if self.journal is None:
             call()
             return
+        from mlflow.exceptions import MlflowException
+
         try:
             call()
-        except Exception as exc:  # MLflow raises many types when its server is gone
+        except (MlflowException, OSError) as exc:
+            # what MLflow raises once a request has no answer (requests' errors are OSError);
+            # another error is a fault of the run, not of the server, and propagates
             self.link.lost = exc
 
     def params(self, params: Mapping[str, str]) -> None:
@@ -232,9 +236,11 @@ def _end_run(status: str, link: _Link) -> None:
         if stack:
             stack.pop()
         return
+    from mlflow.exceptions import MlflowException
+
     try:
         mlflow.end_run(status=status)  # pops the run, then tells the server
-    except Exception as exc:  # the server is gone
+    except (MlflowException, OSError) as exc:  # the server is gone
         link.lost = exc
 
 
@@ -394,11 +400,15 @@ def open_run(
                 journal.remove()
             raise
         _end_run("FINISHED", log.link)
-    if journal is None:
-        return
     if log.link.lost is None:
-        journal.remove()
+        if journal is not None:
+            journal.remove()
         return
+    if journal is None:
+        raise TrackingError(
+            f"tracking.uri {uri!r}: the MLflow tracking server was lost as run "
+            f"{run.info.run_id} ended ({first_line(log.link.lost)}); it may show as running."
+        )
     raise TrackingError(
         f"tracking.uri {uri!r}: the MLflow tracking server was lost while run "
         f"{run.info.run_id} was logged ({first_line(log.link.lost)}). Nothing is lost: the "
