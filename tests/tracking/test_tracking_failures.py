@@ -11,9 +11,7 @@ server is a real ``mlflow server``, killed by the test while the run logs to it.
 from __future__ import annotations
 
 import json
-import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -23,7 +21,14 @@ from typing import Any
 
 import pytest
 import yaml
-from cli_support import EXAMPLE, error_paragraph, uplift
+from cli_support import (
+    EXAMPLE,
+    error_paragraph,
+    free_port,
+    start_mlflow_server,
+    stop_server,
+    uplift,
+)
 
 
 def small_spec(folder: Path, **models: Any) -> Path:
@@ -35,12 +40,6 @@ def small_spec(folder: Path, **models: Any) -> Path:
     path = folder / "spec.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
     return path
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def test_an_unreachable_tracking_server_is_an_error_before_any_work(tmp_path: Path) -> None:
@@ -67,11 +66,7 @@ def test_a_run_stopped_by_sigterm_is_marked_failed_in_mlflow(tmp_path: Path) -> 
         text=True,
     )
     try:
-        deadline = time.monotonic() + 240
-        while not _running(store):
-            assert process.poll() is None, process.communicate()
-            assert time.monotonic() < deadline, "the MLflow run never started"
-            time.sleep(0.05)
+        wait_until_logging(process, store)
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=120)
     finally:
@@ -86,6 +81,15 @@ def test_a_run_stopped_by_sigterm_is_marked_failed_in_mlflow(tmp_path: Path) -> 
     assert "RUNNING" not in statuses
 
 
+def wait_until_logging(process: subprocess.Popen[str], store: Path) -> None:
+    """Return once ``uplift run`` has an MLflow run open in the SQLite ``store``."""
+    deadline = time.monotonic() + 240
+    while not _running(store):
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "the MLflow run never started"
+        time.sleep(0.05)
+
+
 def _running(store: Path) -> bool:
     if not store.exists():
         return False
@@ -98,59 +102,6 @@ def _running(store: Path) -> bool:
     return "RUNNING" in [row[0] for row in rows]
 
 
-def start_server(root: Path, port: int) -> subprocess.Popen[bytes]:
-    """``mlflow server`` on 127.0.0.1 with its SQLite store and artifacts in ``root``."""
-    root.mkdir(parents=True, exist_ok=True)
-    command = [
-        sys.executable,
-        "-m",
-        "mlflow",
-        "server",
-        "--backend-store-uri",
-        f"sqlite:///{root / 'store.db'}",
-        "--artifacts-destination",
-        str(root / "artifacts"),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        "1",
-    ]
-    # a session of its own: the server's workers are its children, and die with it
-    with (root / "server.log").open("wb") as log:
-        process = subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, cwd=root, start_new_session=True
-        )
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        assert process.poll() is None, (root / "server.log").read_text()
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                pass
-            import urllib.request
-
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):
-                return process
-        except OSError:
-            time.sleep(0.3)
-    process.kill()
-    pytest.fail(f"mlflow server did not start:\n{(root / 'server.log').read_text()}")
-
-
-def stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
-    """Signal the server and its workers (its whole process group), and wait for it."""
-    try:
-        os.killpg(process.pid, sig)
-    except ProcessLookupError:
-        return
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-
-
 def test_a_server_lost_mid_run_keeps_the_results_and_one_command_uploads_them(
     tmp_path: Path,
 ) -> None:
@@ -158,7 +109,7 @@ def test_a_server_lost_mid_run_keeps_the_results_and_one_command_uploads_them(
 
     spec = small_spec(tmp_path)
     port = free_port()
-    first = start_server(tmp_path / "first", port)
+    first = start_mlflow_server(tmp_path / "first", port)
     uri = f"http://127.0.0.1:{port}"
     run = subprocess.Popen(
         [
@@ -178,17 +129,13 @@ def test_a_server_lost_mid_run_keeps_the_results_and_one_command_uploads_them(
         text=True,
     )
     try:
-        deadline = time.monotonic() + 240
-        while not _running(tmp_path / "first" / "store.db"):
-            assert run.poll() is None, run.communicate()
-            assert time.monotonic() < deadline, "the MLflow run never started"
-            time.sleep(0.05)
-        stop(first, signal.SIGKILL)  # the server dies while the run logs
+        wait_until_logging(run, tmp_path / "first" / "store.db")
+        stop_server(first, signal.SIGKILL)  # the server dies while the run logs
         _, stderr = run.communicate(timeout=300)
     finally:
         if run.poll() is None:
             run.kill()
-        stop(first)
+        stop_server(first)
     message = " ".join(stderr.split())
     assert run.returncode == 2, stderr
     assert "the MLflow tracking server was lost while run" in message
@@ -204,7 +151,7 @@ def test_a_server_lost_mid_run_keeps_the_results_and_one_command_uploads_them(
     assert len(list((folder / "children").iterdir())) == 1
 
     new_port = free_port()
-    second = start_server(tmp_path / "second", new_port)
+    second = start_mlflow_server(tmp_path / "second", new_port)
     try:
         new_uri = f"http://127.0.0.1:{new_port}"
         done = uplift("upload", str(folder), "--tracking-uri", new_uri, cwd=tmp_path)
@@ -232,4 +179,4 @@ def test_a_server_lost_mid_run_keeps_the_results_and_one_command_uploads_them(
         again = uplift("upload", str(folder), "--tracking-uri", new_uri, cwd=tmp_path)
         assert "was uploaded already, as run" in error_paragraph(again)
     finally:
-        stop(second)
+        stop_server(second)
