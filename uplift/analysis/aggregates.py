@@ -225,7 +225,9 @@ def gather_moments(
                 f"{source}: column {metrics[metric]!r} (metric {metric!r}) has missing values "
                 f"for customers in the experiment; every assigned customer needs a value."
             )
-        moments.add(pd.Series(arms.categories[codes[found]]), values.reset_index(drop=True))
+        # the arms as codes of the assignments' categories: no text per customer
+        chunk_arms = pd.Series(pd.Categorical.from_codes(codes[found], arms.categories))
+        moments.add(chunk_arms, values.reset_index(drop=True))
     if not seen.all():
         missing = int((~seen).sum())
         raise DataError(
