@@ -11,6 +11,7 @@ would see.
 
 from __future__ import annotations
 
+import copy
 import os
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from uplift.errors import SpecError
 from uplift.spec import ExperimentSpec, load_spec
 
 RAW = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
+DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 def _paths(node: Any, trail: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -56,7 +58,7 @@ MUTATION = st.tuples(st.sampled_from(PATHS), st.sampled_from(["delete", "replace
 
 
 def _mutated(mutations: list[tuple[tuple[Any, ...], str, Any]]) -> Any:
-    data = yaml.safe_load(yaml.safe_dump(RAW))  # a deep copy
+    data = copy.deepcopy(RAW)
     for path, how, value in mutations:
         parent = data
         try:
@@ -76,14 +78,14 @@ def _mutated(mutations: list[tuple[tuple[Any, ...], str, Any]]) -> Any:
 
 DOCUMENTS = st.one_of(
     st.lists(MUTATION, min_size=1, max_size=3).map(
-        lambda m: yaml.safe_dump(_mutated(m), sort_keys=False, allow_unicode=True)
+        lambda m: yaml.dump(_mutated(m), Dumper=DUMPER, sort_keys=False, allow_unicode=True)
     ),
     st.text(max_size=200),
 )
 
 
 @settings(
-    max_examples=int(os.environ.get("UPLIFT_FUZZ_SPECS", "1000")),
+    max_examples=int(os.environ.get("UPLIFT_FUZZ_SPECS", "10000")),
     deadline=None,
     derandomize=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],

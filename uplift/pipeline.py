@@ -81,6 +81,10 @@ __all__ = [
 ]
 
 UPLIFT_AT_K = 0.3
+#: The fewest customers an arm may have: the uplift models are cross-fitted, compared on
+#: the top ``UPLIFT_AT_K`` of scores and calibrated by score decile, which a handful of
+#: customers cannot support.
+MIN_ARM_CUSTOMERS = 50
 #: Each learner's measures logged per arm, in the parent run and in its nested run.
 _MODEL_METRICS = (
     "qini",
@@ -756,6 +760,7 @@ def prepare(
         if not (arms == arm).any():
             raise DataError(f"arm {arm!r} has no eligible customers.")
     frame, arms = _missing_features(spec, frame, arms, report)
+    _refuse_small_arms(arms, [control, *treatments])
 
     metrics = {name: (str(m.column), m.kind) for name, m in spec.outcomes.per_customer.items()}
     migration = spec.value.migration
@@ -840,8 +845,18 @@ def prepare(
 def _missing_features(
     spec: ExperimentSpec, frame: pd.DataFrame, arms: pd.Series, report: Report
 ) -> tuple[pd.DataFrame, pd.Series]:
-    """Apply ``population.missing_features`` to the experiment's customers."""
+    """Apply ``population.missing_features`` to the experiment's customers; an infinite
+    value counts as missing (a launch snapshot cannot be corrected afterwards)."""
     features = [f for f in spec.population.features if f in frame.columns]
+    infinite = [
+        f
+        for f in features
+        if pd.api.types.is_float_dtype(frame[f]) and np.isinf(frame[f].to_numpy(float)).any()
+    ]
+    if infinite:
+        frame = frame.copy()
+        for name in infinite:
+            frame[name] = frame[name].replace([np.inf, -np.inf], np.nan)
     missing = frame[features].isna()
     counts = missing.sum()
     if not counts.any():
@@ -870,6 +885,20 @@ def _missing_features(
         return frame[kept], arms[kept]
     report(f"features: missing values kept for the learners to impute ({listed})")
     return frame, arms
+
+
+def _refuse_small_arms(arms: pd.Series, order: list[str]) -> None:
+    """Every arm needs enough customers for the uplift models' cross-fitting and deciles."""
+    counts = arms.value_counts()
+    small = [arm for arm in order if counts.get(arm, 0) < MIN_ARM_CUSTOMERS]
+    if small:
+        found = ", ".join(f"{arm!r} {int(counts.get(arm, 0)):,}" for arm in order)
+        raise DataError(
+            f"arm {small[0]!r} has fewer than {MIN_ARM_CUSTOMERS} customers in the experiment "
+            f"({found}); the uplift models are cross-fitted and judged by score decile, which "
+            f"needs at least {MIN_ARM_CUSTOMERS} in each arm. Check the assignment column and "
+            f"population.eligible, or leave the arm out."
+        )
 
 
 def _refuse_constant(outcomes: pd.DataFrame, spec: ExperimentSpec) -> None:

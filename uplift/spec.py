@@ -32,6 +32,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from yaml.constructor import SafeConstructor
 
 from uplift.errors import SpecError
 from uplift.expressions import ExpressionError, parse
@@ -54,6 +55,10 @@ __all__ = [
     "load_spec",
     "spec_json_schema",
 ]
+
+# libyaml's parser where PyYAML was built with it: the same nodes and marks, ten times
+# faster than the pure-Python one.
+_YAML_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 #: Number of hash buckets; arm weights must be multiples of ``1 / BUCKETS``.
 BUCKETS = 10_000
@@ -859,8 +864,11 @@ def load_spec(path: str | Path) -> ExperimentSpec:
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError(f"Spec file {path} cannot be read: {exc}.") from None
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node = yaml.compose(text, Loader=_YAML_LOADER)
+        if node is not None:
+            # Before construction, which flattens merge keys into the node in place.
+            _refuse_duplicate_keys(node, path)
+        data = SafeConstructor().construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -869,8 +877,6 @@ def load_spec(path: str | Path) -> ExperimentSpec:
             where += f" ({getattr(exc, 'context', None) or 'context'} at line {context.line + 1})"
         problem = getattr(exc, "problem", None) or str(exc)
         raise SpecError(f"Spec file {path} is not valid YAML{where}: {problem}.") from None
-    if node is not None:
-        _refuse_duplicate_keys(node, path)
     if not isinstance(data, dict):
         found = "an empty file" if data is None else f"a {type(data).__name__}"
         raise SpecError(

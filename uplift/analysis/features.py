@@ -1,11 +1,11 @@
 """Model inputs: the spec's features as a float matrix, encoded the same way at fit and score time.
 
-Numbers and booleans pass through as floats. Text and categorical columns become the
-code of their value among the distinct values seen when the encoder was fitted, sorted,
-so the codes do not depend on row order. A value not seen at fit time, like a missing
-one, becomes ``NaN``, which the tree models route on their own and the linear base
-imputes. Scoring a new base in chunks therefore gives every customer the codes the model
-was trained with, whatever else is in the chunk.
+Numbers and booleans pass through as floats, an infinite value as a missing one. Text
+and categorical columns become the code of their value among the distinct values seen
+when the encoder was fitted, sorted, so the codes do not depend on row order. A value
+not seen at fit time, like a missing one, becomes ``NaN``, which the tree models route
+on their own and the linear base imputes. Scoring a new base in chunks therefore gives
+every customer the codes the model was trained with, whatever else is in the chunk.
 """
 
 from __future__ import annotations
@@ -63,7 +63,9 @@ class FeatureEncoder(BaseEstimator):
                 codes = pd.Index(self.categories_[name]).get_indexer(column.astype("string"))
                 out[name] = np.where(codes >= 0, codes, np.nan).astype(float)
             elif _is_numeric(column) or column.isna().all():
-                out[name] = column.astype(float).to_numpy(dtype=float, na_value=np.nan)
+                values = column.astype(float).to_numpy(dtype=float, na_value=np.nan)
+                # an infinite value is handled as a missing one, as in the analysis
+                out[name] = np.where(np.isinf(values), np.nan, values)
             else:
                 # numeric at fit time, text now: a wrong file, not something to guess at
                 raise DataError(

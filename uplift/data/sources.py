@@ -130,6 +130,13 @@ def metric_frame(
                 f"{key}.{name}: column {column!r} of {source} has "
                 f"{int(numeric.isna().sum())} missing values; outcomes must be complete."
             )
+        infinite = np.isinf(numeric.to_numpy())
+        if infinite.any():
+            raise DataError(
+                f"{key}.{name}: column {column!r} of {source} has {int(infinite.sum())} "
+                f"infinite values (for example {shown(numeric[infinite].iloc[0])}); outcomes "
+                f"must be finite numbers."
+            )
         if kind == "binary" and not np.isin(numeric.unique(), (0.0, 1.0)).all():
             found = sorted(set(numeric.unique()) - {0.0, 1.0})[:5]
             raise DataError(
