@@ -494,3 +494,35 @@ def test_run_summary_gives_the_launch_time_in_utc(analysed: Analysed) -> None:
     launched_at = datetime.fromisoformat(analysed.summary["assignment"]["launched_at"])
     assert launched_at.utcoffset() == timedelta(0)
     assert abs(datetime.now(UTC) - launched_at) < timedelta(hours=1)
+
+
+@pytest.mark.parametrize("kind", ["csv", "parquet"])
+def test_assign_refuses_features_measured_after_the_launch_and_records_nothing(
+    tmp_path: Path, kind: str
+) -> None:
+    # the Parquet base is launched in chunks, the CSV one whole; both check every row
+    population = base(500)
+    today = datetime.now(UTC)
+    population["features_on"] = (today - timedelta(days=1)).date().isoformat()
+    later = population.index[population["applied_premium"] == 1][[3, 40]]
+    population.loc[later, "features_on"] = (today + timedelta(days=2)).isoformat()
+    raw = file_spec()
+    raw["population"]["source"] = {"kind": kind, "path": f"population.{kind}"}
+    raw["population"]["features_as_of"] = "features_on"
+    write_spec(tmp_path, raw)
+    write = population.to_csv if kind == "csv" else population.to_parquet
+    write(tmp_path / f"population.{kind}", index=False)
+    message = error_paragraph(
+        uplift("assign", "spec.yaml", "--out", "arms.csv", cwd=tmp_path), progress=True
+    )
+    assert re.search(
+        r"population.features_as_of: 2 of the \d+ customers read from the population file", message
+    )
+    assert f"customer {population.loc[later[0], 'customer_id']}" in message
+    ledger = tmp_path / "ledger.db"
+    assert not ledger.exists() or read_ledger(tmp_path).versions == []
+    assert not (tmp_path / "arms.csv").exists()
+    population.loc[later, "features_on"] = today.date().isoformat()  # measured before launch
+    write(tmp_path / f"population.{kind}", index=False)
+    ok(uplift("assign", "spec.yaml", "--out", "arms.csv", cwd=tmp_path))
+    assert read_ledger(tmp_path).versions == [1]

@@ -113,3 +113,78 @@ def test_missing_features_are_dropped_with_a_count_or_kept_for_the_learners(
     assert "features: missing values kept for the learners to impute ('tenure' 4)" in " ".join(
         lines
     )
+
+
+# Features measured after launch (population.features_as_of). The launch of an experiment
+# that already ran is 2026-05-01; the dates are written by hand around it.
+LAUNCHED = "2026-05-01"
+
+
+def measured(late: dict[int, str] | None = None) -> list[str]:
+    """Every customer measured on 2026-04-30, except the rows of ``late``."""
+    dates = ["2026-04-30"] * N
+    for row, when in (late or {}).items():
+        dates[row] = when
+    return dates
+
+
+def timed_spec(path: Path, launched: Any = LAUNCHED) -> ExperimentSpec:
+    raw = raw_spec(path, features_as_of="measured_on")
+    raw["assignment"]["launched"] = launched
+    return ExperimentSpec.model_validate(raw)
+
+
+def test_features_measured_before_the_launch_day_or_on_it_pass(tmp_path: Path) -> None:
+    path = write_experiment(tmp_path, measured_on=measured({7: "2026-05-01"}))
+    data = pipeline.prepare(timed_spec(path))
+    assert len(data.frame) == N
+
+
+def test_features_measured_after_the_launch_are_refused(tmp_path: Path) -> None:
+    path = write_experiment(tmp_path, measured_on=measured({7: "2026-05-02", 9: "2026-06-30"}))
+    with pytest.raises(
+        DataError,
+        match=r"population.features_as_of: 2 of the 600 customers read from the population "
+        r"file .* had their features measured after the launch at 2026-05-01 "
+        r"\(measurements on that day pass\) \(for example customer 'c7', measured "
+        r"2026-05-02T00:00:00\+00:00\)",
+    ):
+        pipeline.prepare(timed_spec(path))
+    raw = raw_spec(path, features_as_of="measured_on")
+    raw["assignment"]["launched"] = LAUNCHED
+    (tmp_path / "spec.yaml").write_text(yaml.safe_dump(raw), encoding="utf-8")
+    message = error_paragraph(uplift("run", "spec.yaml", cwd=tmp_path), progress=True)
+    assert "2 of the 600 customers read from the population file" in message
+    assert "measured after the launch" in message
+
+
+def test_a_launch_time_is_compared_to_the_second_in_utc(tmp_path: Path) -> None:
+    # 09:00 in UTC+02:00 is 07:00 UTC: 06:59:59 UTC passes, 07:00:00 UTC does not
+    launched = "2026-05-01T09:00:00+02:00"
+    before = write_experiment(tmp_path, measured_on=measured({3: "2026-05-01T06:59:59Z"}))
+    assert len(pipeline.prepare(timed_spec(before, launched)).frame) == N
+    after = write_experiment(tmp_path, measured_on=measured({3: "2026-05-01T07:00:00Z"}))
+    with pytest.raises(DataError, match=r"1 of the .* after the launch at 2026-05-01T07:00:00"):
+        pipeline.prepare(timed_spec(after, launched))
+
+
+def test_a_measurement_that_is_missing_or_not_a_date_is_refused(tmp_path: Path) -> None:
+    dates: list[str | None] = list(measured())
+    dates[5] = "last spring"
+    dates[6] = None
+    dates[8] = None
+    path = write_experiment(tmp_path, measured_on=dates)
+    with pytest.raises(
+        DataError,
+        match=r"column 'measured_on' of the population file .* has 2 missing values and 1 "
+        r"values that are not dates \(for example 'last spring'\)",
+    ):
+        pipeline.prepare(timed_spec(path))
+
+
+def test_an_experiment_that_ran_needs_its_launch_date_to_check_timing(tmp_path: Path) -> None:
+    path = write_experiment(tmp_path, measured_on=measured())
+    raw = raw_spec(path, features_as_of="measured_on")
+    (tmp_path / "spec.yaml").write_text(yaml.safe_dump(raw), encoding="utf-8")
+    message = error_paragraph(uplift("run", "spec.yaml", cwd=tmp_path))
+    assert "assignment.launched" in message and "population.features_as_of" in message

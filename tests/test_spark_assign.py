@@ -166,6 +166,33 @@ def test_spark_refuses_a_base_that_is_not_parquet_and_a_missing_column(
         pipeline.assign(load_spec(typo), Ledger(f"sqlite:///{tmp_path / 'l.db'}"), engine="spark")
 
 
+def test_spark_refuses_features_measured_after_the_launch(spark: Any, tmp_path: Path) -> None:
+    base_path = tmp_path / "base.parquet"
+    base = write_base(base_path, 2000)
+    # measured yesterday, but for one opted-in subscriber next year
+    today = pd.Timestamp.now(tz="UTC").normalize()
+    base["measured_at"] = today - pd.Timedelta(days=1)
+    late = int(base.index[base["opted_in"] == 1][17])
+    base.loc[late, "measured_at"] = today + pd.Timedelta(days=365)
+    base.to_parquet(base_path, index=False)
+    spec_path = write_spec(tmp_path, base_path, f"sqlite:///{tmp_path / 'l.db'}")
+    spec_path.write_text(
+        spec_path.read_text(encoding="utf-8").replace(
+            "  features: [", "  features_as_of: measured_at\n  features: ["
+        ),
+        encoding="utf-8",
+    )
+    ledger = Ledger(f"sqlite:///{tmp_path / 'l.db'}")
+    with pytest.raises(
+        DataError,
+        match=rf"features_as_of: 1 of .* measured after the launch .* customer "
+        rf"{base.loc[late, 'msisdn']}",
+    ):
+        pipeline.assign(load_spec(spec_path), ledger, engine="spark")
+    with ledger.engine.connect() as conn:
+        assert ledger.experiments(conn, "telecom-winback") == []
+
+
 def test_uplift_assign_engine_spark_writes_the_export_the_pandas_engine_writes(
     spark: Any, tmp_path: Path
 ) -> None:

@@ -7,6 +7,7 @@ plain results without touching MLflow, :func:`run` logs them.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import itertools
 import json
@@ -21,6 +22,7 @@ import pandas as pd
 from uplift import __version__
 from uplift.data.memory import release_arrow_memory
 from uplift.data.sources import check_features, check_ids, metric_frame, read_table, shown
+from uplift.data.timing import check_measured_before
 from uplift.design.balance import BalanceResult, covariate_balance
 from uplift.design.hashing import GLOBAL_HOLDOUT, assign_arms
 from uplift.design.launch import Definition, LaunchResult, launch
@@ -254,7 +256,12 @@ def _population(spec: ExperimentSpec) -> tuple[pd.DataFrame, Simulation | None, 
     return frame, None, f"population file {source.path}"
 
 
-def _eligible(spec: ExperimentSpec, population: pd.DataFrame, where: str) -> pd.DataFrame:
+def _eligible(
+    spec: ExperimentSpec,
+    population: pd.DataFrame,
+    where: str,
+    launched: dt.datetime | dt.date | None,
+) -> pd.DataFrame:
     check_ids(population, spec.population.id, where)
     if spec.population.eligible:
         mask = parse(spec.population.eligible).evaluate(population, source=where).to_numpy()
@@ -264,7 +271,20 @@ def _eligible(spec: ExperimentSpec, population: pd.DataFrame, where: str) -> pd.
     if eligible.empty:
         raise DataError(f"population.eligible: no customer of the {where} is eligible.")
     check_features(eligible, spec.population.features)
+    _check_timing(spec, eligible, where, launched)
     return eligible
+
+
+def _check_timing(
+    spec: ExperimentSpec, frame: pd.DataFrame, where: str, launched: dt.datetime | dt.date | None
+) -> None:
+    """The features were measured before the launch (``population.features_as_of``)."""
+    if spec.population.features_as_of is not None:
+        # the spec requires assignment.launched with features_as_of when observed
+        assert launched is not None
+        check_measured_before(
+            frame, spec.population.features_as_of, launched, spec.population.id, where
+        )
 
 
 def open_ledger(spec: ExperimentSpec, url: str | None = None) -> Ledger:
@@ -328,7 +348,7 @@ def assign(
         base, _, where = population or _population(spec)
         release_arrow_memory()
         report(f"population: {len(base):,} customers ({where})")
-        eligible = _eligible(spec, base, where)
+        eligible = _eligible(spec, base, where, dt.datetime.now(dt.UTC))
         result = launch(
             spec,
             eligible,
@@ -396,6 +416,7 @@ def _eligible_chunks(
     """Each chunk's eligible customers; ids checked chunk by chunk (repeats across chunks
     are found by the launch, among the customers it takes)."""
     rule = parse(spec.population.eligible) if spec.population.eligible else None
+    now = dt.datetime.now(dt.UTC)
     for chunk in chunks:
         counted.rows += len(chunk)
         if chunk.empty:
@@ -405,6 +426,7 @@ def _eligible_chunks(
         if rule is not None:
             mask = rule.evaluate(chunk, source=where).to_numpy()
             chunk = chunk if mask.all() else chunk[mask]
+        _check_timing(spec, chunk, where, now)
         yield chunk
 
 
@@ -624,7 +646,7 @@ def power_plan(
             f"denominator, one of {sorted(spec.outcomes.per_customer)}."
         )
     population, _, where = _population(spec)
-    eligible = _eligible(spec, population, where)
+    eligible = _eligible(spec, population, where, dt.datetime.now(dt.UTC))
     assignment = spec.assignment
     if isinstance(assignment, HashAssignment):
         # the layer's actual range is allocated at launch; its size is what counts here
@@ -751,7 +773,8 @@ def prepare(
     else:
         population, _, where = _population(spec)
         report(f"population: {len(population):,} customers ({where})")
-        eligible = _eligible(spec, population, where)
+        assert isinstance(assignment, ObservedAssignment)
+        eligible = _eligible(spec, population, where, assignment.launched)
         n_population, n_eligible, n_holdout = len(population), len(eligible), 0
         frame, arms, control, treatments = _observed_arms(spec, eligible, where)
         held = frame.iloc[:0]

@@ -148,6 +148,11 @@ class PopulationSpec(_Model):
     learners handle it: LightGBM natively, the linear bases by the median), ``drop`` (the
     customers leave the analysis, counted; features are measured before launch, so this
     keeps the arms comparable), or ``fail`` (exit 2 naming the features)."""
+    features_as_of: str | None = None
+    """A column with the date (or time) each customer's features were measured. Every
+    value must fall before the launch (``uplift assign``'s time, or ``assignment.launched``
+    for an experiment that already ran): features measured after it can carry the
+    campaign's own effect, and are refused."""
 
     @field_validator("eligible")
     @classmethod
@@ -237,6 +242,20 @@ class ObservedAssignment(_Model):
 
     column: str
     control: str
+    launched: dt.datetime | dt.date | None = None
+    """When the campaign started: a date (features measured on that day pass) or a time
+    (UTC unless it names a zone). Needed with ``population.features_as_of``."""
+
+    @field_validator("launched", mode="before")
+    @classmethod
+    def _date_or_time(cls, value: Any) -> Any:
+        # a text date stays a date (the whole day), not midnight as a time would be
+        if isinstance(value, str) and len(value.strip()) == 10:
+            try:
+                return dt.date.fromisoformat(value.strip())
+            except ValueError:
+                return value
+        return value
 
 
 def _assignment_kind(value: Any) -> str:
@@ -721,6 +740,13 @@ class ExperimentSpec(_Model):
                     f"{self.outcomes.primary!r} is {primary.kind}",
                 )
         simulated_population = isinstance(self.population.source, SimulateSource)
+        observed = self.assignment if isinstance(self.assignment, ObservedAssignment) else None
+        if self.population.features_as_of and observed and observed.launched is None:
+            raise KeyPathError(
+                ["assignment", "launched"],
+                "population.features_as_of is checked against the launch, so an experiment "
+                "that already ran needs assignment.launched (the date the campaign started)",
+            )
         if self.outcomes.source.kind == "simulate" and not simulated_population:
             raise KeyPathError(
                 ["outcomes", "source", "kind"],

@@ -29,6 +29,7 @@ Needs ``pip install 'uplift[spark]'`` and a Java runtime. A local session
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 import sys
@@ -301,6 +302,7 @@ def assign_with_spark(
             text = [c for c in out.columns if isinstance(out[c].dtype, pd.StringDtype)]
             yield out.astype(dict.fromkeys(text, object))
 
+    now = dt.datetime.now(dt.UTC)
     start = time.perf_counter()
     session = spark_session(master)
     base = session.read.parquet(str(source.path))
@@ -315,7 +317,11 @@ def assign_with_spark(
             base.mapInPandas(hashed, schema).write.mode("overwrite").parquet(str(staging))
         n_population = base.count()
         say(f"Spark hashed {n_population:,} customers in {time.perf_counter() - start:.1f} s")
-        chunks = iter_chunks(staging, None, 1_000_000, key="the Spark engine's output")
+        chunks: Iterator[pd.DataFrame] = iter_chunks(
+            staging, None, 1_000_000, key="the Spark engine's output"
+        )
+        if spec.population.features_as_of is not None:
+            chunks = _measured_before(chunks, spec, where, now)
         return launch(
             spec,
             chunks,
@@ -328,6 +334,19 @@ def assign_with_spark(
         )
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _measured_before(
+    chunks: Iterator[pd.DataFrame], spec: ExperimentSpec, where: str, now: dt.datetime
+) -> Iterator[pd.DataFrame]:
+    """Each chunk of the eligible, checked for features measured after ``now``."""
+    from uplift.data.timing import check_measured_before
+
+    column = spec.population.features_as_of
+    assert column is not None
+    for chunk in chunks:
+        check_measured_before(chunk, column, now, spec.population.id, where)
+        yield chunk
 
 
 def gather_with_spark(
