@@ -188,3 +188,25 @@ def test_an_experiment_that_ran_needs_its_launch_date_to_check_timing(tmp_path: 
     (tmp_path / "spec.yaml").write_text(yaml.safe_dump(raw), encoding="utf-8")
     message = error_paragraph(uplift("run", "spec.yaml", cwd=tmp_path))
     assert "assignment.launched" in message and "population.features_as_of" in message
+
+
+def test_infinite_and_absurd_feature_values_count_as_missing(tmp_path: Path) -> None:
+    # found by tests/test_fuzz_data.py: 1e300 overflowed the linear base's scaling into a
+    # traceback; both it and an infinite value are now missing values under the policy
+    tenure = np.arange(N, dtype=float) + 1
+    tenure[[4, 9]] = [np.inf, 1e300]
+    path = write_experiment(tmp_path, tenure=tenure)
+    with pytest.raises(
+        DataError,
+        match=r"2 of the experiment's 600 customers miss a feature value \('tenure' 2; "
+        r"infinite or beyond ±1e100, so counted as missing: 'tenure' 2\)",
+    ):
+        pipeline.prepare(ExperimentSpec.model_validate(raw_spec(path, missing_features="fail")))
+    raw = raw_spec(path)
+    raw["value"] = {"segments": "plan"}
+    raw["models"] = {"learners": ["t_learner"], "base": "linear", "folds": 2}
+    spec = ExperimentSpec.model_validate(raw)
+    data = pipeline.prepare(spec)
+    assert data.frame["tenure"].isna().sum() == 2
+    analysis = pipeline.analyze(spec, data)
+    assert np.isfinite(analysis.modelling.results[0].predictions["email"]).all()

@@ -72,6 +72,7 @@ __all__ = [
     "assign",
     "average_effects",
     "build_summary",
+    "customer_output",
     "diagnostics",
     "effects_by_segment",
     "open_ledger",
@@ -869,23 +870,31 @@ def _missing_features(
     spec: ExperimentSpec, frame: pd.DataFrame, arms: pd.Series, report: Report
 ) -> tuple[pd.DataFrame, pd.Series]:
     """Apply ``population.missing_features`` to the experiment's customers; an infinite
-    value counts as missing (a launch snapshot cannot be corrected afterwards)."""
+    value, or one beyond :data:`~uplift.analysis.features.MAX_FEATURE_MAGNITUDE`, counts as
+    missing (a launch snapshot cannot be corrected afterwards)."""
+    from uplift.analysis.features import out_of_range
+
     features = [f for f in spec.population.features if f in frame.columns]
-    infinite = [
-        f
+    wild = {
+        f: out_of_range(frame[f].to_numpy(dtype=float, na_value=np.nan))
         for f in features
-        if pd.api.types.is_float_dtype(frame[f]) and np.isinf(frame[f].to_numpy(float)).any()
-    ]
-    if infinite:
+        if pd.api.types.is_float_dtype(frame[f])
+    }
+    wild = {f: rows for f, rows in wild.items() if rows.any()}
+    if wild:
         frame = frame.copy()
-        for name in infinite:
-            frame[name] = frame[name].replace([np.inf, -np.inf], np.nan)
+        for name, rows in wild.items():
+            frame[name] = frame[name].mask(rows)
     missing = frame[features].isna()
     counts = missing.sum()
     if not counts.any():
         return frame, arms
     rows = missing.any(axis=1).to_numpy()
     listed = ", ".join(f"{name!r} {int(n):,}" for name, n in counts.items() if n)
+    if wild:
+        listed += "; infinite or beyond ±1e100, so counted as missing: " + ", ".join(
+            f"{name!r} {int(bad.sum()):,}" for name, bad in wild.items()
+        )
     policy = spec.population.missing_features
     if policy == "fail":
         raise DataError(
@@ -1295,6 +1304,43 @@ def model_sample(
 def _rows_of(frame: Any, rows: np.ndarray) -> Any:
     """The rows at ``rows`` (positions) of a frame or series, with a fresh index."""
     return frame.iloc[rows].reset_index(drop=True)
+
+
+def customer_output(spec: ExperimentSpec, analysis: Analysis, salt: bytes | None) -> pd.DataFrame:
+    """Each modelled customer's arm, segment, out-of-fold uplift and net value per treatment,
+    and the policy's arm: what ``tracking.per_customer`` logs.
+
+    Customers are keyed by :func:`uplift.data.keys.customer_keys` under ``salt``, or by
+    their id when ``salt`` is ``None`` (``key: id``). Rows are the customers the uplift
+    models saw, in their order.
+    """
+    from uplift.data.keys import customer_keys
+
+    data, rows = analysis.data, analysis.model_rows
+    frame = data.frame if rows is None else _rows_of(data.frame, rows)
+    ids = frame[spec.population.id]
+    modelling = analysis.modelling
+    chosen = next(r for r in modelling.results if r.name == modelling.chosen)
+    net = modelling.net_uplift[modelling.chosen]
+    choice = analysis.targeting.choice
+    assert choice is not None  # evaluate_targeting values the policy's choice
+    out = pd.DataFrame(
+        {
+            "customer_key" if salt is not None else "customer_id": (
+                customer_keys(ids, salt).to_numpy() if salt is not None else ids.to_numpy()
+            ),
+            "arm": (data.arms if rows is None else _rows_of(data.arms, rows)).to_numpy(),
+        }
+    )
+    if analysis.segments_of is not None:
+        segments = analysis.segments_of
+        out["segment"] = (segments if rows is None else _rows_of(segments, rows)).to_numpy()
+    for arm in data.treatments:
+        out[f"uplift_{arm}"] = chosen.predictions[arm].to_numpy()
+    for arm in data.treatments:
+        out[f"net_value_{arm}"] = net[arm].to_numpy()
+    out["policy_arm"] = choice.to_numpy()
+    return out
 
 
 def baseline_clv(spec: ExperimentSpec, data: PreparedData) -> BaselineCLV | None:
@@ -1983,6 +2029,12 @@ def run(
     from uplift.tracking.mlflow_log import check_store, flatten, open_run
 
     uri = tracking_uri or spec.tracking.uri
+    per_customer = spec.tracking.per_customer
+    salt = None
+    if per_customer is not None and per_customer.key == "hashed":
+        from uplift.data.keys import salt_from_env
+
+        salt = salt_from_env(per_customer.salt_env)
     # a store that cannot be reached is found before minutes of work, not after them
     check_store(uri, spec.tracking.experiment)
     ledger = open_ledger(spec, ledger_url) if isinstance(spec.assignment, HashAssignment) else None
@@ -2020,6 +2072,8 @@ def run(
             log.table(analysis.migration.transitions.to_frame(), "migration/transitions.csv")
             log.table(analysis.migration.moves.to_frame(), "migration/move_up.csv")
         _log_models(log, spec, analysis)
+        if per_customer is not None:
+            log.parquet(customer_output(spec, analysis, salt), "customers/scores.parquet")
         report("report: figures and the decision memo")
         pngs = _figures(spec, summary, analysis)
         for path, png in pngs.items():

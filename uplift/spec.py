@@ -50,6 +50,7 @@ __all__ = [
     "Metric",
     "ObservedAssignment",
     "Outcomes",
+    "PerCustomer",
     "SimulateSource",
     "SqlSource",
     "load_spec",
@@ -700,9 +701,24 @@ class LedgerSpec(_Model):
     else ``experiments/snapshots``)."""
 
 
+class PerCustomer(_Model):
+    """Opt-in logging of per-customer output to the tracking server."""
+
+    key: Literal["hashed", "id"] = "hashed"
+    """``hashed``: each customer is keyed by HMAC-SHA256 of their id under a secret salt;
+    ``id``: by the raw id, for a store the customers' data may go to."""
+    salt_env: str = Field(default="UPLIFT_CUSTOMER_SALT", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    """The environment variable holding the salt (at least 16 characters). The salt is
+    never logged, so the logged keys cannot be turned back into ids from the store."""
+
+
 class Tracking(_Model):
     uri: str = "sqlite:///experiments/mlflow.db"
     experiment: str = "crm-uplift"
+    per_customer: PerCustomer | None = None
+    """Log each modelled customer's arm, out-of-fold uplift, expected net value and policy
+    arm as ``customers/scores.parquet``. Unset (the default), no customer identifier or
+    row is sent to the tracking server."""
 
 
 class ExperimentSpec(_Model):

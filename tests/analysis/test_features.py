@@ -37,3 +37,13 @@ def test_an_all_missing_numeric_column_is_missing_not_an_error() -> None:
     encoder = FeatureEncoder(["seats"]).fit(pd.DataFrame({"seats": [1, 2]}))
     out = encoder.transform(pd.DataFrame({"seats": pd.Series([None, None], dtype=object)}))
     assert out["seats"].isna().all()
+
+
+def test_infinite_and_absurdly_large_values_are_missing() -> None:
+    # 1e300 squared overflows: the linear base's scaling turned it into NaN (found by
+    # tests/test_fuzz_data.py); 1e100 itself is still a value
+    frame = pd.DataFrame({"spend": [1.5, np.inf, -np.inf, 1e300, -1e101, 1e100, np.nan]})
+    out = FeatureEncoder(["spend"]).fit_transform(frame)
+    np.testing.assert_array_equal(
+        out["spend"], [1.5, np.nan, np.nan, np.nan, np.nan, 1e100, np.nan]
+    )

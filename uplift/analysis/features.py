@@ -1,6 +1,7 @@
 """Model inputs: the spec's features as a float matrix, encoded the same way at fit and score time.
 
-Numbers and booleans pass through as floats, an infinite value as a missing one. Text
+Numbers and booleans pass through as floats; an infinite value, or one beyond
+:data:`MAX_FEATURE_MAGNITUDE`, as a missing one. Text
 and categorical columns become the code of their value among the distinct values seen
 when the encoder was fitted, sorted, so the codes do not depend on row order. A value
 not seen at fit time, like a missing one, becomes ``NaN``, which the tree models route
@@ -20,7 +21,11 @@ from sklearn.utils.validation import check_is_fitted
 from uplift.data.sources import check_features
 from uplift.errors import DataError
 
-__all__ = ["FeatureEncoder", "encode_features"]
+__all__ = ["MAX_FEATURE_MAGNITUDE", "FeatureEncoder", "encode_features", "out_of_range"]
+
+#: The largest magnitude a numeric feature may have: no count, amount or duration comes
+#: near it, and the squares the models and the balance check sum stay finite below it.
+MAX_FEATURE_MAGNITUDE = 1e100
 
 
 class FeatureEncoder(BaseEstimator):
@@ -64,8 +69,8 @@ class FeatureEncoder(BaseEstimator):
                 out[name] = np.where(codes >= 0, codes, np.nan).astype(float)
             elif _is_numeric(column) or column.isna().all():
                 values = column.astype(float).to_numpy(dtype=float, na_value=np.nan)
-                # an infinite value is handled as a missing one, as in the analysis
-                out[name] = np.where(np.isinf(values), np.nan, values)
+                # handled as a missing value, as in the analysis
+                out[name] = np.where(out_of_range(values), np.nan, values)
             else:
                 # numeric at fit time, text now: a wrong file, not something to guess at
                 raise DataError(
@@ -82,6 +87,12 @@ class FeatureEncoder(BaseEstimator):
 def encode_features(frame: pd.DataFrame, features: Sequence[str]) -> pd.DataFrame:
     """Encode ``features`` of ``frame`` with an encoder fitted on ``frame`` itself."""
     return FeatureEncoder(features).fit_transform(frame)
+
+
+def out_of_range(values: np.ndarray) -> np.ndarray:
+    """Where a numeric feature is infinite or beyond :data:`MAX_FEATURE_MAGNITUDE`."""
+    with np.errstate(invalid="ignore"):
+        return np.isinf(values) | (np.abs(values) > MAX_FEATURE_MAGNITUDE)
 
 
 def _is_numeric(column: pd.Series) -> bool:

@@ -18,6 +18,8 @@ from tempfile import TemporaryDirectory
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from uplift.errors import TrackingError
 from uplift.tracking.store import SQLITE, absolute_uri, first_line
@@ -141,6 +143,12 @@ class RunLogger:
 
     def table(self, frame: pd.DataFrame, path: str) -> None:
         self.text(frame.to_csv(index=False), path)
+
+    def parquet(self, frame: pd.DataFrame, path: str) -> None:
+        """Log ``frame`` as a Parquet artifact (for tables too long for CSV)."""
+        sink = pa.BufferOutputStream()
+        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), sink)
+        self.binary(sink.getvalue().to_pybytes(), path)
 
     def figure(self, figure: Any, path: str) -> None:
         """Log a matplotlib figure as a PNG artifact; the figure is closed."""
