@@ -210,3 +210,47 @@ def test_infinite_and_absurd_feature_values_count_as_missing(tmp_path: Path) -> 
     assert data.frame["tenure"].isna().sum() == 2
     analysis = pipeline.analyze(spec, data)
     assert np.isfinite(analysis.modelling.results[0].predictions["email"]).all()
+
+
+def test_customers_missing_from_the_outcome_file_are_refused(tmp_path: Path) -> None:
+    path = write_experiment(tmp_path)
+    outcomes = pd.read_parquet(path)[["customer_id", "revenue", "bought"]]
+    outcomes.drop(index=[5, 6, 7]).to_csv(tmp_path / "outcomes.csv", index=False)
+    raw = raw_spec(path)
+    raw["outcomes"]["source"] = {"kind": "csv", "path": str(tmp_path / "outcomes.csv")}
+    with pytest.raises(
+        DataError,
+        match=r"outcomes.source.path: 3 customers of the experiment have no row in .*outcomes"
+        r".csv \(for example 'c5'\)",
+    ):
+        pipeline.prepare(ExperimentSpec.model_validate(raw))
+
+
+def test_a_metric_with_every_value_missing_is_refused(tmp_path: Path) -> None:
+    path = write_experiment(tmp_path, revenue=np.full(N, np.nan))
+    with pytest.raises(
+        DataError, match=r"outcomes.metrics.revenue: column 'revenue' of .* has 600 missing values"
+    ):
+        pipeline.prepare(ExperimentSpec.model_validate(raw_spec(path)))
+
+
+@pytest.mark.parametrize(("emailed", "found"), [(0, "'email' 0"), (49, "'email' 49")])
+def test_an_arm_with_no_or_too_few_customers_is_refused(
+    tmp_path: Path, emailed: int, found: str
+) -> None:
+    # an arm label of the data with no customer left after eligibility, or only 49
+    arm = np.full(N, "control", dtype=object)
+    arm[:emailed] = "email"
+    arm[N - 10 :] = "sms"  # a third arm, all of whose customers are not eligible
+    tenure = np.arange(N, dtype=float) + 1
+    tenure[N - 10 :] = 0
+    path = write_experiment(tmp_path, arm=arm, tenure=tenure)
+    raw = raw_spec(path, eligible="tenure > 0")
+    with pytest.raises(DataError) as caught:
+        pipeline.prepare(ExperimentSpec.model_validate(raw))
+    message = str(caught.value)
+    if emailed == 0:
+        assert "assignment.column: column 'arm' holds only the control arm" in message
+    else:
+        assert "arm 'email' has fewer than 50 customers in the experiment ('control' " in message
+        assert found in message
