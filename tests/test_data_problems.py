@@ -177,7 +177,7 @@ def test_a_measurement_that_is_missing_or_not_a_date_is_refused(tmp_path: Path) 
     with pytest.raises(
         DataError,
         match=r"column 'measured_on' of the population file .* has 2 missing values and 1 "
-        r"values that are not dates \(for example 'last spring'\)",
+        r"value that is not a date \(for example 'last spring'\)",
     ):
         pipeline.prepare(timed_spec(path))
 

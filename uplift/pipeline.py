@@ -1310,9 +1310,10 @@ def customer_output(spec: ExperimentSpec, analysis: Analysis, salt: bytes | None
     """Each modelled customer's arm, segment, out-of-fold uplift and net value per treatment,
     and the policy's arm: what ``tracking.per_customer`` logs.
 
-    Customers are keyed by :func:`uplift.data.keys.customer_keys` under ``salt``, or by
-    their id when ``salt`` is ``None`` (``key: id``). Rows are the customers the uplift
-    models saw, in their order.
+    Customers are keyed by :func:`uplift.data.keys.customer_keys` under ``salt`` (column
+    ``customer_key``), or by their id when ``salt`` is ``None`` (``key: id``; the column
+    is named as ``population.id``). Rows are the customers the uplift models saw, in their
+    order.
     """
     from uplift.data.keys import customer_keys
 
@@ -1326,7 +1327,7 @@ def customer_output(spec: ExperimentSpec, analysis: Analysis, salt: bytes | None
     assert choice is not None  # evaluate_targeting values the policy's choice
     out = pd.DataFrame(
         {
-            "customer_key" if salt is not None else "customer_id": (
+            "customer_key" if salt is not None else spec.population.id: (
                 customer_keys(ids, salt).to_numpy() if salt is not None else ids.to_numpy()
             ),
             "arm": (data.arms if rows is None else _rows_of(data.arms, rows)).to_numpy(),

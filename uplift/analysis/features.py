@@ -1,12 +1,12 @@
 """Model inputs: the spec's features as a float matrix, encoded the same way at fit and score time.
 
 Numbers and booleans pass through as floats; an infinite value, or one beyond
-:data:`MAX_FEATURE_MAGNITUDE`, as a missing one. Text
-and categorical columns become the code of their value among the distinct values seen
-when the encoder was fitted, sorted, so the codes do not depend on row order. A value
-not seen at fit time, like a missing one, becomes ``NaN``, which the tree models route
-on their own and the linear base imputes. Scoring a new base in chunks therefore gives
-every customer the codes the model was trained with, whatever else is in the chunk.
+:data:`MAX_FEATURE_MAGNITUDE`, as a missing one. Text and categorical columns become the
+code of their value among the distinct values seen when the encoder was fitted, sorted,
+so the codes do not depend on row order. A value not seen at fit time, like a missing
+one, becomes ``NaN``, which the tree models route on their own and the linear base
+imputes. Scoring a new base in chunks therefore gives every customer the codes the model
+was trained with, whatever else is in the chunk.
 """
 
 from __future__ import annotations

@@ -73,8 +73,8 @@ def check_measured_before(
         found = [f"{int(missing.sum()):,} missing values"] if missing.any() else []
         if wrong.any():
             found.append(
-                f"{int(wrong.sum()):,} values that are not dates (for example "
-                f"{shown(values[wrong].iloc[0])})"
+                f"{int(wrong.sum()):,} {'value that is' if wrong.sum() == 1 else 'values that are'}"
+                f" not a date (for example {shown(values[wrong].iloc[0])})"
             )
         raise DataError(
             f"{key}: column {column!r} of the {source} has {' and '.join(found)}; each "
