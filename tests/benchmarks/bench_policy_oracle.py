@@ -83,7 +83,7 @@ def measure(name: str, n: int | None, fresh: int) -> dict[str, float]:
     sim = simulate(
         spec.hypothesis.kind, fresh, source.seed + 1000, data.treatments, source.arm_effects
     )
-    frame = pipeline._eligible(spec, sim.population, "fresh simulated base")
+    frame = pipeline._eligible(spec, sim.population, "fresh simulated base", launched=None)
     truth, worth, fixed = true_net_values(spec, sim, frame, data.treatments, data.control)
     model = modelling.scoring_model
     scores = model.predict(frame)
