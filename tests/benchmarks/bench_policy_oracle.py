@@ -20,7 +20,10 @@ share of at least 0.9.
 
 Run from the repository root::
 
-    .venv/bin/python tests/benchmarks/bench_policy_oracle.py [--n N] [--fresh N]
+    .venv/bin/python tests/benchmarks/bench_policy_oracle.py [--n N] [--fresh N] [--seeds S ...]
+
+``--seeds`` repeats the experiment with other simulation seeds (one fresh base for all):
+one seed's share is one draw of a noisy experiment.
 """
 
 from __future__ import annotations
@@ -67,12 +70,14 @@ def true_net_values(spec: ExperimentSpec, sim, frame: pd.DataFrame, treatments, 
     return net, pd.DataFrame(worth, index=frame.index), economics.fixed_cost
 
 
-def measure(name: str, n: int | None, fresh: int) -> dict[str, float]:
+def measure(name: str, n: int | None, fresh: int, seed: int | None = None) -> dict[str, float]:
     spec = load_spec(ROOT / "configs" / f"{name}.yaml")
+    fresh_seed = spec.population.source.seed + 1000  # one fresh base whatever the experiment
     with tempfile.TemporaryDirectory() as tmp:
         update = {"ledger": spec.ledger.model_copy(update={"url": f"sqlite:///{tmp}/l.db"})}
-        if n is not None:
-            source = spec.population.source.model_copy(update={"n": n})
+        changes = {k: v for k, v in {"n": n, "seed": seed}.items() if v is not None}
+        if changes:
+            source = spec.population.source.model_copy(update=changes)
             update["population"] = spec.population.model_copy(update={"source": source})
         spec = spec.model_copy(update=update)
         start = time.perf_counter()
@@ -80,9 +85,7 @@ def measure(name: str, n: int | None, fresh: int) -> dict[str, float]:
         modelling = pipeline.fit_models(spec, data)
         fit_s = time.perf_counter() - start
     source = spec.population.source
-    sim = simulate(
-        spec.hypothesis.kind, fresh, source.seed + 1000, data.treatments, source.arm_effects
-    )
+    sim = simulate(spec.hypothesis.kind, fresh, fresh_seed, data.treatments, source.arm_effects)
     frame = pipeline._eligible(spec, sim.population, "fresh simulated base", launched=None)
     truth, worth, fixed = true_net_values(spec, sim, frame, data.treatments, data.control)
     model = modelling.scoring_model
@@ -104,6 +107,7 @@ def measure(name: str, n: int | None, fresh: int) -> dict[str, float]:
     charge = fixed if len(rows) else 0.0
     return {
         "config": name,
+        "seed": source.seed,
         "n_experiment": len(data.frame),
         "n_fresh": len(frame),
         "chosen": modelling.chosen,
@@ -125,11 +129,25 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=None, help="base size (default: the config's)")
     parser.add_argument("--fresh", type=int, default=200_000, help="fresh base size")
     parser.add_argument("--configs", nargs="*", default=CONFIGS)
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        nargs="*",
+        default=None,
+        help="experiment seeds (default: the config's); the fresh base stays the config's",
+    )
     args = parser.parse_args()
-    rows = [measure(name, args.n, args.fresh) for name in args.configs]
+    rows = [
+        measure(name, args.n, args.fresh, seed)
+        for name in args.configs
+        for seed in (args.seeds or [None])
+    ]
     table = pd.DataFrame(rows)
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(table.to_string(index=False, float_format=lambda x: f"{x:,.3f}"))
+        if args.seeds and len(args.seeds) > 1:
+            print("\nshare of the oracle over the seeds:")
+            print(table.groupby("config")["ratio"].agg(["mean", "min", "max"]).round(3))
 
 
 if __name__ == "__main__":
