@@ -119,7 +119,7 @@ def specified_net(
     out = np.empty((len(frame), len(treatments)))
     for i, arm in enumerate(treatments):
         lift = np.clip(base + theta[6 + i] * shape, 0, 1) - np.clip(base, 0, 1)
-        cost = economics.contact_cost + economics.cost_models[arm].cost(uptake).to_numpy()
+        cost = economics.contact_cost + np.asarray(economics.cost_models[arm].cost(uptake))
         out[:, i] = economics.value_per_unit * PRICE * lift - cost
     return out
 
@@ -148,7 +148,7 @@ def logistic_net(
     )
     out = np.empty((len(frame), len(treatments)))
     for i, arm in enumerate(treatments):
-        cost = economics.contact_cost + economics.cost_models[arm].cost(uptake).to_numpy()
+        cost = economics.contact_cost + np.asarray(economics.cost_models[arm].cost(uptake))
         out[:, i] = economics.value_per_unit * PRICE * (chance(arms == arm, bought) - p0) - cost
     return out
 
@@ -218,7 +218,12 @@ def main() -> None:
                     ),
                 }
             )
-            print(pd.DataFrame(rows[-1:]).to_string(index=False, header=len(rows) == 1), flush=True)
+            row = rows[-1]
+            print(
+                f"n {row['n']:,} seed {seed}: experiment {row['n_experiment']:,}, share of the "
+                f"oracle: specified {row['specified']:.3f}, logistic {row['logistic']:.3f}",
+                flush=True,
+            )
     table = pd.DataFrame(rows)
     print("\nshare of the oracle over the seeds:")
     print(table.groupby("n")[["specified", "logistic"]].agg(["mean", "min", "max"]).round(3))
