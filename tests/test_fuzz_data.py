@@ -92,19 +92,31 @@ def _clean(name: str, n: int, seed: int) -> list[Any]:
     return list((rng.random(n) < 0.3).astype(int))
 
 
-def _write(frame: pd.DataFrame, folder: Path, kind: str) -> Path | None:
-    path = folder / f"experiment.{kind}"
-    if kind == "csv":
-        frame.to_csv(path, index=False)
-        return path
-    try:
-        frame.to_parquet(path, index=False)
-    except (ValueError, TypeError, ArithmeticError, OSError) as exc:
-        # pyarrow cannot store a column of mixed text and numbers; the CSV case covers it
-        if "Conversion failed" in str(exc) or "Expected" in str(exc) or "tried to" in str(exc):
-            return None
-        raise
-    return path
+def _write(frame: pd.DataFrame, folder: Path, kind: str) -> tuple[Path, str]:
+    """Write the table as ``kind``; as CSV where pyarrow cannot store a column of mixed text
+    and numbers (the CSV case covers such a table). Returns the path and the kind written."""
+    if kind == "parquet":
+        path = folder / "experiment.parquet"
+        try:
+            frame.to_parquet(path, index=False)
+            return path, kind
+        except (ValueError, TypeError, ArithmeticError, OSError) as exc:
+            if not any(s in str(exc) for s in ("Conversion failed", "Expected", "tried to")):
+                raise
+    path = folder / "experiment.csv"
+    frame.to_csv(path, index=False)
+    return path, "csv"
+
+
+def _fuzzed(variable: str, default: int) -> Any:
+    """Hypothesis settings for ``default`` examples (``variable`` overrides), the same
+    examples on every run."""
+    return settings(
+        max_examples=int(os.environ.get(variable, str(default))),
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+    )
 
 
 def _spec(path: Path, kind: str, policy: str, eligible: str | None) -> ExperimentSpec:
@@ -137,12 +149,7 @@ def _spec(path: Path, kind: str, policy: str, eligible: str | None) -> Experimen
     )
 
 
-@settings(
-    max_examples=int(os.environ.get("UPLIFT_FUZZ_FRAMES", "1000")),
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
+@_fuzzed("UPLIFT_FUZZ_FRAMES", 1000)
 @given(
     tables(),
     st.sampled_from(["csv", "parquet"]),
@@ -152,11 +159,7 @@ def _spec(path: Path, kind: str, policy: str, eligible: str | None) -> Experimen
 def test_any_table_gives_an_analysis_or_an_uplift_error(
     tmp_path: Path, frame: pd.DataFrame, kind: str, policy: str, eligible: str | None
 ) -> None:
-    path = _write(frame, tmp_path, kind)
-    if path is None:
-        path = _write(frame, tmp_path, "csv")
-        kind = "csv"
-    assert path is not None
+    path, kind = _write(frame, tmp_path, kind)
     spec = _spec(path, kind, policy, eligible)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a tiny experiment warns; only exceptions count
@@ -205,12 +208,7 @@ def _launch_spec(path: Path, kind: str, folder: Path, eligible: str | None) -> E
     )
 
 
-@settings(
-    max_examples=int(os.environ.get("UPLIFT_FUZZ_LAUNCHES", "300")),
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
+@_fuzzed("UPLIFT_FUZZ_LAUNCHES", 300)
 @given(
     tables(),
     st.sampled_from(["csv", "parquet"]),
@@ -220,11 +218,7 @@ def test_any_table_launches_or_gives_an_uplift_error(
     tmp_path: Path, frame: pd.DataFrame, kind: str, eligible: str | None
 ) -> None:
     frame = frame.rename(columns={"arm": "channel"})  # a launch ignores columns it does not name
-    path = _write(frame, tmp_path, kind)
-    if path is None:
-        path = _write(frame, tmp_path, "csv")
-        kind = "csv"
-    assert path is not None
+    path, kind = _write(frame, tmp_path, kind)
     spec = _launch_spec(path, kind, tmp_path, eligible)
     ledger = Ledger(spec.ledger.url, spec.ledger.snapshots)
     try:
