@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from test_data_problems import raw_spec
 
 from uplift import pipeline
 from uplift.design.ledger import Ledger
@@ -120,33 +121,21 @@ def _fuzzed(variable: str, default: int) -> Any:
 
 
 def _spec(path: Path, kind: str, policy: str, eligible: str | None) -> ExperimentSpec:
-    population: dict[str, Any] = {
-        "source": {"kind": kind, "path": str(path)},
-        "features": ["tenure", "plan"],
-        "missing_features": policy,
-    }
+    """test_data_problems' observed experiment on the fuzzed file, modelled cheaply."""
+    raw = raw_spec(path, missing_features=policy)
+    raw["population"]["source"]["kind"] = kind
     if eligible is not None:
-        population["eligible"] = eligible
-    return ExperimentSpec.model_validate(
-        {
-            "name": "fuzzed-data",
-            "hypothesis": {"kind": "channel", "statement": "an e-mail lifts revenue"},
-            "population": population,
-            "assignment": {"column": "arm", "control": "control"},
-            "outcomes": {
-                "source": {"kind": "population"},
-                "window_days": 30,
-                "metrics": {
-                    "revenue": {"column": "revenue", "kind": "continuous"},
-                    "bought": {"column": "bought", "kind": "binary"},
-                },
-                "primary": "revenue",
-            },
-            "value": {"segments": "plan"},
-            "models": {"learners": ["t_learner"], "base": "linear", "folds": 2},
-            "tracking": {"uri": "sqlite:///mlflow.db"},
-        }
-    )
+        raw["population"]["eligible"] = eligible
+    raw["value"] = {"segments": "plan"}
+    raw["models"] = {"learners": ["t_learner"], "base": "linear", "folds": 2}
+    return ExperimentSpec.model_validate(raw)
+
+
+def _clear(exc: UpliftError) -> None:
+    """The error is the one paragraph the command line prints, not a traceback."""
+    event(f"{type(exc).__name__}: {str(exc)[:40]}")
+    message = str(exc)
+    assert message and "\n\n" not in message and "Traceback" not in message
 
 
 @_fuzzed("UPLIFT_FUZZ_FRAMES", 1000)
@@ -167,9 +156,7 @@ def test_any_table_gives_an_analysis_or_an_uplift_error(
             data = pipeline.prepare(spec)
             analysis = pipeline.analyze(spec, data)
         except UpliftError as exc:
-            event(f"{type(exc).__name__}: {str(exc)[:40]}")
-            message = str(exc)
-            assert message and "\n\n" not in message and "Traceback" not in message
+            _clear(exc)
             return
     event("analysed")
     assert len(analysis.data.arms) == len(analysis.data.frame) > 0
@@ -224,9 +211,7 @@ def test_any_table_launches_or_gives_an_uplift_error(
     try:
         result = pipeline.assign(spec, ledger)
     except UpliftError as exc:
-        event(f"{type(exc).__name__}: {str(exc)[:40]}")
-        message = str(exc)
-        assert message and "\n\n" not in message and "Traceback" not in message
+        _clear(exc)
         return
     finally:
         ledger.engine.dispose()

@@ -2037,11 +2037,17 @@ def run(
 
         salt = salt_from_env(per_customer.salt_env)
     # a store that cannot be reached is found before minutes of work, not after them
-    check_store(uri, spec.tracking.experiment)
+    experiment_id = check_store(uri, spec.tracking.experiment)
     ledger = open_ledger(spec, ledger_url) if isinstance(spec.assignment, HashAssignment) else None
     data = prepare(spec, report, ledger)
     analysis = analyze(spec, data, report)
-    with open_run(uri, spec.tracking.experiment, spec.name, keep=kept_run_folder(spec)) as log:
+    with open_run(
+        uri,
+        spec.tracking.experiment,
+        spec.name,
+        keep=kept_run_folder(spec),
+        experiment_id=experiment_id,
+    ) as log:
         summary = build_summary(spec, analysis, log.run_id, log.tracking_uri)
         decision = analysis.decision
         log.tags(
@@ -2100,9 +2106,7 @@ def run(
 
 def kept_run_folder(spec: ExperimentSpec) -> Path:
     """Where a run's results are kept if the tracking server is lost while it logs."""
-    from datetime import UTC, datetime
-
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
     return (Path("experiments") / spec.name / "runs" / stamp).absolute()
 
 
@@ -2123,10 +2127,9 @@ def upload(folder: Path, tracking_uri: str | None = None) -> tuple[str, str]:
         When the folder is not a kept run, was uploaded already, or the store cannot be
         reached.
     """
-    from datetime import UTC, datetime
-
     from uplift.tracking.journal import UPLOADED, read_meta, replay
     from uplift.tracking.mlflow_log import check_store, open_run
+    from uplift.tracking.store import first_line
 
     if not (folder / "run.json").is_file():
         raise TrackingError(
@@ -2142,9 +2145,10 @@ def upload(folder: Path, tracking_uri: str | None = None) -> tuple[str, str]:
         )
     meta = read_meta(folder)
     uri = tracking_uri or str(meta["tracking_uri"])
-    check_store(uri, str(meta["experiment"]))
+    experiment = str(meta["experiment"])
+    experiment_id = check_store(uri, experiment)
     try:
-        with open_run(uri, str(meta["experiment"]), str(meta["run_name"])) as log:
+        with open_run(uri, experiment, str(meta["run_name"]), experiment_id=experiment_id) as log:
             replay(folder, log)
             log.tags(
                 {
@@ -2157,16 +2161,15 @@ def upload(folder: Path, tracking_uri: str | None = None) -> tuple[str, str]:
     except Exception as exc:  # MLflow raises many types when its server goes away
         raise TrackingError(
             f"tracking.uri {uri!r}: the upload of {folder} failed part way "
-            f"({type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
-            f"); that run is marked FAILED where the server can be told, and the folder is "
-            f"unchanged: run `uplift upload` again."
+            f"({type(exc).__name__}: {first_line(exc)}); that run is marked FAILED where the "
+            f"server can be told, and the folder is unchanged: run `uplift upload` again."
         ) from None
     done.write_text(
         json.dumps(
             {
                 "run_id": log.run_id,
                 "tracking_uri": log.tracking_uri,
-                "uploaded_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "uploaded_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             }
         ),
         encoding="utf-8",

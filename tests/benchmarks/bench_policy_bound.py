@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -120,13 +121,42 @@ def specified_net(
     f, r, plus = _rfm(frame)
     base = expit(theta[0] + theta[1] * np.log1p(f) + theta[2] * r + theta[3] * plus)
     shape = np.exp(-r / np.exp(theta[4]) - f / np.exp(theta[5]))
-    uptake = pd.DataFrame({"took_trial": expit(c[0] + c[1] * np.log1p(f) + c[2] * r)})
-    out = np.empty((len(frame), len(treatments)))
+    lifts = [
+        np.clip(base + theta[6 + i] * shape, 0, 1) - np.clip(base, 0, 1)
+        for i in range(len(treatments))
+    ]
+    uptake = expit(c[0] + c[1] * np.log1p(f) + c[2] * r)
+    return _net(economics, treatments, lifts, uptake)
+
+
+def _net(
+    economics: Any, treatments: list[str], lifts: list[np.ndarray], uptake: np.ndarray
+) -> np.ndarray:
+    """Each arm's expected net value per customer: the purchase lift's worth less the
+    contact and the offer's cost at the predicted uptake."""
+    took = pd.DataFrame({"took_trial": uptake})
+    out = np.empty((len(uptake), len(treatments)))
     for i, arm in enumerate(treatments):
-        lift = np.clip(base + theta[6 + i] * shape, 0, 1) - np.clip(base, 0, 1)
-        cost = economics.contact_cost + np.asarray(economics.cost_models[arm].cost(uptake))
-        out[:, i] = economics.value_per_unit * PRICE * lift - cost
+        cost = economics.contact_cost + np.asarray(economics.cost_models[arm].cost(took))
+        out[:, i] = economics.value_per_unit * PRICE * lifts[i] - cost
     return out
+
+
+def _t_learner_net(
+    data: pipeline.PreparedData,
+    economics: Any,
+    treatments: list[str],
+    chance: Callable[[np.ndarray, np.ndarray], np.ndarray],
+) -> np.ndarray:
+    """The net values from ``chance(rows, y)``, a classifier fitted on the experiment's
+    ``rows`` and applied to the fresh base: one per arm for the purchase, one on the
+    treated for the uptake."""
+    arms = data.arms.to_numpy()
+    bought = data.outcomes["bought"].to_numpy()
+    p0 = chance(arms == data.control, bought)
+    lifts = [chance(arms == arm, bought) - p0 for arm in treatments]
+    uptake = chance(arms != data.control, data.outcomes["took_trial"].to_numpy())
+    return _net(economics, treatments, lifts, uptake)
 
 
 def _basis(frame: pd.DataFrame) -> np.ndarray:
@@ -140,22 +170,12 @@ def logistic_net(
 ) -> np.ndarray:
     """Expected net value per arm from a logistic T-learner on a smooth basis."""
     X, Xnew = _basis(data.frame), _basis(frame)
-    arms = data.arms.to_numpy()
-    bought = data.outcomes["bought"].to_numpy()
 
     def chance(rows: np.ndarray, y: np.ndarray) -> np.ndarray:
         model = LogisticRegression(C=np.inf, max_iter=5000).fit(X[rows], y[rows])
         return model.predict_proba(Xnew)[:, 1]
 
-    p0 = chance(arms == data.control, bought)
-    uptake = pd.DataFrame(
-        {"took_trial": chance(arms != data.control, data.outcomes["took_trial"].to_numpy())}
-    )
-    out = np.empty((len(frame), len(treatments)))
-    for i, arm in enumerate(treatments):
-        cost = economics.contact_cost + np.asarray(economics.cost_models[arm].cost(uptake))
-        out[:, i] = economics.value_per_unit * PRICE * (chance(arms == arm, bought) - p0) - cost
-    return out
+    return _t_learner_net(data, economics, treatments, chance)
 
 
 def spline_net(
@@ -181,17 +201,7 @@ def spline_net(
         )
         return model.fit(data.frame[rows], y[rows]).predict_proba(frame)[:, 1]
 
-    arms = data.arms.to_numpy()
-    bought = data.outcomes["bought"].to_numpy()
-    p0 = chance(arms == data.control, bought)
-    uptake = pd.DataFrame(
-        {"took_trial": chance(arms != data.control, data.outcomes["took_trial"].to_numpy())}
-    )
-    out = np.empty((len(frame), len(treatments)))
-    for i, arm in enumerate(treatments):
-        cost = economics.contact_cost + np.asarray(economics.cost_models[arm].cost(uptake))
-        out[:, i] = economics.value_per_unit * PRICE * (chance(arms == arm, bought) - p0) - cost
-    return out
+    return _t_learner_net(data, economics, treatments, chance)
 
 
 def share(net: np.ndarray, truth: pd.DataFrame, fixed: float) -> float:

@@ -146,13 +146,27 @@ def assert_nowhere(needles: list[str], text: str, artifacts: dict[str, bytes]) -
         assert not found, f"{found[:3]} in the artifact {path}"
 
 
+def logged_run(
+    client: Any, server: str, folder: Path, name: str, per_customer: dict[str, Any] | None,
+    salt: str | None = None,
+) -> tuple[str, dict[str, bytes]]:  # fmt: skip
+    """``uplift run`` of the experiment called ``name``, and everything it logged."""
+    write_spec(folder, name, per_customer)
+    result = run(folder, server, salt=salt)
+    assert result.returncode == 0, result.stderr
+    return everything_logged(client, name, folder)
+
+
+def scores_of(artifacts: dict[str, bytes]) -> pd.DataFrame:
+    """The one ``customers/scores.parquet`` the run logged."""
+    (path,) = [p for p in artifacts if p.endswith("customers/scores.parquet")]
+    return pq.read_table(io.BytesIO(artifacts[path])).to_pandas()
+
+
 def test_a_run_sends_no_customer_id_unless_the_spec_opts_in(
     server: str, client: Any, tmp_path: Path
 ) -> None:
-    write_spec(tmp_path, "private-by-default", None)
-    result = run(tmp_path, server, salt=None)
-    assert result.returncode == 0, result.stderr
-    text, artifacts = everything_logged(client, "private-by-default", tmp_path)
+    text, artifacts = logged_run(client, server, tmp_path, "private-by-default", None)
     assert any(p.endswith("summary.json") for p in artifacts)
     assert not any("customers/" in p for p in artifacts)
     # the model's pickle is searched as bytes, which works as it is not compressed: the
@@ -165,12 +179,10 @@ def test_a_run_sends_no_customer_id_unless_the_spec_opts_in(
 def test_per_customer_output_is_keyed_by_a_salted_hash_and_the_salt_stays_home(
     server: str, client: Any, tmp_path: Path
 ) -> None:
-    write_spec(tmp_path, "keyed-customers", {"key": "hashed"})
-    result = run(tmp_path, server, salt=SALT)
-    assert result.returncode == 0, result.stderr
-    text, artifacts = everything_logged(client, "keyed-customers", tmp_path)
-    (scores_path,) = [p for p in artifacts if p.endswith("customers/scores.parquet")]
-    scores = pq.read_table(io.BytesIO(artifacts[scores_path])).to_pandas()
+    text, artifacts = logged_run(
+        client, server, tmp_path, "keyed-customers", {"key": "hashed"}, salt=SALT
+    )
+    scores = scores_of(artifacts)
     expected = {
         hmac.new(SALT.encode(), cid.encode(), hashlib.sha256).hexdigest()[:32]: arm
         for cid, arm in zip(ids(), np.where(np.arange(N) % 2 == 0, "control", "email"), strict=True)
@@ -193,13 +205,8 @@ def test_per_customer_output_is_keyed_by_a_salted_hash_and_the_salt_stays_home(
 def test_raw_ids_are_logged_only_when_the_spec_says_key_id(
     server: str, client: Any, tmp_path: Path
 ) -> None:
-    write_spec(tmp_path, "ids-opted-in", {"key": "id"})
-    result = run(tmp_path, server, salt=None)
-    assert result.returncode == 0, result.stderr
-    _, artifacts = everything_logged(client, "ids-opted-in", tmp_path)
-    (scores_path,) = [p for p in artifacts if p.endswith("customers/scores.parquet")]
-    scores = pq.read_table(io.BytesIO(artifacts[scores_path])).to_pandas()
-    assert sorted(scores["customer_id"]) == ids()
+    _, artifacts = logged_run(client, server, tmp_path, "ids-opted-in", {"key": "id"})
+    assert sorted(scores_of(artifacts)["customer_id"]) == ids()
 
 
 @pytest.mark.parametrize(("salt", "found"), [(None, "it is not set"), ("short", "5 characters")])

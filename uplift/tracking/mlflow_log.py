@@ -349,7 +349,12 @@ WRITING = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_TIMEOUT"
 
 @contextmanager
 def open_run(
-    uri: str, experiment: str, run_name: str, *, keep: Path | None = None
+    uri: str,
+    experiment: str,
+    run_name: str,
+    *,
+    keep: Path | None = None,
+    experiment_id: str | None = None,
 ) -> Iterator[RunLogger]:
     """Start an MLflow run in ``experiment`` at ``uri``; it ends FAILED if the block raises.
 
@@ -361,6 +366,9 @@ def open_run(
         A folder for the run's :class:`~uplift.tracking.journal.Journal`: everything
         logged is also written there. It is removed when the run reaches MLflow whole,
         and kept when the server was lost part way.
+    experiment_id : str, optional
+        The experiment's id as :func:`check_store` returned it, which spares looking it
+        up again.
 
     Raises
     ------
@@ -380,7 +388,7 @@ def open_run(
     mlflow.set_tracking_uri(resolved)
     with quiet_mlflow(WRITING if keep is not None else None):
         try:
-            experiment_id = _experiment_id(experiment, resolved)
+            experiment_id = experiment_id or _experiment_id(experiment, resolved)
         except Exception as exc:  # MLflow raises many types for an unusable store
             raise TrackingError(
                 f"tracking.uri {uri!r}: the MLflow tracking store cannot be used "
