@@ -2048,7 +2048,7 @@ def run(
         keep=kept_run_folder(spec),
         experiment_id=experiment_id,
     ) as log:
-        summary = build_summary(spec, analysis, log.run_id, log.tracking_uri)
+        summary = build_summary(spec, analysis, log.run_id or None, log.tracking_uri)
         decision = analysis.decision
         log.tags(
             {

@@ -180,3 +180,54 @@ def test_a_server_lost_mid_run_keeps_the_results_and_one_command_uploads_them(
         assert "was uploaded already, as run" in error_paragraph(again)
     finally:
         stop_server(second)
+
+
+def test_a_server_lost_while_the_run_is_created_keeps_everything_for_upload(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The window CI once hit: the server made the run, then died before its id came back.
+
+    ``mlflow.start_run`` is made to fail as MLflow's client does when the connection is
+    refused on its retry. Before the fix this escaped as an unexpected error (exit 1) and
+    the run's results were lost.
+    """
+    import mlflow
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    from uplift.errors import TrackingError
+    from uplift.pipeline import upload
+    from uplift.tracking.mlflow_log import open_run
+
+    real_start = mlflow.start_run
+
+    def refused(*args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("nested"):
+            return real_start(*args, **kwargs)
+        raise MlflowException("API request to .../runs/create failed: Connection refused")
+
+    monkeypatch.setattr(mlflow, "start_run", refused)
+    uri = f"sqlite:///{tmp_path / 'lost.db'}"
+    kept = tmp_path / "kept"
+    with (
+        pytest.raises(TrackingError) as raised,
+        open_run(uri, "crm-uplift", "trial", keep=kept) as log,
+    ):
+        assert log.run_id == "" and log.link.lost is not None
+        log.metrics({"ate": 1.5})
+        log.text("<html></html>", "memo.html")
+        with log.child("t_learner") as child:
+            child.metrics({"qini": 0.25})
+    message = " ".join(str(raised.value).split())
+    assert "the MLflow tracking server was lost while run 'trial' was opened" in message
+    assert f"uplift upload {kept}" in message
+    assert json.loads((kept / "run.json").read_text())["run_id"] is None
+    assert (kept / "artifacts" / "memo.html").is_file()
+    assert mlflow.active_run() is None  # nothing left open in this process
+
+    monkeypatch.setattr(mlflow, "start_run", real_start)
+    target = f"sqlite:///{tmp_path / 'new.db'}"
+    run_id, _ = upload(kept, target)
+    run = MlflowClient(target).get_run(run_id)
+    assert run.info.status == "FINISHED" and run.data.metrics == {"ate": 1.5}
+    assert run.data.tags["uplift.original_run_id"] == ""

@@ -341,6 +341,13 @@ def _experiment_id(experiment: str, resolved: str) -> str:
     return str(mlflow.create_experiment(experiment, artifact_location=location))
 
 
+def _unusable(uri: str, exc: BaseException) -> TrackingError:
+    return TrackingError(
+        f"tracking.uri {uri!r}: the MLflow tracking store cannot be used ({first_line(exc)}). "
+        f"Check the URI, that the server is running, or pass --tracking-uri."
+    )
+
+
 #: MLflow's HTTP settings while a run logs: a server that stops answering is given up in
 #: about a minute rather than MLflow's default retries (minutes a call); the run's
 #: journal keeps what could not be sent. A value the user set wins.
@@ -378,6 +385,7 @@ def open_run(
         names the kept folder and the command that uploads it).
     """
     import mlflow
+    from mlflow.exceptions import MlflowException
 
     from uplift.tracking.journal import Journal
     from uplift.tracking.store import quiet_mlflow
@@ -390,12 +398,16 @@ def open_run(
         try:
             experiment_id = experiment_id or _experiment_id(experiment, resolved)
         except Exception as exc:  # MLflow raises many types for an unusable store
-            raise TrackingError(
-                f"tracking.uri {uri!r}: the MLflow tracking store cannot be used "
-                f"({first_line(exc)}). Check the "
-                f"URI, that the server is running, or pass --tracking-uri."
-            ) from exc
-        run = mlflow.start_run(experiment_id=experiment_id, run_name=run_name)
+            raise _unusable(uri, exc) from exc
+        link = _Link()
+        try:
+            run_id = mlflow.start_run(experiment_id=experiment_id, run_name=run_name).info.run_id
+        except (MlflowException, OSError) as exc:
+            if keep is None:
+                raise _unusable(uri, exc) from exc
+            # the server may have created the run before it went: its id never came back
+            link.lost = exc
+            run_id = ""
         journal = None
         if keep is not None:
             journal = Journal(
@@ -404,10 +416,10 @@ def open_run(
                     "experiment": experiment,
                     "run_name": run_name,
                     "tracking_uri": resolved,
-                    "run_id": run.info.run_id,
+                    "run_id": run_id or None,
                 },
             )
-        log = RunLogger(run.info.run_id, resolved, experiment_id, journal)
+        log = RunLogger(run_id, resolved, experiment_id, journal, link)
         try:
             yield log
         except BaseException:
@@ -423,11 +435,12 @@ def open_run(
     if journal is None:
         raise TrackingError(
             f"tracking.uri {uri!r}: the MLflow tracking server was lost as run "
-            f"{run.info.run_id} ended ({first_line(log.link.lost)}); it may show as running."
+            f"{run_id} ended ({first_line(log.link.lost)}); it may show as running."
         )
+    which = f"run {run_id} was logged" if run_id else f"run {run_name!r} was opened"
     raise TrackingError(
-        f"tracking.uri {uri!r}: the MLflow tracking server was lost while run "
-        f"{run.info.run_id} was logged ({first_line(log.link.lost)}). Nothing is lost: the "
+        f"tracking.uri {uri!r}: the MLflow tracking server was lost while {which} "
+        f"({first_line(log.link.lost)}). Nothing is lost: the "
         f"run's results are kept in {journal.folder}; once the server is back, upload "
         f"them as a new run with `uplift upload {journal.folder}`."
     )
