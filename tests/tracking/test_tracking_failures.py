@@ -81,10 +81,14 @@ def test_a_run_stopped_by_sigterm_is_marked_failed_in_mlflow(tmp_path: Path) -> 
     assert "RUNNING" not in statuses
 
 
-def wait_until_logging(process: subprocess.Popen[str], store: Path) -> None:
-    """Return once ``uplift run`` has an MLflow run open in the SQLite ``store``."""
+def wait_until_logging(process: subprocess.Popen[str], store: Path, *, sent: bool = False) -> None:
+    """Return once ``uplift run`` has an MLflow run open in the SQLite ``store``.
+
+    With ``sent``, once the run's parameters are in the store too: the client then holds
+    the run's id (the run row alone can be written before the server answered).
+    """
     deadline = time.monotonic() + 240
-    while not _running(store):
+    while not (_running(store) and (not sent or _params_logged(store))):
         assert process.poll() is None, process.communicate()
         assert time.monotonic() < deadline, "the MLflow run never started"
         time.sleep(0.05)
@@ -100,6 +104,14 @@ def _running(store: Path) -> bool:
         return False
     # the parent run, or a nested one, is open: the run is logging
     return "RUNNING" in [row[0] for row in rows]
+
+
+def _params_logged(store: Path) -> bool:
+    try:
+        with sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=1) as conn:
+            return conn.execute("SELECT COUNT(*) FROM params").fetchone()[0] > 0
+    except sqlite3.OperationalError:
+        return False
 
 
 def test_a_server_lost_mid_run_keeps_the_results_and_one_command_uploads_them(
@@ -129,7 +141,8 @@ def test_a_server_lost_mid_run_keeps_the_results_and_one_command_uploads_them(
         text=True,
     )
     try:
-        wait_until_logging(run, tmp_path / "first" / "store.db")
+        # the window where the server dies while it creates the run has its own test below
+        wait_until_logging(run, tmp_path / "first" / "store.db", sent=True)
         stop_server(first, signal.SIGKILL)  # the server dies while the run logs
         _, stderr = run.communicate(timeout=300)
     finally:
