@@ -21,6 +21,8 @@ def test_adjusted_p_values_are_statsmodels(method: str) -> None:
     rng = np.random.default_rng(0)
     p = np.concatenate([rng.uniform(size=40), rng.uniform(0, 1e-3, size=10)])
     p[[3, 17]] = np.nan  # not tested: left out of the family
+    p[[5, 6, 7]] = p[4]  # ties
+    p[[8, 9]] = 1.0, 0.0  # the ends, and products above 1 that are clipped
     result = correct(p, method, 0.05)
     finite = np.isfinite(p)
     expected = multipletests(p[finite], alpha=0.05, method=method)[1]
