@@ -9,6 +9,31 @@ from typing import Any
 
 import pytest
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # one OpenMP thread per test worker (and the uplift processes it starts): LightGBM's
+    # threads spin while they wait, and two workers' threads sharing the cores slowed a
+    # fit about tenfold
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+#: Session fixtures that are costly to build, and the test group that shares one of each.
+SHARED = {"spark": "spark", "server": "mlflow-server"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Group the tests for pytest-xdist (``--dist loadgroup``, set in pyproject.toml).
+
+    A test module's tests run on one worker, so its module fixtures are built once; the
+    tests that use the Spark session or the MLflow server run on one worker, so the JVM
+    and the server (and the run logged to it) start once.
+    """
+    for item in items:
+        if item.get_closest_marker("xdist_group") is not None:
+            continue
+        used = set(getattr(item, "fixturenames", ()))
+        group = next((g for name, g in SHARED.items() if name in used), None)
+        item.add_marker(pytest.mark.xdist_group(group or item.nodeid.split("::")[0]))
+
 
 @pytest.fixture(autouse=True, scope="session")
 def compiled_tree_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:

@@ -15,6 +15,8 @@ from uplift.analysis.features import encode_features
 from uplift.analysis.learners import (
     CrossFitResult,
     cross_fit_uplift,
+    default_threads,
+    make_base,
     make_learner,
 )
 from uplift.errors import DataError
@@ -315,3 +317,21 @@ def test_the_refitted_model_scores_new_customers(data: tuple) -> None:
         "x_learner", X, arms, y, "control", ["a", "b"], folds=3, seed=0, base_params=FAST
     )
     assert without.model is None
+
+
+@pytest.mark.parametrize(
+    ("setting", "threads"), [(None, 2), ("1", 1), ("6", 6), ("3,1", 3), ("", 2), ("many", 2)]
+)
+def test_models_run_on_two_threads_unless_omp_num_threads_says_otherwise(
+    monkeypatch: pytest.MonkeyPatch, setting: str | None, threads: int
+) -> None:
+    if setting is None:
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    else:
+        monkeypatch.setenv("OMP_NUM_THREADS", setting)
+    assert default_threads() == threads
+    for base in ("lightgbm", "xgboost", "random_forest"):
+        assert make_base(base, 0).get_params()["n_jobs"] == threads
+        assert make_base(base, 0, {"n_jobs": 5}).get_params()["n_jobs"] == 5  # the spec wins
+    forest = make_learner("uplift_forest", "control", 0)
+    assert forest.n_jobs == threads

@@ -7,6 +7,7 @@ predictions are honest out-of-sample measures of how well the model ranks custom
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,7 @@ __all__ = [
     "UpliftModel",
     "cross_fit_outcome",
     "cross_fit_uplift",
+    "default_threads",
     "fit_uplift",
     "make_base",
     "make_learner",
@@ -47,7 +49,6 @@ _LGBM_DEFAULTS: dict[str, Any] = {
     "subsample": 0.8,
     "subsample_freq": 1,
     "verbose": -1,
-    "n_jobs": 2,
 }
 _XGB_DEFAULTS: dict[str, Any] = {
     "n_estimators": 60,
@@ -55,37 +56,51 @@ _XGB_DEFAULTS: dict[str, Any] = {
     "max_depth": 4,
     "min_child_weight": 50,
     "subsample": 0.8,
-    "n_jobs": 2,
     "verbosity": 0,
 }
-_FOREST_DEFAULTS: dict[str, Any] = {"n_estimators": 100, "min_samples_leaf": 100, "n_jobs": 2}
+_FOREST_DEFAULTS: dict[str, Any] = {"n_estimators": 100, "min_samples_leaf": 100}
 _UPLIFT_FOREST_DEFAULTS: dict[str, Any] = {
     "n_estimators": 50,
     "max_depth": 6,
     "min_samples_leaf": 200,
     "max_features": 10,
-    "n_jobs": 2,
 }
+
+
+def default_threads() -> int:
+    """Threads a model uses unless its parameters set ``n_jobs``.
+
+    ``OMP_NUM_THREADS`` where it is set, else 2 (enough for the small default models). The
+    variable is honoured because a fixed count defied it: LightGBM's and XGBoost's OpenMP
+    threads spin while they wait, and two runs of two threads each on two cores slowed
+    each other about fifteenfold.
+    """
+    raw = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+    return max(1, int(raw)) if raw.isdigit() else 2
 
 
 def make_base(base: str, seed: int, params: Mapping[str, Any] | None = None) -> Any:
     """A base regressor: LightGBM, XGBoost, a scikit-learn random forest or ridge regression.
 
-    ``params`` override the defaults (small, regularised models that run on two cores).
+    ``params`` override the defaults (small, regularised models on
+    :func:`default_threads` threads).
     """
     params = dict(params or {})
+    threads = {"n_jobs": default_threads()}
     if base == "lightgbm":
         from lightgbm import LGBMRegressor
 
-        return LGBMRegressor(**{**_LGBM_DEFAULTS, "random_state": seed, **params})
+        return LGBMRegressor(**{**_LGBM_DEFAULTS, **threads, "random_state": seed, **params})
     if base == "xgboost":
         from xgboost import XGBRegressor
 
-        return XGBRegressor(**{**_XGB_DEFAULTS, "random_state": seed, **params})
+        return XGBRegressor(**{**_XGB_DEFAULTS, **threads, "random_state": seed, **params})
     if base == "random_forest":
         from sklearn.ensemble import RandomForestRegressor
 
-        return RandomForestRegressor(**{**_FOREST_DEFAULTS, "random_state": seed, **params})
+        return RandomForestRegressor(
+            **{**_FOREST_DEFAULTS, **threads, "random_state": seed, **params}
+        )
     if base == "linear":
         from sklearn.impute import SimpleImputer
         from sklearn.linear_model import Ridge
@@ -132,7 +147,12 @@ def make_learner(
     if name == "uplift_forest":
         from causalml.inference.tree import UpliftRandomForestClassifier
 
-        params = {**_UPLIFT_FOREST_DEFAULTS, "random_state": seed, **(base_params or {})}
+        params = {
+            **_UPLIFT_FOREST_DEFAULTS,
+            "n_jobs": default_threads(),
+            "random_state": seed,
+            **(base_params or {}),
+        }
         return UpliftRandomForestClassifier(control_name=control, **params)
     meta = {
         "s_learner": BaseSRegressor,
