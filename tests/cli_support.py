@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -16,8 +17,13 @@ EXAMPLE = ROOT / "configs" / "edtech_trial_lessons.yaml"
 ERROR = "uplift: error: "
 
 
-def uplift(*args: str, cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m uplift ARGS`` in ``cwd`` and capture its output."""
+def uplift(
+    *args: str, cwd: Path, timeout: int = 300, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m uplift ARGS`` in ``cwd`` and capture its output.
+
+    ``env`` adds to (or replaces in) this process's environment.
+    """
     return subprocess.run(
         [sys.executable, "-m", "uplift", *args],
         cwd=cwd,
@@ -25,6 +31,7 @@ def uplift(*args: str, cwd: Path, timeout: int = 300) -> subprocess.CompletedPro
         text=True,
         timeout=timeout,
         check=False,
+        env={**os.environ, **env} if env else None,
     )
 
 

@@ -95,6 +95,9 @@ def test_score_writes_every_customer_and_prints_the_arms_and_the_speed(
             "--out",
             "out/scores.csv",
             cwd=work,
+            # TL2cgen refused to compile on more threads than OpenMP allows, and the
+            # models then stayed uncompiled
+            env={"OMP_NUM_THREADS": "1"},
         )
     )
 

@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from uplift.analysis.learners import UpliftModel
+from uplift.analysis.learners import UpliftModel, omp_threads
 from uplift.scoring import ScoringModel
 
 __all__ = ["CompileReport", "CompiledTrees", "compile_lightgbm", "compile_scoring_model"]
@@ -162,7 +162,7 @@ def compile_lightgbm(model: Any, *, cache_dir: Path | None = None) -> CompiledTr
         try:
             if not library.exists():
                 _build(treelite.frontend.from_lightgbm(booster), library, Path(compiler).name)
-            predictor = tl2cgen.Predictor(library, nthread=os.cpu_count() or 1)
+            predictor = tl2cgen.Predictor(library, nthread=_threads())
         except Exception as exc:  # any failure means: keep LightGBM
             detail = " ".join(log.getvalue().split())[-300:]
             raise RuntimeError(
@@ -252,6 +252,11 @@ def compile_scoring_model(
     return result, report
 
 
+def _threads() -> int:
+    # every core, or what OMP_NUM_THREADS allows: TL2cgen refuses more threads than that
+    return omp_threads() or os.cpu_count() or 1
+
+
 def _build(model: Any, library: Path, toolchain: str) -> None:
     """Compile ``model`` into ``library`` atomically (another process may race us)."""
     import tl2cgen
@@ -262,8 +267,8 @@ def _build(model: Any, library: Path, toolchain: str) -> None:
             model,
             toolchain=toolchain,
             libpath=built,
-            params={"parallel_comp": max(1, os.cpu_count() or 1)},
-            nthread=os.cpu_count() or 1,
+            params={"parallel_comp": _threads()},
+            nthread=_threads(),
         )
         os.replace(built, library)
 

@@ -28,6 +28,7 @@ __all__ = [
     "fit_uplift",
     "make_base",
     "make_learner",
+    "omp_threads",
 ]
 
 #: Learners the spec may name. ``uplift_forest`` is causalml's uplift random forest, for a
@@ -75,8 +76,13 @@ def default_threads() -> int:
     threads spin while they wait, and two runs of two threads each on two cores slowed
     each other about fifteenfold.
     """
+    return omp_threads() or 2
+
+
+def omp_threads() -> int | None:
+    """The thread count ``OMP_NUM_THREADS`` sets (its first level), or ``None`` if unset."""
     raw = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
-    return max(1, int(raw)) if raw.isdigit() else 2
+    return max(1, int(raw)) if raw.isdigit() else None
 
 
 def make_base(base: str, seed: int, params: Mapping[str, Any] | None = None) -> Any:
