@@ -15,24 +15,44 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     # fit about tenfold
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-#: Session fixtures that are costly to build, and the test group that shares one of each.
+#: Test modules that share a costly session fixture, and the group that runs them on one
+#: pytest-xdist worker so that the fixture is built once: the Spark session (a JVM) and
+#: the MLflow server with the example run logged to it. Any other module is a group of its
+#: own, so its module fixtures are built once too.
+GROUPS = {
+    "tests/test_cli_effects.py": "spark",
+    "tests/test_spark_assign.py": "spark",
+    "tests/test_spark_score.py": "spark",
+    "tests/tracking/test_memo_browser.py": "mlflow-server",
+    "tests/tracking/test_mlflow_server.py": "mlflow-server",
+    "tests/tracking/test_privacy.py": "mlflow-server",
+}
 SHARED = {"spark": "spark", "server": "mlflow-server"}
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Group the tests for pytest-xdist (``--dist loadgroup``, set in pyproject.toml).
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Send the tests to the workers a group at a time (see :data:`GROUPS`)."""
+    from xdist.scheduler import LoadScopeScheduling
 
-    A test module's tests run on one worker, so its module fixtures are built once; the
-    tests that use the Spark session or the MLflow server run on one worker, so the JVM
-    and the server (and the run logged to it) start once.
-    """
+    class ByGroup(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::")[0]
+            return GROUPS.get(module, module)
+
+    return ByGroup(config, log)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Keep :data:`GROUPS` true: a module that uses a shared fixture must be in its group."""
     for item in items:
-        if item.get_closest_marker("xdist_group") is not None:
-            continue
-        used = set(getattr(item, "fixturenames", ()))
-        group = next((g for name, g in SHARED.items() if name in used), None)
-        item.add_marker(pytest.mark.xdist_group(group or item.nodeid.split("::")[0]))
+        module = item.nodeid.split("::")[0]
+        for fixture, group in SHARED.items():
+            if fixture in getattr(item, "fixturenames", ()) and GROUPS.get(module) != group:
+                raise pytest.UsageError(
+                    f"{module} uses the {fixture!r} fixture: add it to GROUPS in "
+                    f"tests/conftest.py as {group!r}, so that one worker runs all its users"
+                )
 
 
 @pytest.fixture(autouse=True, scope="session")
