@@ -21,17 +21,21 @@ share of at least 0.9.
 Run from the repository root::
 
     .venv/bin/python tests/benchmarks/bench_policy_oracle.py [--n N] [--fresh N] [--seeds S ...]
+        [--learners L ...] [--base-params JSON]
 
 ``--seeds`` repeats the experiment with other simulation seeds (one fresh base for all):
-one seed's share is one draw of a noisy experiment.
+one seed's share is one draw of a noisy experiment. ``--learners`` and ``--base-params``
+set the spec's ``models.learners`` and ``models.base_params``, as a user would.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -70,8 +74,16 @@ def true_net_values(spec: ExperimentSpec, sim, frame: pd.DataFrame, treatments, 
     return net, pd.DataFrame(worth, index=frame.index), economics.fixed_cost
 
 
-def measure(name: str, n: int | None, fresh: int, seed: int | None = None) -> dict[str, float]:
+def measure(
+    name: str,
+    n: int | None,
+    fresh: int,
+    seed: int | None = None,
+    models: dict[str, Any] | None = None,
+) -> dict[str, float]:
     spec = load_spec(ROOT / "configs" / f"{name}.yaml")
+    if models:  # the spec's models section changed as a user would change it
+        spec = spec.model_copy(update={"models": spec.models.model_copy(update=models)})
     fresh_seed = spec.population.source.seed + 1000  # one fresh base whatever the experiment
     with tempfile.TemporaryDirectory() as tmp:
         update = {"ledger": spec.ledger.model_copy(update={"url": f"sqlite:///{tmp}/l.db"})}
@@ -136,9 +148,23 @@ def main() -> None:
         default=None,
         help="experiment seeds (default: the config's); the fresh base stays the config's",
     )
+    parser.add_argument(
+        "--learners", nargs="*", default=None, help="models.learners (default: the config's)"
+    )
+    parser.add_argument(
+        "--base-params",
+        type=json.loads,
+        default=None,
+        help="models.base_params as JSON, e.g. '{\"num_leaves\": 7}' (default: the config's)",
+    )
     args = parser.parse_args()
+    models: dict[str, Any] = {}
+    if args.learners:
+        models["learners"] = args.learners
+    if args.base_params is not None:
+        models["base_params"] = args.base_params
     rows = [
-        measure(name, args.n, args.fresh, seed)
+        measure(name, args.n, args.fresh, seed, models)
         for name in args.configs
         for seed in (args.seeds or [None])
     ]
