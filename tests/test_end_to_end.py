@@ -362,7 +362,8 @@ def test_uplift_score_applies_the_logged_model(outcome, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     scores = pd.read_parquet(out)
     assert len(scores) == len(data.frame)
-    model = load_scoring_model(mlflow.get_run(summary["mlflow_run_id"]).data.tags["model_uri"])
+    run = mlflow.MlflowClient(uri).get_run(summary["mlflow_run_id"])  # not the global store
+    model = load_scoring_model(run.data.tags["model_uri"], tracking_uri=uri)
     direct = model.predict(data.frame)
     for arm in data.treatments:
         np.testing.assert_allclose(
