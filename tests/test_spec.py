@@ -13,6 +13,7 @@ import jsonschema
 import pytest
 import yaml
 
+from uplift.analysis.learners import make_learner
 from uplift.errors import SpecError
 from uplift.spec import ExperimentSpec, HashAssignment, load_spec, spec_json_schema
 from uplift.summary import summary_json_schema
@@ -491,6 +492,18 @@ def test_learner_entries_take_defaults_from_the_models_block(tmp_path: Path) -> 
     assert [c.base for c in configured] == [models.base, "xgboost", models.base]
     assert configured[1].params == {"max_depth": 3}
     assert configured[0].params == configured[2].params == models.base_params
+
+
+def test_base_params_reach_only_the_learners_on_the_models_base() -> None:
+    """LightGBM's parameters given to the linear base's ridge were a TypeError traceback."""
+    config = yaml.safe_load((ROOT / "configs" / "edtech_trial_lessons.yaml").read_text("utf-8"))
+    config["models"]["base_params"] = {"num_leaves": 7, "min_child_samples": 1000}
+    models = ExperimentSpec.model_validate(config).models
+    by_label = {c.label: c for c in models.configured()}
+    assert by_label["x_learner.linear"].params == {}
+    assert by_label["s_learner"].params == {"num_leaves": 7, "min_child_samples": 1000}
+    for entry in models.configured():  # each builds: no parameter of another kind of model
+        make_learner(entry.learner, "control", 0, entry.params, entry.base)
 
 
 def test_decision_budget_is_optional_and_validated(tmp_path: Path) -> None:

@@ -597,7 +597,9 @@ class LearnerSpec(_Model):
     base: BaseName | None = None
     """The meta-learner's base regressor (default: ``models.base``)."""
     params: dict[str, Any] | None = None
-    """Base model (or uplift forest) parameters (default: ``models.base_params``)."""
+    """Base model (or uplift forest) parameters (default: ``models.base_params`` where the
+    entry's base is ``models.base``; an entry on another base starts from that base's
+    defaults, since the parameters of one kind of model do not fit another)."""
     name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,60}$")
     """The learner's label in reports (default: the learner, with the base when given)."""
 
@@ -650,15 +652,11 @@ class Models(_Model):
         out = []
         for entry in self.learners:
             spec = LearnerSpec(learner=entry) if isinstance(entry, str) else entry
-            out.append(
-                spec.model_copy(
-                    update={
-                        "base": spec.base or self.base,
-                        "params": self.base_params if spec.params is None else spec.params,
-                        "name": spec.label,
-                    }
-                )
-            )
+            base = spec.base or self.base
+            params = spec.params
+            if params is None:
+                params = self.base_params if base == self.base else {}
+            out.append(spec.model_copy(update={"base": base, "params": params, "name": spec.label}))
         return out
 
 
