@@ -97,7 +97,8 @@ def test_every_meta_learner_predicts_exactly_what_lightgbm_does(name: str, tmp_p
     compiled, report = compile_scoring_model(model, cache_dir=tmp_path)
 
     assert (report.compiled, report.kept) == (len(held), 0), report
-    assert report.compiled >= 2
+    # the S-learner is one model of both arms; the others hold one or more per arm
+    assert report.compiled >= (1 if name == "s_learner" else 2)
     # the compiled copy holds no LightGBM model; the original still holds all of them
     assert lgbm_models(compiled.uplift.learner) == []
     assert {id(m) for m in lgbm_models(uplift.learner)} == held

@@ -1539,6 +1539,7 @@ def fit_models(spec: ExperimentSpec, data: PreparedData, report: Report = _quiet
             base_params=learner.params,
             label=name,
             keep_fold_models=True,
+            binary=_binary(spec, primary),
         )
         results.append(fitted)
         for arm in data.treatments:
@@ -1629,6 +1630,7 @@ def targeting_inputs(
                             base=base,
                             seed=seed,
                             base_params=params,
+                            binary=_binary(spec, metric),
                         )
                         for metric in model.outcome_metrics()
                     },
@@ -1687,7 +1689,13 @@ def _value_uplift(
         propensity=_propensity(data),
         base="lightgbm" if forest else str(entry.base or spec.models.base),
         base_params=None if forest else entry.params,
+        binary=_binary(spec, spec.value_metric),
     ).predictions
+
+
+def _binary(spec: ExperimentSpec, metric: str) -> bool:
+    """Whether the metric is 0/1, so that its models fit the log loss."""
+    return spec.outcomes.per_customer[metric].kind == "binary"
 
 
 def _cost_base(spec: ExperimentSpec, entry: LearnerSpec) -> tuple[str, dict[str, Any] | None]:
@@ -1813,7 +1821,16 @@ def scoring_model(
     def fit(name: str, metric: str) -> Any:
         target = data.outcomes[metric].to_numpy(dtype=float)
         settings = other if name != learner.learner else options
-        return fit_uplift(name, x, arms, target, data.control, data.treatments, **settings)
+        return fit_uplift(
+            name,
+            x,
+            arms,
+            target,
+            data.control,
+            data.treatments,
+            binary=_binary(spec, metric),
+            **settings,
+        )
 
     uplift = fit(learner.learner, primary)
     value_uplift = None
@@ -1833,7 +1850,7 @@ def scoring_model(
                     arm_outcomes[arm][metric] = model.learner.models_t[arm]
                     break
             else:
-                regressor = make_base(base, spec.models.seed, params)
+                regressor = make_base(base, spec.models.seed, params, binary=_binary(spec, metric))
                 target = data.outcomes[metric].to_numpy(dtype=float)
                 arm_outcomes[arm][metric] = regressor.fit(x[in_arm], target[in_arm])
     return ScoringModel(

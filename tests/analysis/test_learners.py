@@ -14,8 +14,11 @@ import pytest
 from uplift.analysis.features import encode_features
 from uplift.analysis.learners import (
     CrossFitResult,
+    SLearner,
+    cross_fit_outcome,
     cross_fit_uplift,
     default_threads,
+    fit_uplift,
     make_base,
     make_learner,
 )
@@ -335,3 +338,210 @@ def test_models_run_on_two_threads_unless_omp_num_threads_says_otherwise(
         assert make_base(base, 0, {"n_jobs": 5}).get_params()["n_jobs"] == 5  # the spec wins
     forest = make_learner("uplift_forest", "control", 0)
     assert forest.n_jobs == threads
+
+
+# --- the S-learner: one model of every arm ----------------------------------------------
+
+
+def test_the_s_learner_with_one_arm_predicts_what_causalmls_does(data: tuple) -> None:
+    # reference: causalml's BaseSRegressor on the same base model (its S-learner fits one
+    # model per arm on that arm's and the control's customers: with one arm, ours)
+    from causalml.inference.meta import BaseSRegressor
+
+    X, arms, y, _ = data
+    keep = (arms != "b").to_numpy()
+    x, t, target = X.to_numpy()[keep], arms.to_numpy()[keep], y.to_numpy()[keep]
+    ours = fit_uplift("s_learner", x, t, target, "control", ["a"], seed=5, base_params=FAST)
+    reference = BaseSRegressor(learner=make_base("lightgbm", 5, FAST), control_name="control")
+    reference.fit(X=x, treatment=t, y=target)
+    expected = np.asarray(reference.predict(X=x)).reshape(-1)
+    np.testing.assert_allclose(ours.predict(x)["a"].to_numpy(), expected, rtol=1e-12, atol=1e-12)
+
+
+def test_the_s_learner_learns_the_outcome_of_every_arm_in_one_model(data: tuple) -> None:
+    X, arms, y, tau = data
+    model = fit_uplift(
+        "s_learner",
+        X,
+        arms.to_numpy(),
+        y.to_numpy(),
+        "control",
+        ["a", "b"],
+        seed=0,
+        base_params=FAST,
+    )
+    learner = model.learner
+    assert isinstance(learner, SLearner)
+    assert list(learner.t_groups) == ["a", "b"]
+    # one model, fitted on every customer: an indicator per arm before the three features
+    assert learner.model.n_features_in_ == 2 + 3
+    assert learner.model.booster_.num_trees() == FAST["n_estimators"]
+    scored = model.predict(X)
+    for arm in ["a", "b"]:
+        assert np.corrcoef(scored[arm], tau[arm])[0, 1] > 0.7
+    with pytest.raises(ValueError, match="at least one treatment arm"):
+        SLearner(make_base("lightgbm", 0, FAST), "control").fit(
+            X.to_numpy()[:50], np.array(["control"] * 50), y.to_numpy()[:50]
+        )
+
+
+def test_sharing_the_outcome_model_between_arms_estimates_small_arms_better() -> None:
+    # Simulation with known effects: a control of 20% and four treatment arms. causalml's
+    # S-learner learns the outcome's shape again for each arm from that arm and the
+    # control; one model learns it from everyone, so its effects are closer to the truth
+    # (given trees enough for four effects: with 30 it is the one that underfits).
+    from causalml.inference.meta import BaseSRegressor
+
+    errors = []
+    for seed in range(3):
+        rng = np.random.default_rng(seed)
+        n = 12_000
+        x = rng.normal(size=(n, 4))
+        treatments = ["a", "b", "c", "d"]
+        arms = rng.choice(["control", *treatments], n)
+        lift = {arm: (k + 1) * 0.25 * (x[:, 0] > 0) for k, arm in enumerate(treatments)}
+        shape = np.sin(2 * x[:, 1]) + x[:, 2] ** 2 + 0.5 * x[:, 3]
+        effect = np.select([arms == a for a in treatments], [lift[a] for a in treatments], 0.0)
+        y = shape + effect + rng.normal(size=n)
+        fresh = rng.normal(size=(5000, 4))
+        truth = np.column_stack([(k + 1) * 0.25 * (fresh[:, 0] > 0) for k in range(4)])
+        params = {**FAST, "n_estimators": 120}
+        ours = fit_uplift("s_learner", x, arms, y, "control", treatments, base_params=params)
+        per_arm = BaseSRegressor(learner=make_base("lightgbm", 0, params), control_name="control")
+        per_arm.fit(X=x, treatment=arms, y=y)
+        errors.append(
+            [
+                np.sqrt(np.mean((ours.predict(fresh).to_numpy() - truth) ** 2)),
+                np.sqrt(np.mean((np.asarray(per_arm.predict(X=fresh)) - truth) ** 2)),
+            ]
+        )
+    error_ours, error_per_arm = np.mean(errors, axis=0)
+    assert error_ours < 0.85 * error_per_arm, (error_ours, error_per_arm)
+
+
+# --- binary outcomes: the outcome models fit the log loss -------------------------------
+
+
+def test_binary_bases_fit_the_log_loss_unless_the_parameters_say_otherwise() -> None:
+    assert make_base("lightgbm", 0, binary=True).objective == "cross_entropy"
+    assert make_base("lightgbm", 0).objective is None  # LightGBM's regression (L2)
+    assert make_base("xgboost", 0, binary=True).objective == "reg:logistic"
+    assert make_base("xgboost", 0).objective == "reg:squarederror"
+    assert make_base("lightgbm", 0, {"objective": "huber"}, binary=True).objective == "huber"
+    # the forest's leaf shares are probabilities already; ridge stays a linear probability model
+    for base in ["random_forest", "linear"]:
+        assert repr(make_base(base, 0, binary=True)) == repr(make_base(base, 0))
+
+
+@pytest.mark.parametrize(
+    ("name", "outcome_models", "effect_models"),
+    [
+        ("s_learner", ["learner"], []),
+        ("t_learner", ["learner"], []),
+        (
+            "x_learner",
+            ["control_outcome_learner", "treatment_outcome_learner"],
+            ["control_effect_learner", "treatment_effect_learner"],
+        ),
+        ("r_learner", ["outcome_learner"], ["effect_learner"]),
+        (
+            "dr_learner",
+            ["control_outcome_learner", "treatment_outcome_learner"],
+            ["treatment_effect_learner"],
+        ),
+    ],
+)
+def test_only_the_models_of_a_binary_outcome_fit_the_log_loss(
+    name: str, outcome_models: list[str], effect_models: list[str]
+) -> None:
+    # an effect is a difference of probabilities, negative for some customers: the models
+    # of the effect (X, R and DR learners' second stage) stay regressions
+    learner = make_learner(name, "control", 0, FAST, binary=True)
+    for attribute in outcome_models:
+        assert getattr(learner, attribute).objective == "cross_entropy", attribute
+    for attribute in effect_models:
+        assert getattr(learner, attribute).objective is None, attribute
+    plain = make_learner(name, "control", 0, FAST)
+    for attribute in outcome_models + effect_models:
+        assert getattr(plain, attribute).objective is None, attribute
+
+
+def _binary_dataset(n: int, seed: int) -> tuple[pd.DataFrame, pd.Series, pd.Series, dict]:
+    """A rare 0/1 outcome (about 10%) whose arms shift its log-odds: arm ``a`` by 1.2 where
+    ``x0 > 0``, arm ``b`` by 0.4 everywhere. The true effects are differences of
+    probabilities."""
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame({"x0": rng.uniform(-1, 1, n), "x1": rng.normal(size=n)})
+    arms = pd.Series(rng.choice(["control", "a", "b"], n, p=[0.2, 0.4, 0.4]))
+    base = -3.0 + 1.2 * X["x1"].to_numpy()
+    shift = {"a": 1.2 * (X["x0"].to_numpy() > 0), "b": np.full(n, 0.4)}
+    tau = {arm: _sigmoid(base + s) - _sigmoid(base) for arm, s in shift.items()}
+    logit = base + np.select([arms == "a", arms == "b"], [shift["a"], shift["b"]], 0.0)
+    y = pd.Series((rng.random(n) < _sigmoid(logit)).astype(float))
+    return X, arms, y, tau
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return np.asarray(1.0 / (1.0 + np.exp(-z)))
+
+
+@pytest.mark.parametrize("name", ["s_learner", "t_learner", "x_learner", "dr_learner"])
+def test_binary_learners_find_the_true_difference_of_probabilities(name: str) -> None:
+    X, arms, y, tau = _binary_dataset(20_000, seed=2)
+    result = cross_fit_uplift(
+        name,
+        X,
+        arms,
+        y,
+        "control",
+        ["a", "b"],
+        folds=3,
+        seed=0,
+        propensity={"a": 2 / 3, "b": 2 / 3},  # 0.4 / (0.4 + 0.2)
+        base_params=FAST,
+        binary=True,
+        refit=True,
+    )
+    predicted = result.predictions
+    # oracle: the simulated difference of probabilities of every customer is known
+    assert np.corrcoef(predicted["a"], tau["a"])[0, 1] > 0.7
+    # and the average prediction is within three standard errors of a difference of two
+    # means of the average true effect
+    for arm in ["a", "b"]:
+        se = np.sqrt(sum(y[arms == g].var() / (arms == g).sum() for g in [arm, "control"]))
+        assert predicted[arm].mean() == pytest.approx(tau[arm].mean(), abs=3 * se)
+    # the refitted models of the outcome predict probabilities
+    assert result.model is not None
+    learner = result.model.learner
+    if name in ("s_learner", "t_learner"):
+        probabilities = (
+            learner.model.predict(np.column_stack([np.zeros((len(X), 2)), X]))
+            if name == "s_learner"
+            else learner.models_c["a"].predict(X.to_numpy())
+        )
+        assert probabilities.min() > 0.0 and probabilities.max() < 1.0
+
+
+def test_a_binary_outcome_model_refuses_a_non_binary_outcome() -> None:
+    X, arms, y, _ = _binary_dataset(600, seed=3)
+    with pytest.raises(ValueError, match=r"binary \(0/1\) outcome"):
+        cross_fit_uplift(
+            "s_learner",
+            X,
+            arms,
+            y * 2.0,
+            "control",
+            ["a", "b"],
+            folds=2,
+            binary=True,
+            base_params=FAST,
+        )
+    with pytest.raises(ValueError, match=r"binary \(0/1\) outcome"):
+        cross_fit_outcome(
+            X,
+            y.to_numpy() * 2.0,
+            np.ones(len(X), bool),
+            np.arange(len(X)) % 2,
+            binary=True,
+            base_params=FAST,
+        )

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.base import clone
 from sklearn.model_selection import StratifiedKFold
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "LEARNERS",
     "PROPENSITY_LEARNERS",
     "CrossFitResult",
+    "SLearner",
     "UpliftModel",
     "cross_fit_outcome",
     "cross_fit_uplift",
@@ -85,22 +87,32 @@ def omp_threads() -> int | None:
     return max(1, int(raw)) if raw.isdigit() else None
 
 
-def make_base(base: str, seed: int, params: Mapping[str, Any] | None = None) -> Any:
+def make_base(
+    base: str, seed: int, params: Mapping[str, Any] | None = None, *, binary: bool = False
+) -> Any:
     """A base regressor: LightGBM, XGBoost, a scikit-learn random forest or ridge regression.
 
     ``params`` override the defaults (small, regularised models on
-    :func:`default_threads` threads).
+    :func:`default_threads` threads). With ``binary``, the target is 0/1 and the boosted
+    trees minimise its log loss and predict a probability (LightGBM's ``cross_entropy``,
+    XGBoost's ``reg:logistic`` objective); the forest's leaf shares already are
+    probabilities, and ridge stays a linear probability model. An ``objective`` in
+    ``params`` wins.
     """
     params = dict(params or {})
     threads = {"n_jobs": default_threads()}
     if base == "lightgbm":
         from lightgbm import LGBMRegressor
 
-        return LGBMRegressor(**{**_LGBM_DEFAULTS, **threads, "random_state": seed, **params})
+        loss = {"objective": "cross_entropy"} if binary else {}
+        return LGBMRegressor(
+            **{**_LGBM_DEFAULTS, **threads, "random_state": seed, **loss, **params}
+        )
     if base == "xgboost":
         from xgboost import XGBRegressor
 
-        return XGBRegressor(**{**_XGB_DEFAULTS, **threads, "random_state": seed, **params})
+        loss = {"objective": "reg:logistic"} if binary else {}
+        return XGBRegressor(**{**_XGB_DEFAULTS, **threads, "random_state": seed, **loss, **params})
     if base == "random_forest":
         from sklearn.ensemble import RandomForestRegressor
 
@@ -126,6 +138,8 @@ def make_learner(
     seed: int,
     base_params: Mapping[str, Any] | None = None,
     base: str = "lightgbm",
+    *,
+    binary: bool = False,
 ) -> Any:
     """An unfitted causalml learner: a meta-learner on ``base``, or the uplift forest.
 
@@ -141,11 +155,15 @@ def make_learner(
         Parameters of the base model, or of the uplift forest.
     base : str
         One of :data:`BASES`; ignored by the uplift forest.
+    binary : bool
+        The outcome is 0/1: the models of the outcome (all of the S- and T-learners',
+        the first stage of the X-, R- and DR-learners) fit its log loss (see
+        :func:`make_base`); the models of the effect, which can be negative, stay
+        regressions.
     """
     from causalml.inference.meta import (
         BaseDRRegressor,
         BaseRRegressor,
-        BaseSRegressor,
         BaseTRegressor,
         BaseXRegressor,
     )
@@ -161,7 +179,7 @@ def make_learner(
         }
         return UpliftRandomForestClassifier(control_name=control, **params)
     meta = {
-        "s_learner": BaseSRegressor,
+        "s_learner": SLearner,
         "t_learner": BaseTRegressor,
         "x_learner": BaseXRegressor,
         "r_learner": BaseRRegressor,
@@ -169,14 +187,80 @@ def make_learner(
     }
     if name not in meta:
         raise ValueError(f"unknown learner {name!r}; known learners are {list(LEARNERS)}")
-    learner = make_base(base, seed, base_params)
+    outcome = make_base(base, seed, base_params, binary=binary)
+    if name in ("s_learner", "t_learner"):
+        return meta[name](learner=outcome, control_name=control)
+    effect = make_base(base, seed, base_params)
     if name == "r_learner":
+        r = BaseRRegressor(
+            outcome_learner=outcome, effect_learner=effect, control_name=control, random_state=seed
+        )
         # its internal cross_val_predict spawns worker processes by default; on a small
         # machine that costs far more than it saves (same predictions either way)
-        r = BaseRRegressor(learner=learner, control_name=control, random_state=seed)
         r.cv_n_jobs = 1
         return r
-    return meta[name](learner=learner, control_name=control)
+    if name == "x_learner":
+        return BaseXRegressor(
+            control_outcome_learner=outcome,
+            treatment_outcome_learner=clone(outcome),
+            control_effect_learner=effect,
+            treatment_effect_learner=clone(effect),
+            control_name=control,
+        )
+    return BaseDRRegressor(
+        control_outcome_learner=outcome,
+        treatment_outcome_learner=clone(outcome),
+        treatment_effect_learner=effect,
+        control_name=control,
+    )
+
+
+class SLearner:
+    """S-learner: one outcome model of every arm, the arm among its features.
+
+    The model sees each arm as an indicator column (all zero for the control) before the
+    features, and an arm's effect on a customer is the prediction with that arm's
+    indicator set less the prediction with none. With one treatment arm this is
+    causalml's ``BaseSRegressor``; with several, causalml fits one model per arm on that
+    arm's and the control's customers, while this one model learns the outcome's shape,
+    shared by all arms, from every customer (as EconML's ``SLearner`` does). The one model
+    spends its trees on every arm's effect, so it needs trees enough for them all. It has
+    causalml's ``fit(X, treatment, y)``, ``predict(X)`` and ``t_groups``.
+
+    Parameters
+    ----------
+    learner : regressor
+        An unfitted scikit-learn regressor; a clone of it is fitted.
+    control_name : str
+        The control arm's label.
+    """
+
+    def __init__(self, learner: Any, control_name: str) -> None:
+        self.learner = learner
+        self.control_name = control_name
+
+    def fit(self, X: np.ndarray, treatment: np.ndarray, y: np.ndarray) -> SLearner:
+        """Fit the outcome model on every customer; ``treatment`` holds each one's arm."""
+        treatment = np.asarray(treatment).astype(str)
+        groups = np.unique(treatment[treatment != str(self.control_name)])
+        if len(groups) == 0:
+            raise ValueError("the S-learner needs customers of at least one treatment arm")
+        self.t_groups = groups
+        indicators = (treatment[:, None] == groups[None, :]).astype(float)
+        self.model = clone(self.learner).fit(np.hstack([indicators, X]), y)
+        return self
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Each arm's predicted effect against the control, one column per ``t_groups``."""
+        x = np.asarray(X, dtype=float)
+        k = len(self.t_groups)
+        control = self.model.predict(np.hstack([np.zeros((len(x), k)), x]))
+        out = np.empty((len(x), k))
+        for j in range(k):
+            indicators = np.zeros((len(x), k))
+            indicators[:, j] = 1.0
+            out[:, j] = self.model.predict(np.hstack([indicators, x])) - control
+        return out
 
 
 @dataclass(frozen=True)
@@ -218,20 +302,23 @@ def fit_uplift(
     propensity: Mapping[str, float] | None = None,
     base: str = "lightgbm",
     base_params: Mapping[str, Any] | None = None,
+    binary: bool = False,
 ) -> UpliftModel:
     """Fit one learner on every row given.
 
     The propensity learners (X, R, DR) get ``propensity`` when it is known (we assigned
     the arms); otherwise the arms' shares among these rows, which is the propensity of a
-    randomized experiment. The uplift forest needs a 0/1 outcome.
+    randomized experiment. The uplift forest needs a 0/1 outcome, and so does ``binary``
+    (the outcome models fit its log loss, see :func:`make_learner`).
     """
     x = X.to_numpy(dtype=float) if isinstance(X, pd.DataFrame) else np.asarray(X, float)
     arm_values = np.asarray(arms).astype(str)
     target = np.asarray(y, dtype=float)
-    learner = make_learner(name, control, seed, base_params, base)
+    if (binary or name == "uplift_forest") and not np.isin(target, (0.0, 1.0)).all():
+        what = "the uplift forest" if name == "uplift_forest" else "a binary outcome model"
+        raise ValueError(f"{what} needs a binary (0/1) outcome")
+    learner = make_learner(name, control, seed, base_params, base, binary=binary)
     if name == "uplift_forest":
-        if not np.isin(target, (0.0, 1.0)).all():
-            raise ValueError("the uplift forest needs a binary (0/1) outcome")
         learner.fit(X=x, treatment=arm_values, y=target.astype(int))
         return UpliftModel(name, learner, control, tuple(treatments), None)
     kwargs: dict[str, Any] = {}
@@ -281,6 +368,7 @@ def cross_fit_uplift(
     label: str | None = None,
     refit: bool = False,
     keep_fold_models: bool = False,
+    binary: bool = False,
 ) -> CrossFitResult:
     """Out-of-fold predicted uplift of every treatment arm for every customer.
 
@@ -316,6 +404,8 @@ def cross_fit_uplift(
     keep_fold_models : bool
         Keep each fold's model (``CrossFitResult.fold_models``), for measures that
         re-predict held-out customers, such as permutation importance.
+    binary : bool
+        ``y`` is 0/1: its models fit the log loss (see :func:`make_learner`).
     """
     arm_values = arms.astype(str).to_numpy()
     x = X.to_numpy(dtype=float)
@@ -327,6 +417,7 @@ def cross_fit_uplift(
         "propensity": propensity,
         "base": base,
         "base_params": base_params,
+        "binary": binary,
     }
     fold = np.full(len(X), -1, dtype=np.int64)
     kept = []
@@ -354,6 +445,7 @@ def cross_fit_outcome(
     base: str = "lightgbm",
     seed: int = 0,
     base_params: Mapping[str, Any] | None = None,
+    binary: bool = False,
 ) -> np.ndarray:
     """Out-of-fold prediction of an outcome, learned on some rows, for every customer.
 
@@ -371,18 +463,20 @@ def cross_fit_outcome(
         Boolean mask of the customers to learn from (an arm's customers).
     fold : np.ndarray
         Each customer's fold, as :attr:`CrossFitResult.fold` gives it.
-    base, seed, base_params
+    base, seed, base_params, binary
         The base regressor, as :func:`make_base` takes them.
     """
     x = X.to_numpy(dtype=float) if isinstance(X, pd.DataFrame) else np.asarray(X, float)
     target = np.asarray(y, dtype=float)
+    if binary and not np.isin(target[rows], (0.0, 1.0)).all():
+        raise ValueError("a binary outcome model needs a binary (0/1) outcome")
     out = np.full(len(x), np.nan)
     for k in np.unique(fold):
         test = fold == k
         train = rows & ~test
         if not train.any():
             raise ValueError(f"fold {k}: no customer to learn from outside the fold")
-        model = make_base(base, seed, base_params).fit(x[train], target[train])
+        model = make_base(base, seed, base_params, binary=binary).fit(x[train], target[train])
         out[test] = model.predict(x[test])
     return out
 
