@@ -438,7 +438,8 @@ def test_assign_refuses_a_changed_salt_unless_a_new_version_is_asked_for(
 
 def test_power_prints_an_mde_per_treatment_arm(launched: Launched, tmp_path: Path) -> None:
     write_spec(tmp_path, example())
-    result = ok(uplift("power", "spec.yaml", cwd=tmp_path))
+    # the primary metric (bought) has no pre-period column: the revenue has one
+    result = ok(uplift("power", "spec.yaml", "--metric", "revenue", cwd=tmp_path))
     spread = re.search(
         r"^Spread: ([\d.]+) \(pre-period column 'revenue_pre_60d'", result.stdout, re.M
     )

@@ -54,7 +54,7 @@ SPEC_CASES: dict[str, tuple[Callable[[str], str], tuple[str, ...]]] = {
         ("assignment.arms", "1.1"),
     ),
     "unknown-primary-metric": (
-        lambda t: replace_once(t, "primary: revenue", "primary: profit"),
+        lambda t: replace_once(t, "primary: bought", "primary: profit"),
         ("outcomes.primary", "profit"),
     ),
     "function-call": (set_eligible("len(plan) > 2"), ("population.eligible", "len(")),

@@ -85,8 +85,10 @@ def test_edtech_example_reads_as_written() -> None:
     spec = load_spec(EXAMPLE)
     assert spec.name == "edtech-trial-lessons"
     assert spec.hypothesis.kind == "trial_lessons"
-    assert spec.outcomes.primary == "revenue"
+    assert spec.outcomes.primary == "bought"
+    assert spec.outcomes.metrics["bought"].kind == "binary"
     assert spec.outcomes.metrics["revenue"].kind == "continuous"
+    assert (spec.value_metric, spec.value.unit_value) == ("bought", 290.0)
     assert isinstance(spec.assignment, HashAssignment)
     assert spec.assignment.control == "control"
     assert spec.assignment.treatments == ["two_lessons", "four_lessons"]
@@ -168,13 +170,13 @@ CASES = [
     ),
     Case(
         "unknown-primary-metric",
-        lambda t: replace_once(t, "primary: revenue", "primary: profit"),
+        lambda t: replace_once(t, "primary: bought", "primary: profit"),
         ("'outcomes.primary'", "'profit'"),
         at("primary: profit"),
     ),
     Case(
         "unknown-value-metric",
-        lambda t: replace_once(t, "  metric: revenue\n", "  metric: margin\n"),
+        lambda t: replace_once(t, "  metric: bought\n", "  metric: margin\n"),
         ("'value.metric'", "'margin'"),
         at("metric: margin"),
     ),
@@ -282,7 +284,7 @@ CASES = [
         "ratio-as-the-primary-metric",
         lambda t: replace_once(
             add_metric(t, "per_buyer: {kind: ratio, numerator: revenue, denominator: bought}"),
-            "primary: revenue",
+            "primary: bought",
             "primary: per_buyer",
         ),
         ("'outcomes.primary'", "ratio metric 'per_buyer'"),
@@ -292,7 +294,7 @@ CASES = [
         "ratio-as-the-value-metric",
         lambda t: replace_once(
             add_metric(t, "per_buyer: {kind: ratio, numerator: revenue, denominator: bought}"),
-            "  metric: revenue\n",
+            "  metric: bought\n",
             "  metric: per_buyer\n",
         ),
         ("'value.metric'", "'per_buyer'", "binary or continuous"),
@@ -340,7 +342,11 @@ CASES = [
     ),
     Case(
         "uplift-forest-on-a-continuous-primary-metric",
-        lambda t: replace_once(t, LEARNERS_LINE, "learners: [uplift_forest]"),
+        lambda t: replace_once(
+            replace_once(t, LEARNERS_LINE, "learners: [uplift_forest]"),
+            "primary: bought",
+            "primary: revenue",
+        ),
         ("'models.learners.0'", "binary outcome", "'revenue' is continuous"),
         at("learners: [uplift_forest]"),
     ),
