@@ -65,6 +65,8 @@ class Economics:
     contact_cost: float
     offer_cost: Callable[[pd.DataFrame], np.ndarray]
     source: str
+    value_column: str
+    """The simulator's column of the value metric that ``value_per_unit`` prices."""
 
 
 def _offer_cost(offer: dict[str, Any], value_column: str) -> Callable[[pd.DataFrame], np.ndarray]:
@@ -113,6 +115,7 @@ def _economics(kind: str) -> Economics:
             float(economics.get("contact_cost", 0.0)),
             _offer_cost(offer, outcomes["metrics"][metric]["column"]),
             path.name,
+            outcomes["metrics"][metric]["column"],
         )
     defaults = {
         "trial_lessons": (0.55, lambda e: 9.0 * e["took_trial"].to_numpy()),
@@ -120,7 +123,7 @@ def _economics(kind: str) -> Economics:
         "lower_check_offer": (0.35, lambda e: 0.15 * e["revenue_30d"].to_numpy()),
     }
     margin, cost = defaults[kind]
-    return Economics(1.0, margin, 0.0, cost, "defaults")
+    return Economics(1.0, margin, 0.0, cost, "defaults", VALUE_METRIC[kind])
 
 
 def _arms(sim: Simulation, arm: str) -> pd.Series:
@@ -262,7 +265,7 @@ def test_effects_are_heterogeneous_across_rfm_segments(kind: str) -> None:
     # value per unit * (E[value | offer] - E[value | control]) - offer cost - contact cost
     econ = _economics(kind)
     sim = simulate(kind, 20_000, 17, ["offer"], arm_effects={"offer": econ.arm_scale})
-    metric = VALUE_METRIC[kind]
+    metric = econ.value_column
     with_offer = sim.expected("offer")
     gain = econ.value_per_unit * (with_offer[metric] - sim.expected("control")[metric])
     net = gain.to_numpy() - econ.offer_cost(with_offer) - econ.contact_cost
