@@ -178,18 +178,13 @@ def make_learner(
             **(base_params or {}),
         }
         return UpliftRandomForestClassifier(control_name=control, **params)
-    meta = {
-        "s_learner": SLearner,
-        "t_learner": BaseTRegressor,
-        "x_learner": BaseXRegressor,
-        "r_learner": BaseRRegressor,
-        "dr_learner": BaseDRRegressor,
-    }
-    if name not in meta:
+    if name not in LEARNERS:
         raise ValueError(f"unknown learner {name!r}; known learners are {list(LEARNERS)}")
     outcome = make_base(base, seed, base_params, binary=binary)
-    if name in ("s_learner", "t_learner"):
-        return meta[name](learner=outcome, control_name=control)
+    if name == "s_learner":
+        return SLearner(learner=outcome, control_name=control)
+    if name == "t_learner":
+        return BaseTRegressor(learner=outcome, control_name=control)
     effect = make_base(base, seed, base_params)
     if name == "r_learner":
         r = BaseRRegressor(
@@ -252,14 +247,14 @@ class SLearner:
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Each arm's predicted effect against the control, one column per ``t_groups``."""
-        x = np.asarray(X, dtype=float)
         k = len(self.t_groups)
-        control = self.model.predict(np.hstack([np.zeros((len(x), k)), x]))
-        out = np.empty((len(x), k))
+        design = np.hstack([np.zeros((len(X), k)), np.asarray(X, dtype=float)])
+        control = self.model.predict(design)
+        out = np.empty((len(design), k))
         for j in range(k):
-            indicators = np.zeros((len(x), k))
-            indicators[:, j] = 1.0
-            out[:, j] = self.model.predict(np.hstack([indicators, x])) - control
+            design[:, j] = 1.0  # arm j's indicator, the others zero
+            out[:, j] = self.model.predict(design) - control
+            design[:, j] = 0.0
         return out
 
 
@@ -314,9 +309,10 @@ def fit_uplift(
     x = X.to_numpy(dtype=float) if isinstance(X, pd.DataFrame) else np.asarray(X, float)
     arm_values = np.asarray(arms).astype(str)
     target = np.asarray(y, dtype=float)
-    if (binary or name == "uplift_forest") and not np.isin(target, (0.0, 1.0)).all():
-        what = "the uplift forest" if name == "uplift_forest" else "a binary outcome model"
-        raise ValueError(f"{what} needs a binary (0/1) outcome")
+    if name == "uplift_forest":
+        _check_binary(target, "the uplift forest")
+    elif binary:
+        _check_binary(target, "a binary outcome model")
     learner = make_learner(name, control, seed, base_params, base, binary=binary)
     if name == "uplift_forest":
         learner.fit(X=x, treatment=arm_values, y=target.astype(int))
@@ -468,8 +464,8 @@ def cross_fit_outcome(
     """
     x = X.to_numpy(dtype=float) if isinstance(X, pd.DataFrame) else np.asarray(X, float)
     target = np.asarray(y, dtype=float)
-    if binary and not np.isin(target[rows], (0.0, 1.0)).all():
-        raise ValueError("a binary outcome model needs a binary (0/1) outcome")
+    if binary:
+        _check_binary(target[rows], "a binary outcome model")
     out = np.full(len(x), np.nan)
     for k in np.unique(fold):
         test = fold == k
@@ -479,6 +475,11 @@ def cross_fit_outcome(
         model = make_base(base, seed, base_params, binary=binary).fit(x[train], target[train])
         out[test] = model.predict(x[test])
     return out
+
+
+def _check_binary(target: np.ndarray, what: str) -> None:
+    if not np.isin(target, (0.0, 1.0)).all():
+        raise ValueError(f"{what} needs a binary (0/1) outcome")
 
 
 def _observed_propensity(
