@@ -425,11 +425,19 @@ def test_the_chosen_learner_is_the_one_whose_policy_earns_most_out_of_fold(outco
     selection = summary["model_selection"]
     policies = {row["name"]: row for row in selection["policies"]}
     assert set(policies) == {row["name"] for row in summary["models"]}
-    best = max(policies, key=lambda name: policies[name]["per_customer"])
+    # the screen: a learner whose net values err more than one standard error above the
+    # least is not a candidate; the one that errs least always is
+    for row in policies.values():
+        se = row["risk_difference_se"]
+        assert row["risk_difference"] >= 0.0
+        assert row["screened_out"] == (row["risk_difference"] > se > 0.0)
+    candidates = [name for name, row in policies.items() if not row["screened_out"]]
+    assert any(policies[name]["risk_difference"] == 0.0 for name in candidates)
+    best = max(candidates, key=lambda name: policies[name]["per_customer"])
     assert selection["chosen"] == best and policies[best]["chosen"]
     assert policies[best]["difference"] == 0.0
-    for row in policies.values():
-        assert row["difference"] <= 0.0
+    for name, row in policies.items():
+        assert row["difference"] <= 0.0 or name not in candidates
         assert row["ci_low"] <= row["per_customer"] <= row["ci_high"]
     # the targeting section values the chosen learner's policy on its own scores
     assert summary["targeting"]["rows"][0]["treated_share"] == pytest.approx(

@@ -161,6 +161,10 @@ def make_summary() -> dict[str, Any]:
                     "difference": -0.3,
                     "difference_ci_low": -0.8,
                     "difference_ci_high": 0.2,
+                    "risk": 812.5,
+                    "risk_difference": 1.4,
+                    "risk_difference_se": 2.1,
+                    "screened_out": False,
                     "chosen": False,
                 },
                 {
@@ -173,6 +177,10 @@ def make_summary() -> dict[str, Any]:
                     "difference": 0.0,
                     "difference_ci_low": 0.0,
                     "difference_ci_high": 0.0,
+                    "risk": 811.1,
+                    "risk_difference": 0.0,
+                    "risk_difference_se": 0.0,
+                    "screened_out": False,
                     "chosen": True,
                 },
             ],
@@ -692,6 +700,39 @@ def test_one_learner_has_no_comparison_tables() -> None:
     assert "Each learner's own policy" not in text
     assert not [h for _, h in page.headers if h and h[0] == "Learner"]
     assert "0.190 (95% CI 0.120 to 0.260)" in text  # its Qini, in a sentence
+
+
+def test_a_learner_screened_out_is_marked_and_left_out_of_the_winners_curse() -> None:
+    summary = make_summary()
+    policies = summary["model_selection"]["policies"]
+    # a third learner with the most valuable policy, screened out: its net values err
+    # 9.0 +- 2.0 above the least
+    policies.append(
+        policies[0]
+        | {
+            "name": "x_learner",
+            "per_customer": 1.9,
+            "difference": 0.4,
+            "difference_ci_low": -0.1,
+            "difference_ci_high": 0.9,
+            "risk_difference": 9.0,
+            "risk_difference_se": 2.0,
+            "screened_out": True,
+        }
+    )
+    page = Page(render_memo(summary, make_spec(), {}))
+    (head,) = [h for _, h in page.headers if h and h[0] == "Learner" and len(h) == 5]
+    assert head[-1] == "Error above the least (± SE)"
+    rows = {r[0]: r[-1] for r in page.tables[""] if "learner" in r[0] and len(r) == 5}
+    assert rows == {
+        "s_learner": "1.40 ± 2.10",
+        "t_learner (chosen)": "least",
+        "x_learner": "9.00 ± 2.00 screened out",
+    }
+    caveats = page.text("caveats")
+    # picked from the two the screen kept, so its lead is over s_learner, not x_learner
+    assert "best of 2 learners" in caveats
+    assert "lead over s_learner is 0.30 (95% CI -0.20 to 0.80)" in caveats
 
 
 def test_two_learners_have_comparison_tables() -> None:

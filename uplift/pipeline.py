@@ -1572,7 +1572,7 @@ def fit_models(spec: ExperimentSpec, data: PreparedData, report: Report = _quiet
         choices = {
             label: _choose(spec, data, net, inputs.spend[label]) for label, net in nets.items()
         }
-        policies = compare_policies(choices, scores, alpha=alpha)
+        policies = compare_policies(choices, scores, net_values=nets, alpha=alpha)
     name = policies.chosen if policies is not None else comparison.chosen
     chosen = next(r for r in results if r.name == name)
     table = pd.DataFrame(rows)
@@ -1922,7 +1922,9 @@ def build_summary(
             "model_selection": {
                 "criterion": "the learner whose targeting policy (out-of-fold predictions, "
                 "best positive arm per customer) has the highest doubly robust incremental "
-                "profit on common scores; with one learner, that learner",
+                "profit on common scores, among the learners whose predicted net values are "
+                "within one standard error of the smallest squared error against the same "
+                "scores; with one learner, that learner",
                 "chosen": analysis.modelling.chosen,
                 "qini_leader": analysis.modelling.comparison.chosen,
                 "policies": _records(analysis.modelling.policies.to_frame())

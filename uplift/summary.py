@@ -266,6 +266,14 @@ class PolicyComparisonRow(_Row):
     """This policy's value minus the chosen one's, per customer (paired)."""
     difference_ci_low: Number
     difference_ci_high: Number
+    risk: Number = None
+    """Mean squared error of the learner's out-of-fold predicted net values against the
+    doubly robust scores: its true error plus a constant shared by every learner."""
+    risk_difference: Number = None
+    """This learner's risk minus the lowest (paired, on the same customers)."""
+    risk_difference_se: Number = None
+    screened_out: bool = False
+    """The risk difference exceeds one standard error: the learner was not a candidate."""
     chosen: bool
 
 

@@ -18,6 +18,7 @@ from uplift.value.policy import (
     compare_policies,
     doubly_robust_scores,
     evaluate_policies,
+    net_value_risk,
     policy_value,
     profit_curve,
     within_budget,
@@ -208,6 +209,92 @@ def test_compare_policies_picks_the_most_valuable_with_paired_intervals() -> Non
     assert high < 0  # the oracle rule is demonstrably better than the noisy one
     # and the truth agrees with the ranking
     assert true_value(good, uplift) > true_value(noisy, uplift)
+
+
+def test_risk_differences_estimate_true_error_differences_with_honest_intervals() -> None:
+    # ground truth by simulation: two learners' predictions are the true net uplift plus
+    # noise of known size, drawn apart from the outcomes (as out-of-fold predictions are);
+    # the true difference of their errors is known per experiment, and the paired
+    # difference of risks on common doubly robust scores must be unbiased for it with a
+    # normal interval of nominal coverage
+    rng = np.random.default_rng(2024)
+    errors, covered = [], []
+    for _ in range(200):
+        e = experiment(4_000, rng)
+        uplift = e["uplift"]
+        assert isinstance(uplift, pd.DataFrame)
+        good = uplift + rng.normal(0.0, 0.3, uplift.shape)
+        noisy = uplift + rng.normal(0.0, 0.6, uplift.shape)
+        mean_net = (good + noisy) / 2  # the scores' outcome model, as the pipeline builds it
+        args = (e["y"], e["arms"], "control", ["a", "b"], SHARES, np.full(len(uplift), 5.0))
+        scores = doubly_robust_scores(*args, mean_net)  # type: ignore[arg-type]
+        gap = net_value_risk(noisy, scores) - net_value_risk(good, scores)
+        truth = float(
+            (((noisy - uplift) ** 2).sum(axis=1) - ((good - uplift) ** 2).sum(axis=1)).mean()
+        )
+        se = gap.std(ddof=1) / np.sqrt(len(gap))
+        errors.append(gap.mean() - truth)
+        covered.append(abs(gap.mean() - truth) <= 1.96 * se)
+    errors_ = np.asarray(errors)
+    assert abs(errors_.mean()) < 3 * errors_.std(ddof=1) / np.sqrt(len(errors_))
+    # 95% nominal; 200 draws put a binomial 99.9% band at about 0.91 to 0.99
+    assert 0.91 <= np.mean(covered) <= 0.99
+
+
+def test_risk_is_the_mean_squared_error_against_the_scores_and_checks_its_arms() -> None:
+    # hand computation: customer 0 errs (2 - 1.5, 0 - 1) -> 0.25 + 1; customer 1 errs
+    # (-1 - 0, 3 - 3) -> 1 + 0
+    scores = pd.DataFrame({"a": [2.0, -1.0], "b": [0.0, 3.0]})
+    net = pd.DataFrame({"a": [1.5, 0.0], "b": [1.0, 3.0]})
+    assert net_value_risk(net, scores).tolist() == [1.25, 1.0]
+    with pytest.raises(ValueError, match=r"scores' arms \['a', 'b'\].*found \['b', 'a'\]"):
+        net_value_risk(net[["b", "a"]], scores)
+
+
+def test_compare_policies_screens_out_learners_whose_net_values_err_more() -> None:
+    from statsmodels.stats.weightstats import DescrStatsW
+
+    rng = np.random.default_rng(31)
+    e = experiment(20_000, rng)
+    uplift = e["uplift"]
+    assert isinstance(uplift, pd.DataFrame)
+    nets = {
+        "close": uplift + rng.normal(0.0, 0.6, uplift.shape),
+        "closer": uplift + rng.normal(0.0, 0.58, uplift.shape),
+        "wild": uplift + rng.normal(0.0, 3.0, uplift.shape),
+    }
+    args = (e["y"], e["arms"], "control", ["a", "b"], SHARES, e["baseline"])
+    scores = doubly_robust_scores(*args, sum(nets.values()) / 3)  # type: ignore[arg-type]
+    # the wild learner is handed the oracle's choice, the most valuable policy: without
+    # the screen it wins the value comparison
+    choices = {
+        "close": choose_arms(nets["close"]),
+        "closer": choose_arms(nets["closer"]),
+        "wild": choose_arms(uplift),
+    }
+    assert compare_policies(choices, scores).chosen == "wild"
+    result = compare_policies(choices, scores, net_values=nets)
+    table = result.to_frame().set_index("name")
+    assert result.screen == 1.0
+    assert table["screened_out"].to_dict() == {"close": False, "closer": False, "wild": True}
+    assert result.chosen in {"close", "closer"}
+    assert result.chosen == max(["close", "closer"], key=lambda n: table.loc[n, "per_customer"])
+    # reference: statsmodels' standard error of the mean of the paired loss differences
+    lowest = table["risk"].idxmin()
+    for name, net in nets.items():
+        loss = ((scores - net) ** 2).sum(axis=1).to_numpy()
+        assert table.loc[name, "risk"] == pytest.approx(loss.mean(), rel=1e-12)
+        if name != lowest:
+            gap = DescrStatsW(loss - ((scores - nets[lowest]) ** 2).sum(axis=1).to_numpy())
+            assert table.loc[name, "risk_difference"] == pytest.approx(gap.mean, rel=1e-12)
+            assert table.loc[name, "risk_difference_se"] == pytest.approx(gap.std_mean, rel=1e-9)
+    # the two close learners cannot be told apart: neither is screened out, at any width
+    close = table.loc[["close", "closer"]]
+    assert (close["risk_difference"] <= close["risk_difference_se"]).all()
+    # a wide enough screen keeps every learner, and the oracle's choice wins again
+    assert compare_policies(choices, scores, net_values=nets, screen=1e6).chosen == "wild"
+    with pytest.raises(ValueError, match=r"same learners as choices.*found \['close'\]"):
+        compare_policies(choices, scores, net_values={"close": nets["close"]})
 
 
 def test_the_profit_curve_values_the_top_share_rule_and_passes_through_the_policy() -> None:

@@ -86,16 +86,20 @@ def _caveats(m: _Memo) -> str:
         f"segment profit are not: of {decided} rows, about {_num(decided * m.alpha, 1)} would "
         "show a go or a no-go by chance alone if none truly differed from break-even."
     )
-    pols = sorted(
-        _rows(_get(s, "model_selection", "policies")),
+    pols = _rows(_get(s, "model_selection", "policies"))
+    chosen = next((r for r in pols if r.get("chosen")), None)
+    # the learners the chosen one was picked from: those the risk screen kept
+    rivals = sorted(
+        (r for r in pols if not r.get("chosen") and not r.get("screened_out")),
         key=lambda r: float(r["per_customer"]) if _ok(r.get("per_customer")) else -math.inf,
     )
-    if len(pols) > 1:
-        d, lo, hi = (pols[-2].get(k) for k in _KEYS["difference"])
+    if chosen is not None and rivals:
+        d, lo, hi = (rivals[-1].get(k) for k in _KEYS["difference"])
         items.append(
-            f"Winner's curse: {_c(pols[-1].get('name'))} was picked as the best of {len(pols)} "
-            "learners on the same data, which flatters its profit estimate; its lead over "
-            f"{_c(pols[-2].get('name'))} is {m.ci((_neg(d), _neg(hi), _neg(lo)))} per customer."
+            f"Winner's curse: {_c(chosen.get('name'))} was picked as the best of "
+            f"{len(rivals) + 1} learners on the same data, which flatters its profit estimate; "
+            f"its lead over {_c(rivals[-1].get('name'))} is "
+            f"{m.ci((_neg(d), _neg(hi), _neg(lo)))} per customer."
         )
     clv = _get(m.spec, "value", "clv") or {}
     margin = clv.get("margin", 1.0)

@@ -189,7 +189,10 @@ def _models(m: _Memo) -> list[str]:
         "<h3>Model evidence</h3>",
         _para(
             f"{chosen} Each learner's own policy, valued out of fold before the fixed cost, "
-            "and its difference to the chosen one on the same customers:"
+            "and its difference to the chosen one on the same customers. A learner whose "
+            "predicted net values err (squared, against the same doubly robust scores) more "
+            "than one standard error above the learner that errs least is screened out "
+            "before the choice:"
         )
         + _table(
             policies,
@@ -197,6 +200,7 @@ def _models(m: _Memo) -> list[str]:
             (f"Profit per customer ({m.level} CI)", lambda r: m.ci(r, "per_customer", cell=True)),
             ("Share treated", lambda r: _pct(r.get("treated_share"), 0)),
             ("Difference to the chosen", versus()),
+            ("Error above the least (± SE)", _excess_error),
         )
         if len(policies) > 1
         else _para(f"{chosen} One learner was fitted, so there is no comparison of learners."),
@@ -220,3 +224,15 @@ def _models(m: _Memo) -> list[str]:
         m.figure("figures/qini.png"),
         m.figure("figures/calibration.png"),
     ]
+
+
+def _excess_error(row: _Row) -> str:
+    """A learner's risk above the lowest, with its standard error, and whether the screen
+    set the learner aside (rows of runs before the screen have no risk)."""
+    difference, se = row.get("risk_difference"), row.get("risk_difference_se")
+    if not _ok(difference):
+        return "—"
+    if difference == 0 and se == 0:
+        return "least"
+    text = f"{_num(difference)} ± {_num(se)}" if _ok(se) else _num(difference)
+    return text + ("<br>screened out" if row.get("screened_out") else "")

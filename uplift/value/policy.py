@@ -47,6 +47,7 @@ __all__ = [
     "compare_policies",
     "doubly_robust_scores",
     "evaluate_policies",
+    "net_value_risk",
     "policy_value",
     "profit_curve",
     "within_budget",
@@ -403,18 +404,62 @@ class PolicyComparison:
 
     table: pd.DataFrame
     """One row per learner: its policy's value per customer with interval, the share it
-    treats, and the paired difference from the best learner's policy with its interval."""
+    treats, and the paired difference from the chosen learner's policy with its interval;
+    with the learners' net values, also ``risk`` (:func:`net_value_risk`), its paired
+    difference from the lowest with its standard error, and ``screened_out``."""
     chosen: str
-    """The learner whose policy is worth the most."""
+    """The learner whose policy is worth the most (among those the screen keeps)."""
     alpha: float
+    screen: float | None = None
+    """Standard errors of the risk difference beyond which a learner is screened out
+    (``None``: no screen)."""
 
     def to_frame(self) -> pd.DataFrame:
         """The comparison table (a copy)."""
         return self.table.copy()
 
 
+def net_value_risk(net_value: pd.DataFrame, scores: pd.DataFrame) -> np.ndarray:
+    """Each customer's squared error of a learner's predicted net values against the scores.
+
+    The sum over the treatment arms of :math:`(\\Gamma_i(a) - \\Gamma_i(0) -
+    \\widehat{NV}_a(x_i))^2`. Because the scores are unbiased for the true net value
+    :math:`NV_a(x_i)` given the features (known assignment probabilities, out-of-fold
+    models), the mean of this loss is the mean squared error of the prediction against the
+    true net value plus a term that does not depend on the prediction (the doubly robust
+    "tau-risk" of Schuler et al. 2018; Saito & Yasui 2020). Differences between learners
+    scored on the same scores therefore estimate differences of their true errors.
+
+    Parameters
+    ----------
+    net_value : pd.DataFrame
+        A learner's out-of-fold predicted net value of each treatment arm, columns as
+        ``scores``'.
+    scores : pd.DataFrame
+        :func:`doubly_robust_scores` of the same customers.
+
+    Returns
+    -------
+    np.ndarray
+        The loss of each customer; its mean is the learner's risk.
+    """
+    if list(net_value.columns) != list(scores.columns) or len(net_value) != len(scores):
+        raise ValueError(
+            f"net values need the scores' arms {list(scores.columns)} and {len(scores)} rows; "
+            f"found {list(net_value.columns)} and {len(net_value)} rows"
+        )
+    error = scores.to_numpy(dtype=float) - net_value.to_numpy(dtype=float)
+    loss: np.ndarray = (error**2).sum(axis=1)
+    return loss
+
+
 def compare_policies(
-    choices: Mapping[str, pd.Series], scores: pd.DataFrame, *, alpha: float = 0.05
+    choices: Mapping[str, pd.Series],
+    scores: pd.DataFrame,
+    *,
+    net_values: Mapping[str, pd.DataFrame] | None = None,
+    screen: float = 1.0,
+    alpha: float = 0.05,
 ) -> PolicyComparison:
     """Value every learner's policy on common scores and pick the most valuable.
 
@@ -423,20 +468,42 @@ def compare_policies(
     paired interval. Picking the highest of several noisy estimates flatters the winner
     a little (winner's curse); the difference intervals show how clear the choice is.
 
+    With ``net_values``, learners are first screened on how well they predict the net
+    value itself (:func:`net_value_risk`): a learner whose risk exceeds the lowest by
+    more than ``screen`` standard errors of the paired difference is set aside, and the
+    chosen policy is the most valuable of the others (the one-standard-error rule of
+    Breiman et al. 1984, applied as a screen). A policy's value depends on the sign of the
+    prediction alone, and the data often cannot tell two policies apart; a learner whose
+    predictions are much noisier shows in the squared error with far more certainty, and
+    its policy wins the value comparison by luck more often than by merit.
+
     Parameters
     ----------
     choices : mapping
         Learner label -> arm per customer (:data:`NO_ARM` for untreated).
     scores : pd.DataFrame
         :func:`doubly_robust_scores` of every customer.
+    net_values : mapping, optional
+        Learner label -> its out-of-fold predicted net value per arm (the predictions
+        its choice was made from); the same labels as ``choices``.
+    screen : float
+        Standard errors of the risk difference a learner may lie above the lowest risk
+        and stay in the comparison.
     alpha : float
         One minus the confidence level of the intervals.
     """
     if not choices:
         raise ValueError("compare_policies needs at least one policy")
+    if net_values is not None and set(net_values) != set(choices):
+        raise ValueError(
+            f"net_values need the same learners as choices: {sorted(choices)}; "
+            f"found {sorted(net_values)}"
+        )
     picked = {name: _picked(choice, scores) for name, choice in choices.items()}
     values = {name: policy_value(c, scores, name=name, alpha=alpha) for name, c in choices.items()}
-    chosen = max(values, key=lambda name: values[name].per_customer)
+    risk = _screened(net_values, scores, screen) if net_values is not None else None
+    contenders = [n for n in values if risk is None or not risk.loc[n, "screened_out"]]
+    chosen = max(contenders, key=lambda name: values[name].per_customer)
     q = float(stats.norm.ppf(1 - alpha / 2))
     rows = []
     for name, value in values.items():
@@ -455,7 +522,34 @@ def compare_policies(
                 "difference": mean,
                 "difference_ci_low": mean - q * se if name != chosen else 0.0,
                 "difference_ci_high": mean + q * se if name != chosen else 0.0,
+                **(risk.loc[name].to_dict() if risk is not None else {}),
                 "chosen": name == chosen,
             }
         )
-    return PolicyComparison(pd.DataFrame(rows), chosen, alpha)
+    return PolicyComparison(
+        pd.DataFrame(rows), chosen, alpha, screen if net_values is not None else None
+    )
+
+
+def _screened(
+    net_values: Mapping[str, pd.DataFrame], scores: pd.DataFrame, screen: float
+) -> pd.DataFrame:
+    """Each learner's risk, its paired difference from the lowest (with standard error),
+    and whether that difference exceeds ``screen`` standard errors."""
+    loss = {name: net_value_risk(net, scores) for name, net in net_values.items()}
+    risk = {name: float(values.mean()) for name, values in loss.items()}
+    lowest = min(risk, key=lambda name: risk[name])
+    rows = {}
+    for name, values in loss.items():
+        gap = values - loss[lowest]
+        n = len(gap)
+        se = float(gap.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
+        difference = float(gap.mean()) if n else float("nan")
+        rows[name] = {
+            "risk": risk[name],
+            "risk_difference": difference,
+            "risk_difference_se": se if name != lowest else 0.0,
+            # a difference of zero is never screened out, whatever its standard error
+            "screened_out": bool(difference > screen * se) if name != lowest else False,
+        }
+    return pd.DataFrame.from_dict(rows, orient="index")
