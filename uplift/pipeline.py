@@ -162,15 +162,17 @@ class Modelling:
     net_uplift: dict[str, pd.DataFrame] = field(default_factory=dict)
     """Each learner's out-of-fold expected net value of every arm, per customer."""
     policies: PolicyComparison | None = None
-    """Every learner's targeting policy valued on common doubly robust scores; the most
-    valuable is the chosen learner (with one learner, ``None``)."""
+    """Every learner's targeting policy valued on common doubly robust scores, with each
+    learner's risk screen; the most valuable the screen keeps is the chosen learner (with
+    one learner, ``None``)."""
     scores: pd.DataFrame | None = None
     """The doubly robust scores every policy is valued with (their outcome model averages
     the learners' predicted net values)."""
 
     @property
     def chosen(self) -> str:
-        """The chosen learner's label: the most valuable policy, or the Qini leader."""
+        """The chosen learner's label: the most valuable policy the risk screen kept, or
+        the Qini leader."""
         return self.policies.chosen if self.policies is not None else self.comparison.chosen
 
 

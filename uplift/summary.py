@@ -283,7 +283,8 @@ class ModelSelectionSummary(_Row):
     qini_leader: str
     """The learner with the highest mean normalized out-of-fold Qini (``learners``)."""
     policies: list[PolicyComparisonRow]
-    """Every learner's targeting policy valued out of fold; the most valuable is chosen."""
+    """Every learner's targeting policy valued out of fold; the most valuable of those not
+    ``screened_out`` is chosen."""
     alpha: float
     n_boot: int
     learners: list[LearnerComparisonRow]
