@@ -426,9 +426,10 @@ def net_value_risk(net_value: pd.DataFrame, scores: pd.DataFrame) -> np.ndarray:
     \\widehat{NV}_a(x_i))^2`. Because the scores are unbiased for the true net value
     :math:`NV_a(x_i)` given the features (known assignment probabilities, out-of-fold
     models), the mean of this loss is the mean squared error of the prediction against the
-    true net value plus a term that does not depend on the prediction (the doubly robust
-    "tau-risk" of Schuler et al. 2018; Saito & Yasui 2020). Differences between learners
-    scored on the same scores therefore estimate differences of their true errors.
+    true net value plus a term shared by every prediction scored on the same scores (the
+    doubly robust "tau-risk" of Schuler et al. 2018; Saito & Yasui 2020). Differences
+    between learners scored on the same scores therefore estimate differences of their
+    true errors.
 
     Parameters
     ----------
