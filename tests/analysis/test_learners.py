@@ -433,6 +433,23 @@ def test_binary_bases_fit_the_log_loss_unless_the_parameters_say_otherwise() -> 
         assert repr(make_base(base, 0, binary=True)) == repr(make_base(base, 0))
 
 
+def test_a_binary_lightgbm_grows_smaller_trees_more_slowly_unless_the_parameters_say_otherwise() -> None:
+    # the defaults of a 0/1 outcome's LightGBM (uplift/analysis/learners.py, measured by
+    # tests/benchmarks/bench_policy_oracle.py on the trial-lessons example)
+    binary = make_base("lightgbm", 0, binary=True)
+    plain = make_base("lightgbm", 0)
+    got = (binary.num_leaves, binary.n_estimators, binary.learning_rate)
+    assert got == (7, 150, 0.05)
+    assert (plain.num_leaves, plain.n_estimators, plain.learning_rate) == (15, 60, 0.1)
+    assert binary.min_child_samples == plain.min_child_samples == 200
+    given = make_base("lightgbm", 0, {"num_leaves": 31, "n_estimators": 20}, binary=True)
+    assert (given.num_leaves, given.n_estimators, given.learning_rate) == (31, 20, 0.05)
+    # the effect stage of a binary outcome's X-learner is a regression with the plain defaults
+    x = make_learner("x_learner", "control", 0, binary=True)
+    assert x.control_outcome_learner.num_leaves == 7
+    assert x.control_effect_learner.num_leaves == 15
+
+
 @pytest.mark.parametrize(
     ("name", "outcome_models", "effect_models"),
     [
@@ -498,7 +515,7 @@ def test_binary_learners_find_the_true_difference_of_probabilities(name: str) ->
         folds=3,
         seed=0,
         propensity={"a": 2 / 3, "b": 2 / 3},  # 0.4 / (0.4 + 0.2)
-        base_params=FAST,
+        base_params={"n_jobs": 1},  # the binary defaults themselves
         binary=True,
         refit=True,
     )
