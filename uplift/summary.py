@@ -163,6 +163,10 @@ class SegmentRow(_Row):
     baseline_clv: Number = None
     """Mean CLV without the campaign of the segment's customers (``value.baseline_clv``)."""
     incremental_clv: Number = None
+    """Lifetime worth of the effect on the value metric per treated customer."""
+    clv_ci_low: Number = None
+    clv_ci_high: Number = None
+    """``incremental_clv`` times the Welch interval of the effect on the value metric."""
     clv_lift: Number = None
     """``incremental_clv`` as a share of ``baseline_clv``."""
     cost_per_customer: Number = None

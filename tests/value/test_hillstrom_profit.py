@@ -146,6 +146,14 @@ def test_segment_profit_equals_the_hand_computation(
     assert treated.mean() - control.mean() == pytest.approx(profit, abs=1e-12)
     assert row["profit_ci_low"] == pytest.approx(low, abs=1e-9)
     assert row["profit_ci_high"] == pytest.approx(high, abs=1e-9)
+    # the incremental CLV's interval: 0.30 x scipy's Welch interval of the spend
+    spent = rows.loc[rows["segment"] == arm, "spend"].to_numpy()
+    unspent = rows.loc[rows["segment"] == CONTROL, "spend"].to_numpy()
+    clv_low, clv_high = stats.ttest_ind(spent, unspent, equal_var=False).confidence_interval(
+        confidence_level=0.95
+    )
+    assert row["clv_ci_low"] == pytest.approx(MARGIN * clv_low, abs=1e-9)
+    assert row["clv_ci_high"] == pytest.approx(MARGIN * clv_high, abs=1e-9)
 
     # the verdict the interval implies (every group is far above the minimum size of 200)
     assert min(size[arm], size[CONTROL]) >= 200

@@ -121,6 +121,29 @@ def test_segment_profit_by_hand() -> None:
     assert by_segment.loc["B", "incremental_clv"] == pytest.approx(15.0, abs=TOL)
 
 
+@pytest.mark.parametrize("unit_value", [2.0, -2.0])
+def test_incremental_clv_interval_is_the_value_per_unit_times_the_welch_interval(
+    unit_value: float,
+) -> None:
+    outcomes, arms, segments = _tiny()
+    # value per unit = clv multiplier 3 * margin 0.5 * unit value (+-2) = +-3
+    model = ProfitModel("revenue", unit_value, 0.5, 3.0, 0.0, 0.0, {})
+    table = segment_profit(
+        outcomes, arms, segments, "revenue", model, "control", ["lessons"], min_segment_size=2
+    ).to_frame()
+    row = table.iloc[0]
+    # control revenue 0, 10, 20, 30; lessons revenue 10, 20, 30, 60: effect 15, CLV +-45
+    assert row["incremental_clv"] == pytest.approx(3.0 * np.sign(unit_value) * 15.0, abs=TOL)
+    # statsmodels' Welch interval of the revenue, times the value per unit (sorted)
+    low, high = CompareMeans(
+        DescrStatsW([10.0, 20.0, 30.0, 60.0]), DescrStatsW([0.0, 10.0, 20.0, 30.0])
+    ).tconfint_diff(alpha=0.05, usevar="unequal")
+    expected = sorted([3.0 * np.sign(unit_value) * low, 3.0 * np.sign(unit_value) * high])
+    assert row["clv_ci_low"] == pytest.approx(expected[0], abs=TOL)
+    assert row["clv_ci_high"] == pytest.approx(expected[1], abs=TOL)
+    assert row["clv_ci_low"] < row["incremental_clv"] < row["clv_ci_high"]
+
+
 def test_cost_break_even_and_roi_intervals_by_hand() -> None:
     outcomes, arms, segments = _tiny()
     row = (

@@ -77,6 +77,7 @@ _KEYS = {  # a quantity -> the keys of its estimate and interval in a summary ro
     "rule_total": ("expected_incremental_profit", "ci_low", "ci_high"),
     "total": ("expected_incremental_profit", "total_ci_low", "total_ci_high"),
     "profit": ("incremental_profit", "profit_ci_low", "profit_ci_high"),
+    "clv": ("incremental_clv", "clv_ci_low", "clv_ci_high"),
     "cost": ("cost_per_customer", "cost_ci_low", "cost_ci_high"),
     "roi": ("roi", "roi_ci_low", "roi_ci_high"),
     "break_even": ("break_even_uplift", "break_even_ci_low", "break_even_ci_high"),

@@ -52,7 +52,7 @@ def _segments(m: _Memo) -> str:
             f"Effect on {m.primary} ({m.level} CI)",
             lambda r: m.ci(r, "estimate", m.fmt(m.primary), True),
         ),
-        ("Incremental CLV", _f("incremental_clv", _num)),
+        (f"Incremental CLV ({m.level} CI)", lambda r: m.ci(r, "clv", cell=True)),
         ("Cost per customer", _f("cost_per_customer", _num)),
         (f"Incremental profit per customer ({m.level} CI)", lambda r: m.ci(r, "profit", cell=True)),
         ("ROI", _f("roi", _pct)),

@@ -10,6 +10,8 @@ of the behaviour-dependent cost are carried together.
 
 Beside the profit, each row carries
 
+* the incremental CLV, ``value_per_unit`` times the effect on the value metric, with
+  that multiple of the effect's Welch interval;
 * the cost per treated customer (contact, the offer's cost on what the arm's customers
   did, and the fixed cost's share) with its interval;
 * the ROI, incremental profit over that cost, with a delta-method interval that carries
@@ -203,6 +205,10 @@ def segment_profit(
             value_effect = welch_effect(value[is_arm], value[is_control], alpha)
             profit = welch_effect(net[is_arm], net[is_control], alpha)
             clv = model.value_per_unit * value_effect.estimate
+            # a multiple of the value metric's Welch interval (sorted: a unit can cost money)
+            clv_low, clv_high = sorted(
+                model.value_per_unit * np.array([value_effect.ci_low, value_effect.ci_high])
+            )
             estimate = profit.estimate - fixed_share
             low, high = profit.ci_low - fixed_share, profit.ci_high - fixed_share
             economics = _cost_and_roi(
@@ -228,6 +234,8 @@ def segment_profit(
                     "ci_high": effect.ci_high,
                     "p_value": effect.p_value,
                     "incremental_clv": clv,
+                    "clv_ci_low": float(clv_low),
+                    "clv_ci_high": float(clv_high),
                     **_lift(clv, segment_baseline),
                     "incremental_profit": estimate,
                     "profit_se": profit.std_error,
