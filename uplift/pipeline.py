@@ -75,6 +75,7 @@ __all__ = [
     "customer_output",
     "diagnostics",
     "effects_by_segment",
+    "launch_rfm",
     "open_ledger",
     "power_plan",
     "prepare",
@@ -138,6 +139,9 @@ class PreparedData:
     end_of_window: pd.DataFrame | None = None
     """R, F and M at the end of the window (columns ``recency``, ``frequency``,
     ``monetary``) when ``value.migration`` names them."""
+    rfm: pd.DataFrame | None = None
+    """R, F and M at launch from ``value.rfm.transactions`` (columns ``recency``,
+    ``frequency``, ``monetary``; rows as ``frame``); ``None`` without a transactions table."""
 
 
 @dataclass(frozen=True)
@@ -742,6 +746,7 @@ def prepare(
                 )
             snapshot = ledger.snapshot(conn, record)
             batches = ledger.batches(conn, record.id)
+        launch_day: dt.date | None = record.launched_at.date()
         where = f"launch snapshot of {spec.name!r} version {record.version}"
         id_column = spec.population.id
         all_arms = snapshot.pop(ARM_COLUMN).astype(object).rename("arm")
@@ -777,6 +782,7 @@ def prepare(
         population, _, where = _population(spec)
         report(f"population: {len(population):,} customers ({where})")
         assert isinstance(assignment, ObservedAssignment)
+        launch_day = _day_of(assignment.launched)
         eligible = _eligible(spec, population, where, assignment.launched)
         n_population, n_eligible, n_holdout = len(population), len(eligible), 0
         frame, arms, control, treatments = _observed_arms(spec, eligible, where)
@@ -846,6 +852,7 @@ def prepare(
             except DataError as exc:
                 report(f"global holdout left out of the programme comparison: {exc}")
     _refuse_constant(outcomes, spec)
+    rfm = launch_rfm(spec, frame, launch_day)
     report(
         f"eligible: {n_eligible:,}; in the experiment: {len(frame):,} "
         f"({', '.join(f'{a} {int((arms == a).sum()):,}' for a in [control, *treatments])})"
@@ -865,7 +872,101 @@ def prepare(
         record if isinstance(assignment, HashAssignment) else None,
         holdout_outcomes,
         end,
+        rfm,
     )
+
+
+def _day_of(moment: dt.datetime | dt.date | None) -> dt.date | None:
+    """The calendar day of a launch date or time (UTC for a time with a zone)."""
+    if isinstance(moment, dt.datetime):
+        if moment.tzinfo is not None:
+            moment = moment.astimezone(dt.UTC)
+        return moment.date()
+    return moment
+
+
+def launch_rfm(
+    spec: ExperimentSpec, frame: pd.DataFrame, launched: dt.date | None
+) -> pd.DataFrame | None:
+    """R, F and M of the experiment's customers from ``value.rfm.transactions``.
+
+    The look-back ends on ``value.rfm.as_of``, by default the day before ``launched``,
+    so that no purchase the campaign may have caused counts; an ``as_of`` on or after the
+    launch is refused. ``None`` when the spec names no transactions table.
+
+    Parameters
+    ----------
+    spec : ExperimentSpec
+        The experiment.
+    frame : pd.DataFrame
+        The experiment's customers (with the ``population.id`` column).
+    launched : date, optional
+        The day the campaign started, when known.
+
+    Returns
+    -------
+    pd.DataFrame or None
+        Columns ``recency``, ``frequency`` and ``monetary``, indexed like ``frame``.
+    """
+    from uplift.value.rfm import rfm_from_transactions
+
+    rfm = spec.value.rfm
+    source = rfm.transactions
+    if source is None:
+        return None
+    as_of = rfm.as_of
+    if as_of is None:
+        if launched is None:
+            raise DataError(
+                "value.rfm.as_of: RFM from transactions needs the last day before the "
+                "campaign, and this experiment has no launch date; give value.rfm.as_of "
+                "(or assignment.launched)."
+            )
+        as_of = launched - dt.timedelta(days=1)
+    elif launched is not None and as_of >= launched:
+        raise DataError(
+            f"value.rfm.as_of: the look-back must end before the launch on {launched}, "
+            f"found {as_of}: purchases from the launch on may be the campaign's own."
+        )
+    table = read_table(source.kind, source.path, "value.rfm.transactions.path")
+    id_column = source.id or spec.population.id
+    where = f"value.rfm.transactions: transactions file {source.path}"
+    if source.date in table.columns and not pd.api.types.is_datetime64_any_dtype(
+        table[source.date]
+    ):
+        parsed = pd.to_datetime(table[source.date], errors="coerce", format="mixed")
+        bad = parsed.isna() & table[source.date].notna()
+        if bad.any():
+            first = table[source.date][bad].iloc[0]
+            raise DataError(
+                f"{where}: column {source.date!r} must hold dates, found {first!r} "
+                f"(and {int(bad.sum()) - 1:,} more rows that are not dates)."
+            )
+        table = table.assign(**{source.date: parsed})
+    if id_column in table.columns:
+        table = table.assign(**{id_column: table[id_column].astype(str)})
+    keys = frame[spec.population.id].astype(str)
+    try:
+        result = rfm_from_transactions(
+            table,
+            as_of,
+            id_column=id_column,
+            date_column=source.date,
+            amount_column=source.amount,
+            customers=pd.Index(keys),
+            window_days=rfm.window_days,
+            frequency=rfm.count,
+            monetary=rfm.spend,
+        )
+    except DataError as exc:
+        raise DataError(f"{where}: {exc}") from None
+    if not (result["frequency"] > 0).any():
+        raise DataError(
+            f"{where}: none of the experiment's {len(keys):,} customers has a purchase in "
+            f"the {rfm.window_days} days to {as_of} (ids such as {keys.iloc[0]!r} in column "
+            f"{id_column!r})."
+        )
+    return result.set_axis(frame.index)
 
 
 def _missing_features(
@@ -1002,16 +1103,26 @@ def _joined(
     return keyed.loc[ids.to_numpy()].set_axis(frame.index)
 
 
-def segment_labels(spec: ExperimentSpec, frame: pd.DataFrame) -> pd.Series:
-    """Each customer's segment: named RFM segments, or the values of a column."""
+def segment_labels(
+    spec: ExperimentSpec, frame: pd.DataFrame, rfm: pd.DataFrame | None = None
+) -> pd.Series:
+    """Each customer's segment: named RFM segments, or the values of a column.
+
+    With ``value.rfm.transactions``, R, F and M are ``rfm`` (:func:`launch_rfm`, rows as
+    ``frame``), not columns of ``frame``.
+    """
     from uplift.value.rfm import rfm_scores, rfm_segments
 
     if spec.value.segments == "rfm":
-        rfm = spec.value.rfm
-        scores = rfm_scores(
-            frame, rfm.recency, rfm.frequency, rfm.monetary, rfm.bins, bounds=rfm.bounds
-        )
-        return rfm_segments(scores, rfm.bins, rules=rfm.rules, default=rfm.default)
+        setting = spec.value.rfm
+        if setting.transactions is None:
+            table, columns = frame, (setting.recency, setting.frequency, setting.monetary)
+        elif rfm is None:
+            raise ValueError("value.rfm.transactions is set: pass its R, F and M (launch_rfm)")
+        else:
+            table, columns = rfm, ("recency", "frequency", "monetary")
+        scores = rfm_scores(table, *columns, setting.bins, bounds=setting.bounds)
+        return rfm_segments(scores, setting.bins, rules=setting.rules, default=setting.default)
     column = spec.value.segments
     if column not in frame.columns:
         raise DataError(
@@ -1161,7 +1272,7 @@ def effects_by_segment(
     result = segment_effects(
         data.outcomes,
         data.arms,
-        segment_labels(spec, data.frame) if segments is None else segments,
+        segment_labels(spec, data.frame, data.rfm) if segments is None else segments,
         metrics,
         data.control,
         data.treatments,
@@ -1196,7 +1307,7 @@ def analyze(spec: ExperimentSpec, data: PreparedData, report: Report = _quiet) -
     )
     metrics = {name: spec.outcomes.columns(name) for name in spec.outcomes.metrics}
     effects = average_effects(spec, data, report)
-    segments_of = segment_labels(spec, data.frame)
+    segments_of = segment_labels(spec, data.frame, data.rfm)
     by_segment = effects_by_segment(spec, data, report, segments_of)
     programme = None
     if data.holdout_outcomes is not None:
@@ -1879,7 +1990,7 @@ def build_summary(
     segments_of = (
         analysis.segments_of
         if analysis.segments_of is not None
-        else segment_labels(spec, data.frame)
+        else segment_labels(spec, data.frame, data.rfm)
     )
     counts = {str(k): int(v) for k, v in data.arms.value_counts().items()}
     summary = Summary.model_validate(

@@ -402,6 +402,17 @@ class RFMRule(_Model):
         return name
 
 
+class TransactionsSource(_Model):
+    """A CSV or Parquet table of purchases: one row per purchase."""
+
+    kind: Literal["csv", "parquet"]
+    path: Path
+    id: str | None = None
+    """The customer id column (default: ``population.id``)."""
+    date: str = "date"
+    amount: str = "amount"
+
+
 class RFMSpec(_Model):
     recency: str = "recency_days"
     frequency: str = "frequency_180d"
@@ -416,6 +427,36 @@ class RFMSpec(_Model):
     At Risk, Hibernating from the R and F scores)."""
     default: str = Field(default="Other", min_length=1)
     """Segment of the customers that match no rule."""
+    transactions: TransactionsSource | None = None
+    """A purchases table to compute R, F and M from, as of ``as_of``, instead of the
+    ``recency``, ``frequency`` and ``monetary`` columns of the population."""
+    as_of: dt.date | None = None
+    """Last day of the transactions' look-back (default: the day before launch, from the
+    ledger or ``assignment.launched``); it must fall before the launch."""
+    window_days: Int = Field(default=180, ge=1)
+    """Days of the transactions' look-back, ``as_of`` included."""
+    count: Literal["purchases", "days"] = "purchases"
+    """F from transactions: the purchases (rows), or the distinct days with a purchase."""
+    spend: Literal["total", "mean"] = "total"
+    """M from transactions: the total spent in the look-back, or the mean per purchase."""
+
+    @model_validator(mode="after")
+    def _transactions_or_columns(self) -> RFMSpec:
+        if self.transactions is not None:
+            for key in ("recency", "frequency", "monetary"):
+                if key in self.model_fields_set:
+                    raise KeyPathError(
+                        [key],
+                        f"with transactions, R, F and M come from the purchases; "
+                        f"leave out the column {key}: {getattr(self, key)!r}",
+                    )
+        else:
+            for key in ("as_of", "window_days", "count", "spend"):
+                if key in self.model_fields_set:
+                    raise KeyPathError(
+                        [key], f"{key} goes with transactions (a purchases table), found none"
+                    )
+        return self
 
     @model_validator(mode="after")
     def _within_bins(self) -> RFMSpec:
@@ -453,17 +494,6 @@ class RFMSpec(_Model):
                         f"found [{span[0]}, {span[1]}]",
                     )
         return self
-
-
-class TransactionsSource(_Model):
-    """A CSV or Parquet table of purchases: one row per purchase."""
-
-    kind: Literal["csv", "parquet"]
-    path: Path
-    id: str | None = None
-    """The customer id column (default: ``population.id``)."""
-    date: str = "date"
-    amount: str = "amount"
 
 
 class BaselineCLVSpec(_Model):
@@ -533,6 +563,25 @@ class Value(_Model):
     baseline_clv: BaselineCLVSpec | None = None
     """Each customer's CLV without the campaign, reported per segment beside the
     incremental CLV; without it, none is computed."""
+
+    @model_validator(mode="after")
+    def _transactions_for_rfm_segments(self) -> Value:
+        if self.rfm.transactions is None:
+            return self
+        if self.segments != "rfm":
+            raise KeyPathError(
+                ["rfm", "transactions"],
+                f"RFM from transactions names the segments of segments: rfm, but segments "
+                f"is {self.segments!r}",
+            )
+        if self.migration is not None:
+            raise KeyPathError(
+                ["migration"],
+                "migration compares R, F and M columns at launch and at the end of the "
+                "window; with rfm.transactions the launch levels come from purchases, which "
+                "migration does not read yet: leave out one of the two",
+            )
+        return self
 
 
 class TrialLessonsOffer(_Model):

@@ -433,7 +433,7 @@ def test_binary_bases_fit_the_log_loss_unless_the_parameters_say_otherwise() -> 
         assert repr(make_base(base, 0, binary=True)) == repr(make_base(base, 0))
 
 
-def test_a_binary_lightgbm_grows_smaller_trees_more_slowly_unless_the_parameters_say_otherwise() -> None:
+def test_a_binary_lightgbm_grows_smaller_trees_unless_the_parameters_say_otherwise() -> None:
     # the defaults of a 0/1 outcome's LightGBM (uplift/analysis/learners.py, measured by
     # tests/benchmarks/bench_policy_oracle.py on the trial-lessons example)
     binary = make_base("lightgbm", 0, binary=True)

@@ -692,6 +692,24 @@ def rfm_block(inner: str) -> str:
             "{name: A",
         ),
         ("rules: []", "value.rfm.rules", ["at least 1 item"], "rules: []"),
+        (
+            "as_of: 2024-01-01",
+            "value.rfm.as_of",
+            ["as_of goes with transactions", "found none"],
+            "as_of:",
+        ),
+        (
+            "transactions: {kind: csv, path: t.csv}\nrecency: days_since",
+            "value.rfm.recency",
+            ["come from the purchases", "'days_since'"],
+            "recency: days_since",
+        ),
+        (
+            "transactions: {kind: csv, path: t.csv}\ncount: orders",
+            "value.rfm.count",
+            ["'purchases' or 'days'"],
+            "count: orders",
+        ),
         ("default: ''", "value.rfm.default", ["at least 1 character"], "default: ''"),
     ],
     ids=[
@@ -708,6 +726,9 @@ def rfm_block(inner: str) -> str:
         "rule unknown key",
         "no rules",
         "empty default",
+        "as_of without transactions",
+        "transactions and a column",
+        "transactions count unknown",
     ],
 )
 def test_the_spec_refuses_bad_rfm_keys_naming_the_key_path(
@@ -724,3 +745,218 @@ def test_the_spec_refuses_bad_rfm_keys_naming_the_key_path(
     assert len(lines) == 1
     assert re.search(rf"\bline {lines[0]}\b", message), message
     assert "\n" not in message
+
+
+# --- RFM from the transactions the spec names ------------------------------------------
+
+
+def _transactions_spec(tmp_path: Path, rfm: dict[str, Any], **value: Any) -> Any:
+    """The trial-lessons example on 3,000 simulated customers, its segments scored from a
+    transactions file (and without migration, which reads R, F and M columns)."""
+    from uplift.spec import ExperimentSpec
+
+    config = yaml.safe_load(EXAMPLE.read_text("utf-8"))
+    config["population"]["source"]["n"] = 3000
+    config["ledger"] = {"url": f"sqlite:///{tmp_path / 'ledger.db'}"}
+    del config["value"]["migration"]
+    config["value"]["rfm"] = {
+        "transactions": {"kind": "csv", "path": str(tmp_path / "t.csv"), "amount": "paid"},
+        **rfm,
+    }
+    config["value"].update(value)
+    return ExperimentSpec.model_validate(config)
+
+
+def _history(ids: Sequence[str], end: pd.Timestamp, seed: int = 0) -> pd.DataFrame:
+    """Purchases of every other customer over the 400 days to ``end`` (text dates)."""
+    rng = np.random.default_rng(seed)
+    buyers = np.asarray(ids)[::2]
+    n = 6 * len(buyers)
+    days = end - pd.to_timedelta(rng.integers(0, 400, n), unit="D")
+    return pd.DataFrame(
+        {
+            "customer_id": rng.choice(buyers, n),
+            "date": days.strftime("%Y-%m-%d"),
+            "paid": np.round(rng.gamma(2.0, 20.0, n), 2),
+        }
+    )
+
+
+def test_segments_come_from_the_transactions_as_of_the_day_before_launch(
+    tmp_path: Path,
+) -> None:
+    from uplift import pipeline
+
+    spec = _transactions_spec(tmp_path, {"window_days": 120})
+    # with no purchase of theirs, the (simulated) launch happens and the analysis is refused
+    (tmp_path / "t.csv").write_text(
+        "customer_id,date,paid\nnobody,2020-01-01,5\n", encoding="utf-8"
+    )
+    with pytest.raises(DataError, match=r"value\.rfm\.transactions: .*none of the experiment's"):
+        pipeline.prepare(spec)
+    ledger = pipeline.open_ledger(spec)
+    with ledger.engine.begin() as conn:
+        record = ledger.latest(conn, spec.name)
+    assert record is not None
+    launch = pd.Timestamp(record.launched_at.date())
+    ids = [f"c{i}" for i in range(1, 3001)]
+    history = _history(ids, launch + pd.Timedelta(days=10))
+    history.to_csv(tmp_path / "t.csv", index=False)
+
+    data = pipeline.prepare(spec)
+
+    # the reference: rfm_from_transactions on the parsed file, as of the day before launch
+    parsed = history.assign(date=pd.to_datetime(history["date"]))
+    keys = data.frame[spec.population.id].astype(str)
+    reference = rfm_from_transactions(
+        parsed,
+        launch - pd.Timedelta(days=1),
+        amount_column="paid",
+        customers=pd.Index(keys),
+        window_days=120,
+    )
+    assert data.rfm is not None
+    assert data.rfm.index.equals(data.frame.index)
+    np.testing.assert_array_equal(data.rfm.to_numpy(), reference.to_numpy())
+    # purchases on and after the launch day count for nobody
+    late = parsed[parsed["date"] >= launch]
+    assert len(late) > 0
+    assert int(data.rfm["frequency"].sum()) == int(
+        ((parsed["date"] < launch) & (parsed["date"] >= launch - pd.Timedelta(days=120)))
+        .groupby(parsed["customer_id"])
+        .sum()
+        .reindex(keys.to_numpy(), fill_value=0)
+        .sum()
+    )
+    # the segments are the named segments of those scores, not of the feature columns
+    segments = pipeline.segment_labels(spec, data.frame, data.rfm)
+    expected = rfm_segments(rfm_scores(reference, "recency", "frequency", "monetary", 3), 3)
+    np.testing.assert_array_equal(segments.to_numpy(), expected.to_numpy())
+    plain = spec.value.model_copy(update={"rfm": type(spec.value.rfm)()})
+    from_features = pipeline.segment_labels(spec.model_copy(update={"value": plain}), data.frame)
+    assert not np.array_equal(segments.to_numpy(), from_features.to_numpy())
+    with pytest.raises(ValueError, match="launch_rfm"):
+        pipeline.segment_labels(spec, data.frame)
+
+
+def test_an_explicit_as_of_counts_days_and_means_and_must_fall_before_launch(
+    tmp_path: Path,
+) -> None:
+    from uplift import pipeline
+
+    launch = pd.Timestamp(pd.Timestamp.now(tz="UTC").date())  # the simulated launch: today
+    ids = [f"c{i}" for i in range(1, 3001)]
+    history = _history(ids, launch, seed=1)
+    history.to_csv(tmp_path / "t.csv", index=False)
+    as_of = launch - pd.Timedelta(days=30)
+    settings = {"as_of": str(as_of.date()), "count": "days", "spend": "mean"}
+    spec = _transactions_spec(tmp_path, settings)
+    data = pipeline.prepare(spec)
+    assert data.rfm is not None
+    reference = rfm_from_transactions(
+        history.assign(date=pd.to_datetime(history["date"])),
+        as_of,
+        amount_column="paid",
+        customers=pd.Index(data.frame[spec.population.id].astype(str)),
+        frequency="days",
+        monetary="mean",
+    )
+    np.testing.assert_array_equal(data.rfm.to_numpy(), reference.to_numpy())
+
+    # an as_of on the launch day would count the campaign's own purchases
+    on_launch = _transactions_spec(tmp_path, {"as_of": str(launch.date())})
+    with pytest.raises(DataError, match=r"value\.rfm\.as_of: .*before the launch on"):
+        pipeline.prepare(on_launch)
+
+
+def test_transaction_dates_that_are_not_dates_are_named(tmp_path: Path) -> None:
+    from uplift import pipeline
+
+    spec = _transactions_spec(tmp_path, {})
+    pd.DataFrame(
+        {"customer_id": ["c1", "c2", "c3"], "date": ["2024-01-02", "soon", "later"], "paid": 1.0}
+    ).to_csv(tmp_path / "t.csv", index=False)
+    with pytest.raises(DataError) as info:
+        pipeline.prepare(spec)
+    message = str(info.value)
+    assert message.startswith("value.rfm.transactions: transactions file ")
+    assert "column 'date' must hold dates, found 'soon' (and 1 more rows" in message
+
+
+def test_an_observed_experiment_needs_a_day_to_end_the_look_back(tmp_path: Path) -> None:
+    from uplift import pipeline
+    from uplift.spec import ExperimentSpec
+
+    rng = np.random.default_rng(3)
+    n = 600
+    population = pd.DataFrame(
+        {
+            "customer_id": [f"k{i}" for i in range(n)],
+            "arm": rng.choice(["none", "mail"], n),
+            "spend": rng.gamma(1.0, 10.0, n),
+            "x": rng.normal(size=n),
+        }
+    )
+    population.to_csv(tmp_path / "population.csv", index=False)
+    _history(list(population["customer_id"]), pd.Timestamp("2024-05-01")).to_csv(
+        tmp_path / "t.csv", index=False
+    )
+    config = {
+        "name": "observed-rfm",
+        "hypothesis": {"kind": "custom", "statement": "Mail sells.", "owner": "crm@example.com"},
+        "population": {
+            "source": {"kind": "csv", "path": str(tmp_path / "population.csv")},
+            "id": "customer_id",
+            "features": ["x"],
+        },
+        "assignment": {"column": "arm", "control": "none"},
+        "outcomes": {
+            "window_days": 14,
+            "metrics": {"spend": {"column": "spend", "kind": "continuous"}},
+            "primary": "spend",
+        },
+        "value": {
+            "rfm": {
+                "transactions": {"kind": "csv", "path": str(tmp_path / "t.csv"), "amount": "paid"}
+            },
+        },
+    }
+    spec = ExperimentSpec.model_validate(config)
+    with pytest.raises(DataError, match=r"value\.rfm\.as_of: .*no launch date"):
+        pipeline.prepare(spec)
+    # the campaign's start is enough: the look-back ends the day before
+    config["assignment"]["launched"] = "2024-04-01"
+    data = pipeline.prepare(ExperimentSpec.model_validate(config))
+    assert data.rfm is not None
+    parsed = pd.read_csv(tmp_path / "t.csv", parse_dates=["date"])
+    reference = rfm_from_transactions(
+        parsed, "2024-03-31", amount_column="paid", customers=pd.Index(data.frame["customer_id"])
+    )
+    np.testing.assert_array_equal(data.rfm.to_numpy(), reference.to_numpy())
+
+
+@pytest.mark.parametrize(
+    ("value", "key", "snippet"),
+    [
+        ({"segments": "plan"}, "value.rfm.transactions", "segments is 'plan'"),
+        (
+            {"migration": {"recency": "r", "frequency": "f", "monetary": "m"}},
+            "value.migration",
+            "leave out one of the two",
+        ),
+    ],
+    ids=["segments from a column", "with migration"],
+)
+def test_rfm_from_transactions_refuses_what_it_cannot_serve(
+    value: dict[str, Any], key: str, snippet: str, tmp_path: Path
+) -> None:
+    config = yaml.safe_load(EXAMPLE.read_text("utf-8"))
+    config["value"].pop("migration")
+    config["value"]["rfm"] = {"transactions": {"kind": "csv", "path": "t.csv"}}
+    config["value"].update(value)
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    with pytest.raises(SpecError) as info:
+        load_spec(path)
+    assert f"key {key!r}" in str(info.value)
+    assert snippet in str(info.value)
