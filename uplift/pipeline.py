@@ -75,11 +75,11 @@ __all__ = [
     "customer_output",
     "diagnostics",
     "effects_by_segment",
-    "launch_rfm",
     "open_ledger",
     "power_plan",
     "prepare",
     "profit_model",
+    "rfm_from_purchases",
     "run",
     "segment_labels",
 ]
@@ -138,7 +138,8 @@ class PreparedData:
     """Outcomes of the eligible customers in the programme's global holdout."""
     end_of_window: pd.DataFrame | None = None
     """R, F and M at the end of the window (columns ``recency``, ``frequency``,
-    ``monetary``) when ``value.migration`` names them."""
+    ``monetary``) with ``value.migration``: from the outcomes, or from the purchases of
+    ``value.rfm.transactions``."""
     rfm: pd.DataFrame | None = None
     """R, F and M at launch from ``value.rfm.transactions`` (columns ``recency``,
     ``frequency``, ``monetary``; rows as ``frame``); ``None`` without a transactions table."""
@@ -798,7 +799,7 @@ def prepare(
     migration = spec.value.migration
     end_columns = (
         {}
-        if migration is None
+        if migration is None or spec.value.rfm.transactions is not None
         else {
             role: (getattr(migration, role), "continuous")
             for role in ("recency", "frequency", "monetary")
@@ -852,7 +853,9 @@ def prepare(
             except DataError as exc:
                 report(f"global holdout left out of the programme comparison: {exc}")
     _refuse_constant(outcomes, spec)
-    rfm = launch_rfm(spec, frame, launch_day)
+    rfm = None
+    if spec.value.rfm.transactions is not None:
+        rfm, end = rfm_from_purchases(spec, frame, launch_day)
     report(
         f"eligible: {n_eligible:,}; in the experiment: {len(frame):,} "
         f"({', '.join(f'{a} {int((arms == a).sum()):,}' for a in [control, *treatments])})"
@@ -885,19 +888,22 @@ def _day_of(moment: dt.datetime | dt.date | None) -> dt.date | None:
     return moment
 
 
-def launch_rfm(
+def rfm_from_purchases(
     spec: ExperimentSpec, frame: pd.DataFrame, launched: dt.date | None
-) -> pd.DataFrame | None:
+) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """R, F and M of the experiment's customers from ``value.rfm.transactions``.
 
-    The look-back ends on ``value.rfm.as_of``, by default the day before ``launched``,
-    so that no purchase the campaign may have caused counts; an ``as_of`` on or after the
-    launch is refused. ``None`` when the spec names no transactions table.
+    At launch, the look-back ends on ``value.rfm.as_of``, by default the day before
+    ``launched``, so that no purchase the campaign may have caused counts; an ``as_of`` on
+    or after the launch is refused. With ``value.migration``, R, F and M again at the end
+    of the outcome window: the same look-back ending ``outcomes.window_days`` days later
+    (the window's last day, with the default ``as_of``); a purchases table that ends
+    before that day is refused, since the window would look quiet.
 
     Parameters
     ----------
     spec : ExperimentSpec
-        The experiment.
+        The experiment; ``value.rfm.transactions`` must be set.
     frame : pd.DataFrame
         The experiment's customers (with the ``population.id`` column).
     launched : date, optional
@@ -905,15 +911,16 @@ def launch_rfm(
 
     Returns
     -------
-    pd.DataFrame or None
-        Columns ``recency``, ``frequency`` and ``monetary``, indexed like ``frame``.
+    tuple of pd.DataFrame
+        At launch and at the end of the window (``None`` without ``value.migration``):
+        columns ``recency``, ``frequency`` and ``monetary``, indexed like ``frame``.
     """
     from uplift.value.rfm import rfm_from_transactions
 
     rfm = spec.value.rfm
     source = rfm.transactions
     if source is None:
-        return None
+        raise ValueError("rfm_from_purchases needs value.rfm.transactions")
     as_of = rfm.as_of
     if as_of is None:
         if launched is None:
@@ -946,27 +953,42 @@ def launch_rfm(
     if id_column in table.columns:
         table = table.assign(**{id_column: table[id_column].astype(str)})
     keys = frame[spec.population.id].astype(str)
-    try:
-        result = rfm_from_transactions(
-            table,
-            as_of,
-            id_column=id_column,
-            date_column=source.date,
-            amount_column=source.amount,
-            customers=pd.Index(keys),
-            window_days=rfm.window_days,
-            frequency=rfm.count,
-            monetary=rfm.spend,
-        )
-    except DataError as exc:
-        raise DataError(f"{where}: {exc}") from None
-    if not (result["frequency"] > 0).any():
+
+    def as_of_day(day: dt.date) -> pd.DataFrame:
+        try:
+            result = rfm_from_transactions(
+                table,
+                day,
+                id_column=id_column,
+                date_column=source.date,
+                amount_column=source.amount,
+                customers=pd.Index(keys),
+                window_days=rfm.window_days,
+                frequency=rfm.count,
+                monetary=rfm.spend,
+            )
+        except DataError as exc:
+            raise DataError(f"{where}: {exc}") from None
+        return result.set_axis(frame.index)
+
+    launch = as_of_day(as_of)
+    if not (launch["frequency"] > 0).any():
         raise DataError(
             f"{where}: none of the experiment's {len(keys):,} customers has a purchase in "
             f"the {rfm.window_days} days to {as_of} (ids such as {keys.iloc[0]!r} in column "
             f"{id_column!r})."
         )
-    return result.set_axis(frame.index)
+    if spec.value.migration is None:
+        return launch, None
+    end_day = as_of + dt.timedelta(days=spec.outcomes.window_days)
+    last = pd.Timestamp(table[source.date].max()).date()
+    if last < end_day:
+        raise DataError(
+            f"{where}: migration scores R, F and M on the window's last day, {end_day}, "
+            f"but the purchases end on {last}: the window is not over yet, or the file was "
+            f"exported before it ended."
+        )
+    return launch, as_of_day(end_day)
 
 
 def _missing_features(
@@ -1108,8 +1130,8 @@ def segment_labels(
 ) -> pd.Series:
     """Each customer's segment: named RFM segments, or the values of a column.
 
-    With ``value.rfm.transactions``, R, F and M are ``rfm`` (:func:`launch_rfm`, rows as
-    ``frame``), not columns of ``frame``.
+    With ``value.rfm.transactions``, R, F and M are ``rfm`` (:func:`rfm_from_purchases`,
+    rows as ``frame``), not columns of ``frame``.
     """
     from uplift.value.rfm import rfm_scores, rfm_segments
 
@@ -1118,7 +1140,9 @@ def segment_labels(
         if setting.transactions is None:
             table, columns = frame, (setting.recency, setting.frequency, setting.monetary)
         elif rfm is None:
-            raise ValueError("value.rfm.transactions is set: pass its R, F and M (launch_rfm)")
+            raise ValueError(
+                "value.rfm.transactions is set: pass its R, F and M (rfm_from_purchases)"
+            )
         else:
             table, columns = rfm, ("recency", "frequency", "monetary")
         scores = rfm_scores(table, *columns, setting.bins, bounds=setting.bounds)
@@ -1515,15 +1539,19 @@ def segment_migration(spec: ExperimentSpec, data: PreparedData) -> SegmentMigrat
     if setting is None or data.end_of_window is None:
         return None
     rfm = spec.value.rfm
+    launch, columns = data.frame, (rfm.recency, rfm.frequency, rfm.monetary)
+    if rfm.transactions is not None:
+        assert data.rfm is not None  # prepare scores the purchases with the transactions
+        launch, columns = data.rfm, ("recency", "frequency", "monetary")
     return migration(
-        data.frame,
+        launch,
         data.end_of_window,
         data.arms,
         data.control,
         data.treatments,
-        recency=rfm.recency,
-        frequency=rfm.frequency,
-        monetary=rfm.monetary,
+        recency=columns[0],
+        frequency=columns[1],
+        monetary=columns[2],
         bins=rfm.bins,
         bounds=rfm.bounds,
         rules=rfm.rules,

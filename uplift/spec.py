@@ -528,11 +528,12 @@ class BaselineCLVSpec(_Model):
 
 
 class Migration(_Model):
-    """End-of-window R, F and M columns of the outcomes, for segment migration per arm."""
+    """End-of-window R, F and M columns of the outcomes, for segment migration per arm
+    (none with ``value.rfm.transactions``: the purchases give the end of the window too)."""
 
-    recency: str
-    frequency: str
-    monetary: str
+    recency: str | None = None
+    frequency: str | None = None
+    monetary: str | None = None
     dimensions: list[Literal["R", "F", "M"]] = Field(default=["M", "F"], min_length=1)
     """Dimensions whose move up a level is compared between each arm and the control."""
     by_level: bool = True
@@ -565,8 +566,17 @@ class Value(_Model):
     incremental CLV; without it, none is computed."""
 
     @model_validator(mode="after")
-    def _transactions_for_rfm_segments(self) -> Value:
+    def _rfm_from_columns_or_transactions(self) -> Value:
+        roles = ("recency", "frequency", "monetary")
         if self.rfm.transactions is None:
+            if self.migration is not None:
+                for role in roles:
+                    if getattr(self.migration, role) is None:
+                        raise KeyPathError(
+                            ["migration", role],
+                            f"migration needs the outcomes' end-of-window {role} column "
+                            f"(or R, F and M from purchases: rfm.transactions), found none",
+                        )
             return self
         if self.segments != "rfm":
             raise KeyPathError(
@@ -575,12 +585,14 @@ class Value(_Model):
                 f"is {self.segments!r}",
             )
         if self.migration is not None:
-            raise KeyPathError(
-                ["migration"],
-                "migration compares R, F and M columns at launch and at the end of the "
-                "window; with rfm.transactions the launch levels come from purchases, which "
-                "migration does not read yet: leave out one of the two",
-            )
+            for role in roles:
+                if getattr(self.migration, role) is not None:
+                    raise KeyPathError(
+                        ["migration", role],
+                        f"with rfm.transactions the end of the window is scored from the "
+                        f"purchases too; leave out the column {role}: "
+                        f"{getattr(self.migration, role)!r}",
+                    )
         return self
 
 

@@ -835,7 +835,7 @@ def test_segments_come_from_the_transactions_as_of_the_day_before_launch(
     plain = spec.value.model_copy(update={"rfm": type(spec.value.rfm)()})
     from_features = pipeline.segment_labels(spec.model_copy(update={"value": plain}), data.frame)
     assert not np.array_equal(segments.to_numpy(), from_features.to_numpy())
-    with pytest.raises(ValueError, match="launch_rfm"):
+    with pytest.raises(ValueError, match="rfm_from_purchases"):
         pipeline.segment_labels(spec, data.frame)
 
 
@@ -941,11 +941,11 @@ def test_an_observed_experiment_needs_a_day_to_end_the_look_back(tmp_path: Path)
         ({"segments": "plan"}, "value.rfm.transactions", "segments is 'plan'"),
         (
             {"migration": {"recency": "r", "frequency": "f", "monetary": "m"}},
-            "value.migration",
-            "leave out one of the two",
+            "value.migration.recency",
+            "scored from the purchases too; leave out the column recency: 'r'",
         ),
     ],
-    ids=["segments from a column", "with migration"],
+    ids=["segments from a column", "migration columns too"],
 )
 def test_rfm_from_transactions_refuses_what_it_cannot_serve(
     value: dict[str, Any], key: str, snippet: str, tmp_path: Path
@@ -960,3 +960,64 @@ def test_rfm_from_transactions_refuses_what_it_cannot_serve(
         load_spec(path)
     assert f"key {key!r}" in str(info.value)
     assert snippet in str(info.value)
+
+
+def test_migration_without_transactions_needs_its_end_of_window_columns(tmp_path: Path) -> None:
+    config = yaml.safe_load(EXAMPLE.read_text("utf-8"))
+    config["value"]["migration"].pop("monetary")
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    with pytest.raises(SpecError) as info:
+        load_spec(path)
+    assert "key 'value.migration.monetary'" in str(info.value)
+    assert "end-of-window monetary column" in str(info.value)
+
+
+def test_migration_scores_the_purchases_again_on_the_windows_last_day(tmp_path: Path) -> None:
+    from uplift import pipeline
+    from uplift.value.migration import migration
+
+    launch = pd.Timestamp(pd.Timestamp.now(tz="UTC").date())  # the simulated launch: today
+    ids = [f"c{i}" for i in range(1, 3001)]
+    # the outcome window is the example's 60 days: its last day is launch + 59
+    history = _history(ids, launch + pd.Timedelta(days=58), seed=2)
+    history.to_csv(tmp_path / "t.csv", index=False)
+    spec = _transactions_spec(tmp_path, {"window_days": 90}, migration={"dimensions": ["M"]})
+    with pytest.raises(DataError, match=r"window's last day, .*but the purchases end on"):
+        pipeline.prepare(spec)
+    history = _history(ids, launch + pd.Timedelta(days=70), seed=2)
+    history.to_csv(tmp_path / "t.csv", index=False)
+
+    data = pipeline.prepare(spec)
+
+    parsed = history.assign(date=pd.to_datetime(history["date"]))
+    customers = pd.Index(data.frame[spec.population.id].astype(str))
+    at = {
+        "launch": launch - pd.Timedelta(days=1),
+        "end": launch + pd.Timedelta(days=59),
+    }
+    reference = {
+        name: rfm_from_transactions(
+            parsed, day, amount_column="paid", customers=customers, window_days=90
+        ).set_axis(data.frame.index)
+        for name, day in at.items()
+    }
+    assert data.rfm is not None and data.end_of_window is not None
+    pd.testing.assert_frame_equal(data.rfm, reference["launch"])
+    pd.testing.assert_frame_equal(data.end_of_window, reference["end"])
+    moved = pipeline.segment_migration(spec, data)
+    assert moved is not None
+    expected = migration(
+        reference["launch"],
+        reference["end"],
+        data.arms,
+        data.control,
+        data.treatments,
+        recency="recency",
+        frequency="frequency",
+        monetary="monetary",
+        dimensions=["M"],
+    )
+    pd.testing.assert_frame_equal(moved.moves.to_frame(), expected.moves.to_frame())
+    pd.testing.assert_frame_equal(moved.transitions.to_frame(), expected.transitions.to_frame())
+    assert set(moved.moves.to_frame()["dimension"]) == {"M"}
