@@ -442,9 +442,12 @@ class RFMSpec(_Model):
 
     @model_validator(mode="after")
     def _transactions_or_columns(self) -> RFMSpec:
+        # compared with the defaults, not with the keys given, so that a spec written back
+        # with every default (model_dump) reads again
+        defaults = type(self).model_fields
         if self.transactions is not None:
             for key in ("recency", "frequency", "monetary"):
-                if key in self.model_fields_set:
+                if getattr(self, key) != defaults[key].default:
                     raise KeyPathError(
                         [key],
                         f"with transactions, R, F and M come from the purchases; "
@@ -452,7 +455,7 @@ class RFMSpec(_Model):
                     )
         else:
             for key in ("as_of", "window_days", "count", "spend"):
-                if key in self.model_fields_set:
+                if getattr(self, key) != defaults[key].default:
                     raise KeyPathError(
                         [key], f"{key} goes with transactions (a purchases table), found none"
                     )

@@ -1021,3 +1021,15 @@ def test_migration_scores_the_purchases_again_on_the_windows_last_day(tmp_path: 
     pd.testing.assert_frame_equal(moved.moves.to_frame(), expected.moves.to_frame())
     pd.testing.assert_frame_equal(moved.transitions.to_frame(), expected.transitions.to_frame())
     assert set(moved.moves.to_frame()["dimension"]) == {"M"}
+
+
+def test_a_spec_with_every_default_written_out_reads_again(tmp_path: Path) -> None:
+    # uplift score and the tests write a spec back with model_dump: defaults included
+    from uplift.spec import ExperimentSpec
+
+    plain = load_spec(EXAMPLE)
+    assert ExperimentSpec.model_validate(plain.model_dump()) == plain
+    spec = _transactions_spec(tmp_path, {"as_of": "2024-03-31"}, migration={"dimensions": ["M"]})
+    again = ExperimentSpec.model_validate(spec.model_dump())
+    assert again == spec
+    assert again.value.rfm.as_of is not None and again.value.rfm.window_days == 180
