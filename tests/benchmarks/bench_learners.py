@@ -126,6 +126,8 @@ def run_example(config: Path, tmp: Path, args: argparse.Namespace) -> None:
             propensity=propensity,
             base=base,
             base_params=params,
+            # a 0/1 metric's outcome models fit its log loss, as the pipeline fits them
+            binary=spec.outcomes.metrics[primary].kind == "binary",
         )
         seconds = time.perf_counter() - start
         predictions[label] = result.predictions
