@@ -5,7 +5,8 @@ CSV files; ``lifetimes`` itself is never imported) and from the publications and
 documentation that report fits on it; each names its source. Simulations from the
 models with known parameters check the fits and the conditional expectations within
 sampling error, and a quadrature of the model's defining integrals checks the closed
-forms. ``rfm_summary`` is checked against a table computed by hand.
+forms. ``rfm_summary`` is checked against a table computed by hand and against the
+published CDNOW calibration summary, rebuilt from the CDNOW sample's purchases.
 """
 
 from __future__ import annotations
@@ -375,6 +376,34 @@ def test_expected_average_value_matches_simulated_true_means(
 
 
 # --- rfm_summary ----------------------------------------------------------------------
+
+
+def test_rfm_summary_of_the_cdnow_sample_is_the_published_calibration_summary(
+    cdnow_money: pd.DataFrame,
+) -> None:
+    # Fader, Hardie & Lee's CDNOW calibration summary (the 39 weeks to 30 September 1997),
+    # as lifetimes ships it (cdnow_customers_summary_with_transactions.csv: x, t_x and T in
+    # weeks, zbar the mean repeat purchase, all to 2 decimals), rebuilt from the purchases
+    # of CDNOW_sample.txt, shipped beside it
+    distribution = importlib.metadata.distribution("lifetimes")
+    path = next(f for f in distribution.files or [] if f.name == "CDNOW_sample.txt")
+    raw = pd.read_csv(
+        str(distribution.locate_file(path)),
+        sep=r"\s+",
+        header=None,
+        names=["master_id", "customer", "date", "quantity", "amount"],
+        dtype={"customer": str, "date": str},
+    )
+    raw["date"] = pd.to_datetime(raw["date"], format="%Y%m%d")
+    calibration = raw[raw["date"] <= "1997-09-30"]
+    summary = rfm_summary(calibration, "customer", "date", "amount", observation_end="1997-09-30")
+    assert len(summary) == len(cdnow_money) == 2357
+    assert list(summary.index.astype(int)) == list(cdnow_money.index)
+    np.testing.assert_array_equal(summary["frequency"], cdnow_money["x"])
+    # days to weeks, against figures rounded to 2 decimals
+    np.testing.assert_allclose(summary["recency"] / 7, cdnow_money["t_x"], atol=0.005 + 1e-9)
+    np.testing.assert_allclose(summary["T"] / 7, cdnow_money["T"], atol=0.005 + 1e-9)
+    np.testing.assert_allclose(summary["monetary_value"], cdnow_money["zbar"], atol=0.005 + 1e-9)
 
 
 def _transactions() -> pd.DataFrame:
