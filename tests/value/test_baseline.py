@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import importlib.metadata
 from pathlib import Path
 
 import numpy as np
@@ -42,24 +41,6 @@ def test_run_rate_by_hand() -> None:
     assert list(result.values.index) == ["a", "b", "c"]
     assert result.method == "run_rate"
     assert result.to_dict()["total"] == pytest.approx(91.3125 * months, rel=1e-13)
-
-
-@pytest.fixture(scope="module")
-def cdnow_transactions() -> pd.DataFrame:
-    try:
-        distribution = importlib.metadata.distribution("lifetimes")
-    except importlib.metadata.PackageNotFoundError:
-        pytest.skip("the CDNOW sample ships with lifetimes: pip install 'lifetimes>=0.11'")
-    path = next(f for f in distribution.files or [] if f.name == "CDNOW_sample.txt")
-    frame = pd.read_csv(
-        str(distribution.locate_file(path)),
-        sep=r"\s+",
-        header=None,
-        names=["master_id", "customer", "date", "quantity", "amount"],
-        dtype={"customer": str, "date": str},
-    )
-    frame["date"] = pd.to_datetime(frame["date"], format="%Y%m%d")
-    return frame
 
 
 def test_transactions_baseline_is_the_bgnbd_gamma_gamma_chain(

@@ -379,22 +379,13 @@ def test_expected_average_value_matches_simulated_true_means(
 
 
 def test_rfm_summary_of_the_cdnow_sample_is_the_published_calibration_summary(
-    cdnow_money: pd.DataFrame,
+    cdnow_money: pd.DataFrame, cdnow_transactions: pd.DataFrame
 ) -> None:
     # Fader, Hardie & Lee's CDNOW calibration summary (the 39 weeks to 30 September 1997),
     # as lifetimes ships it (cdnow_customers_summary_with_transactions.csv: x, t_x and T in
     # weeks, zbar the mean repeat purchase, all to 2 decimals), rebuilt from the purchases
     # of CDNOW_sample.txt, shipped beside it
-    distribution = importlib.metadata.distribution("lifetimes")
-    path = next(f for f in distribution.files or [] if f.name == "CDNOW_sample.txt")
-    raw = pd.read_csv(
-        str(distribution.locate_file(path)),
-        sep=r"\s+",
-        header=None,
-        names=["master_id", "customer", "date", "quantity", "amount"],
-        dtype={"customer": str, "date": str},
-    )
-    raw["date"] = pd.to_datetime(raw["date"], format="%Y%m%d")
+    raw = cdnow_transactions
     calibration = raw[raw["date"] <= "1997-09-30"]
     summary = rfm_summary(calibration, "customer", "date", "amount", observation_end="1997-09-30")
     assert len(summary) == len(cdnow_money) == 2357
