@@ -135,10 +135,13 @@ def _net(
     """Each arm's expected net value per customer: the purchase lift's worth less the
     contact and the offer's cost at the predicted uptake."""
     took = pd.DataFrame({"took_trial": uptake})
+    # a purchase moves the value metric by one when it is the purchase itself (the
+    # config's), by the course's price when it is the revenue
+    units = 1.0 if economics.value_metric == "bought" else PRICE
     out = np.empty((len(uptake), len(treatments)))
     for i, arm in enumerate(treatments):
         cost = economics.contact_cost + np.asarray(economics.cost_models[arm].cost(took))
-        out[:, i] = economics.value_per_unit * PRICE * lifts[i] - cost
+        out[:, i] = economics.value_per_unit * units * lifts[i] - cost
     return out
 
 
