@@ -752,7 +752,7 @@ def test_the_spec_refuses_bad_rfm_keys_naming_the_key_path(
 
 def _transactions_spec(tmp_path: Path, rfm: dict[str, Any], **value: Any) -> Any:
     """The trial-lessons example on 3,000 simulated customers, its segments scored from a
-    transactions file (and without migration, which reads R, F and M columns)."""
+    transactions file; ``value`` sets other keys of ``value`` (its migration left out)."""
     from uplift.spec import ExperimentSpec
 
     config = yaml.safe_load(EXAMPLE.read_text("utf-8"))
@@ -782,6 +782,17 @@ def _history(ids: Sequence[str], end: pd.Timestamp, seed: int = 0) -> pd.DataFra
     )
 
 
+def _launch_day(spec: Any) -> pd.Timestamp:
+    """The day the ledger says the (simulated) experiment launched."""
+    from uplift import pipeline
+
+    ledger = pipeline.open_ledger(spec)
+    with ledger.engine.begin() as conn:
+        record = ledger.latest(conn, spec.name)
+    assert record is not None
+    return pd.Timestamp(record.launched_at.date())
+
+
 def test_segments_come_from_the_transactions_as_of_the_day_before_launch(
     tmp_path: Path,
 ) -> None:
@@ -794,11 +805,7 @@ def test_segments_come_from_the_transactions_as_of_the_day_before_launch(
     )
     with pytest.raises(DataError, match=r"value\.rfm\.transactions: .*none of the experiment's"):
         pipeline.prepare(spec)
-    ledger = pipeline.open_ledger(spec)
-    with ledger.engine.begin() as conn:
-        record = ledger.latest(conn, spec.name)
-    assert record is not None
-    launch = pd.Timestamp(record.launched_at.date())
+    launch = _launch_day(spec)
     ids = [f"c{i}" for i in range(1, 3001)]
     history = _history(ids, launch + pd.Timedelta(days=10))
     history.to_csv(tmp_path / "t.csv", index=False)
@@ -844,14 +851,15 @@ def test_an_explicit_as_of_counts_days_and_means_and_must_fall_before_launch(
 ) -> None:
     from uplift import pipeline
 
-    launch = pd.Timestamp(pd.Timestamp.now(tz="UTC").date())  # the simulated launch: today
+    today = pd.Timestamp(pd.Timestamp.now(tz="UTC").date())
     ids = [f"c{i}" for i in range(1, 3001)]
-    history = _history(ids, launch, seed=1)
+    history = _history(ids, today, seed=1)
     history.to_csv(tmp_path / "t.csv", index=False)
-    as_of = launch - pd.Timedelta(days=30)
+    as_of = today - pd.Timedelta(days=30)
     settings = {"as_of": str(as_of.date()), "count": "days", "spend": "mean"}
     spec = _transactions_spec(tmp_path, settings)
     data = pipeline.prepare(spec)
+    launch = _launch_day(spec)
     assert data.rfm is not None
     reference = rfm_from_transactions(
         history.assign(date=pd.to_datetime(history["date"])),
@@ -977,14 +985,15 @@ def test_migration_scores_the_purchases_again_on_the_windows_last_day(tmp_path: 
     from uplift import pipeline
     from uplift.value.migration import migration
 
-    launch = pd.Timestamp(pd.Timestamp.now(tz="UTC").date())  # the simulated launch: today
+    today = pd.Timestamp(pd.Timestamp.now(tz="UTC").date())
     ids = [f"c{i}" for i in range(1, 3001)]
     # the outcome window is the example's 60 days: its last day is launch + 59
-    history = _history(ids, launch + pd.Timedelta(days=58), seed=2)
+    history = _history(ids, today + pd.Timedelta(days=57), seed=2)
     history.to_csv(tmp_path / "t.csv", index=False)
     spec = _transactions_spec(tmp_path, {"window_days": 90}, migration={"dimensions": ["M"]})
     with pytest.raises(DataError, match=r"window's last day, .*but the purchases end on"):
         pipeline.prepare(spec)
+    launch = _launch_day(spec)
     history = _history(ids, launch + pd.Timedelta(days=70), seed=2)
     history.to_csv(tmp_path / "t.csv", index=False)
 
