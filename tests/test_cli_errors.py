@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from pathlib import Path
 
 import jsonschema
@@ -220,6 +222,34 @@ def test_control_label_absent(tmp_path: Path) -> None:
     assert "'no_email'" in message
     assert "assignment.control" in message
     assert "'arm'" in message
+
+
+def test_rfm_purchases_that_end_after_launch_refused(tmp_path: Path) -> None:
+    # RFM from a purchases table must look back from before the launch: an as_of on the
+    # launch day is an exit 2 naming the key, and no run is begun
+    population(300).to_csv(tmp_path / "pop.csv", index=False)
+    pd.DataFrame(
+        {"customer_id": [100_001, 100_002], "date": ["2024-03-01", "2024-03-30"], "amount": 5.0}
+    ).to_csv(tmp_path / "purchases.csv", index=False)
+    spec = csv_spec(
+        tmp_path,
+        "pop.csv",
+        assignment={"column": "arm", "control": "control", "launched": "2024-04-01"},
+        value={
+            "rfm": {
+                "transactions": {"kind": "csv", "path": "purchases.csv"},
+                "as_of": "2024-04-01",
+            }
+        },
+    )
+    result = uplift("run", str(spec), *tracking(tmp_path), cwd=tmp_path)
+    message = error_paragraph(result, progress=True)
+    assert message.startswith("value.rfm.as_of: ")
+    assert "before the launch on 2024-04-01, found 2024-04-01" in message
+    store = tmp_path / "mlflow.db"
+    if store.exists():  # the store is checked before the work starts; no run is begun
+        with closing(sqlite3.connect(store)) as db:
+            assert db.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 0
 
 
 # --- a valid run --------------------------------------------------------------------------
