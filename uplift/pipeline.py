@@ -915,6 +915,7 @@ def rfm_from_purchases(
         At launch and at the end of the window (``None`` without ``value.migration``):
         columns ``recency``, ``frequency`` and ``monetary``, indexed like ``frame``.
     """
+    from uplift.value.lifetime import purchase_dates
     from uplift.value.rfm import rfm_from_transactions
 
     rfm = spec.value.rfm
@@ -938,21 +939,15 @@ def rfm_from_purchases(
     table = read_table(source.kind, source.path, "value.rfm.transactions.path")
     id_column = source.id or spec.population.id
     where = f"value.rfm.transactions: transactions file {source.path}"
-    if source.date in table.columns and not pd.api.types.is_datetime64_any_dtype(
-        table[source.date]
-    ):
-        parsed = pd.to_datetime(table[source.date], errors="coerce", format="mixed")
-        bad = parsed.isna() & table[source.date].notna()
-        if bad.any():
-            first = table[source.date][bad].iloc[0]
-            raise DataError(
-                f"{where}: column {source.date!r} must hold dates, found {first!r} "
-                f"(and {int(bad.sum()) - 1:,} more rows that are not dates)."
-            )
-        table = table.assign(**{source.date: parsed})
+    if source.date in table.columns:
+        # the parser of the baseline's purchases (ISO 8601 only, local wall-clock time)
+        try:
+            table = table.assign(**{source.date: purchase_dates(table[source.date], source.date)})
+        except DataError as exc:
+            raise DataError(f"{where}: {exc}") from None
     if id_column in table.columns:
         table = table.assign(**{id_column: table[id_column].astype(str)})
-    keys = frame[spec.population.id].astype(str)
+    customers = pd.Index(frame[spec.population.id].astype(str))
 
     def as_of_day(day: dt.date) -> pd.DataFrame:
         try:
@@ -962,7 +957,7 @@ def rfm_from_purchases(
                 id_column=id_column,
                 date_column=source.date,
                 amount_column=source.amount,
-                customers=pd.Index(keys),
+                customers=customers,
                 window_days=rfm.window_days,
                 frequency=rfm.count,
                 monetary=rfm.spend,
@@ -974,8 +969,8 @@ def rfm_from_purchases(
     launch = as_of_day(as_of)
     if not (launch["frequency"] > 0).any():
         raise DataError(
-            f"{where}: none of the experiment's {len(keys):,} customers has a purchase in "
-            f"the {rfm.window_days} days to {as_of} (ids such as {keys.iloc[0]!r} in column "
+            f"{where}: none of the experiment's {len(customers):,} customers has a purchase "
+            f"in the {rfm.window_days} days to {as_of} (ids such as {customers[0]!r} in column "
             f"{id_column!r})."
         )
     if spec.value.migration is None:

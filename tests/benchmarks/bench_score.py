@@ -3,7 +3,7 @@
 Not collected by the test run. Run it from the repository root::
 
     .venv/bin/python tests/benchmarks/bench_score.py [--rows N] [--features F]
-        [--train N] [--chunk-size N] [--out parquet|csv] [--repeat R]
+        [--train N] [--chunk-size N] [--out parquet|csv] [--repeat R] [--binary]
 
 It writes a seeded customer base of ``--rows`` customers (text ids ``c1``, ``c2``, ...,
 and ``--features`` numeric features) to a Parquet file in a temporary folder, in row
@@ -11,7 +11,8 @@ groups of 100,000 rows, generated chunk by chunk so the benchmark itself never h
 whole base. A LightGBM T-learner with one treatment arm (the package defaults of
 :func:`uplift.analysis.learners.fit_uplift`, printed with the results: two LightGBM
 models, on two threads) is fitted on the first ``--train`` customers with a simulated arm
-and a heterogeneous outcome, and wrapped in a :class:`uplift.scoring.ScoringModel` (a contact
+and a heterogeneous outcome (with ``--binary``, a 0/1 outcome and a 0/1 metric's smaller,
+more numerous trees), and wrapped in a :class:`uplift.scoring.ScoringModel` (a contact
 cost, no offer cost). :func:`uplift.scoring.score_file` then scores the whole file in
 chunks of ``--chunk-size`` into ``--out``: every row read, scored and written, wall
 clock. The process's peak resident memory (``ru_maxrss``) is read before and after the
@@ -74,18 +75,25 @@ def write_base(path: Path, rows: int, features: list[str], seed: int) -> None:
             writer.write_table(pa.table(columns, schema=schema))
 
 
-def fit_model(path: Path, features: list[str], train: int, seed: int) -> ScoringModel:
-    """A LightGBM T-learner with one treatment arm on the first ``train`` customers."""
+def fit_model(
+    path: Path, features: list[str], train: int, seed: int, binary: bool = False
+) -> ScoringModel:
+    """A LightGBM T-learner with one treatment arm on the first ``train`` customers; with
+    ``binary``, of a 0/1 outcome (whether the continuous one exceeds 1), fitted as the
+    pipeline fits a 0/1 metric."""
     sample = next(iter_chunks(path, [ID, *features], train))
     rng = np.random.default_rng(seed + 1)
     arms = np.where(rng.random(len(sample)) < 0.5, ARM, "control")
     x = sample[features].to_numpy(dtype=float)
     effect = 0.5 * (x[:, 1] > 0) - 0.3 * (x[:, 3] > 0.5) + 0.02 * x[:, 0]
     y = 0.1 * x[:, 0] + x[:, 1] + (arms == ARM) * effect + rng.normal(0.0, 1.0, len(sample))
+    if binary:
+        y = (y > 1.0).astype(float)
     encoder = FeatureEncoder(features).fit(sample)
     uplift = fit_uplift(
-        "t_learner", encoder.transform(sample), arms, y, "control", [ARM], seed=seed
-    )
+        "t_learner", encoder.transform(sample), arms, y, "control", [ARM], seed=seed,
+        binary=binary,
+    )  # fmt: skip
     return ScoringModel(
         id_column=ID,
         encoder=encoder,
@@ -149,6 +157,9 @@ def main() -> None:
     parser.add_argument("--out", choices=["parquet", "csv"], default="parquet")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--repeat", type=int, default=3, help="timed runs; the best is shown")
+    parser.add_argument(
+        "--binary", action="store_true", help="a 0/1 outcome, with a 0/1 metric's models"
+    )
     args = parser.parse_args()
     features = [f"f{j:02d}" for j in range(1, args.features + 1)]
     # other work on the machine shows here: the numbers below are only as quiet as this
@@ -165,10 +176,11 @@ def main() -> None:
             f"{time.perf_counter() - began:.1f} s"
         )
         began = time.perf_counter()
-        model = fit_model(base, features, args.train, args.seed)
+        model = fit_model(base, features, args.train, args.seed, args.binary)
         params = model.uplift.learner.model_c.get_params()
         print(
-            f"T-learner (LightGBM, package defaults: {params['n_estimators']} trees of at most "
+            f"T-learner of a {'0/1' if args.binary else 'continuous'} outcome "
+            f"(LightGBM, package defaults: {params['n_estimators']} trees of at most "
             f"{params['num_leaves']} leaves per model, {params['n_jobs']} threads) fitted on "
             f"{args.train:,} in {time.perf_counter() - began:.1f} s"
         )

@@ -888,7 +888,9 @@ def test_transaction_dates_that_are_not_dates_are_named(tmp_path: Path) -> None:
         pipeline.prepare(spec)
     message = str(info.value)
     assert message.startswith("value.rfm.transactions: transactions file ")
-    assert "column 'date' must hold dates, found 'soon' (and 1 more rows" in message
+    # the same parser as the baseline's purchases: ISO 8601 text or dates
+    assert "date column 'date' must hold a date or an ISO 8601 string" in message
+    assert "found 2 rows without one (for example 'soon', 'later')" in message
 
 
 def test_an_observed_experiment_needs_a_day_to_end_the_look_back(tmp_path: Path) -> None:

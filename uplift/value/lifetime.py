@@ -38,6 +38,7 @@ __all__ = [
     "fit_bgnbd",
     "fit_gamma_gamma",
     "lifetime_value",
+    "purchase_dates",
     "rfm_summary",
 ]
 
@@ -101,7 +102,7 @@ def rfm_summary(
             f"rfm_summary: customer id column {id_column!r} must have no missing values, "
             f"found {int(ids.isna().sum())} missing."
         )
-    dates = _parse_dates(transactions[date_column], date_column)
+    dates = purchase_dates(transactions[date_column], date_column)
     amounts = _check_amounts(transactions[amount_column], amount_column)
 
     periods = dates.dt.to_period(freq)
@@ -147,22 +148,36 @@ def rfm_summary(
     return summary
 
 
-def _parse_dates(values: pd.Series, column: str) -> pd.Series:
+def purchase_dates(values: pd.Series, column: str) -> pd.Series:
+    """Purchase dates as datetime64 in local wall-clock time, from dates or ISO 8601 text.
+
+    Parameters
+    ----------
+    values : pd.Series
+        The date column of a purchases table.
+    column : str
+        Its name, for messages.
+
+    Raises
+    ------
+    DataError
+        When a value is neither a date nor an ISO 8601 string.
+    """
     if pd.api.types.is_numeric_dtype(values):
         raise DataError(
-            f"rfm_summary: date column {column!r} must hold dates or ISO 8601 strings, "
+            f"date column {column!r} must hold dates or ISO 8601 strings, "
             f"found dtype {values.dtype}."
         )
     try:
         # ISO 8601 only: a per-row guess would read 01/02 and 31/01 with different day orders
         parsed = pd.to_datetime(values, format="ISO8601", errors="coerce")
     except ValueError as exc:
-        raise DataError(f"rfm_summary: date column {column!r} cannot be read: {exc}") from None
+        raise DataError(f"date column {column!r} cannot be read: {exc}") from None
     bad = parsed.isna()
     if bad.any():
         examples = [repr(v) for v in values[bad].unique()[:3]]
         raise DataError(
-            f"rfm_summary: date column {column!r} must hold a date or an ISO 8601 string "
+            f"date column {column!r} must hold a date or an ISO 8601 string "
             f"(YYYY-MM-DD, optionally with a time) on every row, found {int(bad.sum())} rows "
             f"without one (for example {', '.join(examples)})."
         )
