@@ -564,3 +564,76 @@ def test_migration_dimensions_are_named_once() -> None:
     config["value"]["migration"]["dimensions"] = ["M", "M"]
     with pytest.raises(ValueError, match="each dimension once"):
         ExperimentSpec.model_validate(config)
+
+
+# --- value.metrics: several metrics priced ------------------------------------------------
+
+
+def _trial_lessons_config() -> dict:
+    return yaml.safe_load((ROOT / "configs" / "edtech_trial_lessons.yaml").read_text("utf-8"))
+
+
+def test_several_priced_metrics_make_the_value_metric_their_worth() -> None:
+    config = _trial_lessons_config()
+    del config["value"]["metric"], config["value"]["unit_value"]
+    config["value"]["metrics"] = {"bought": 290.0, "took_trial": 5}
+    spec = ExperimentSpec.model_validate(config)
+    assert spec.value_metric == "worth"
+    assert spec.value_units == {"bought": 290.0, "took_trial": 5.0}
+    # written back in full (every default included), the spec reads again, equal
+    assert ExperimentSpec.model_validate(spec.model_dump(mode="json")) == spec
+    # one priced metric is the same as metric and unit_value
+    config["value"]["metrics"] = {"bought": 290.0}
+    one = ExperimentSpec.model_validate(config)
+    assert (one.value_metric, one.value_units) == ("bought", {"bought": 290.0})
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"metric": "bought"}, r"value\.metric\b.*leave out metric \(found 'bought'\)"),
+        ({"unit_value": 290}, r"value\.unit_value\b.*leave out unit_value \(found 290"),
+        ({"metrics": {"visits": 1.0}}, r"value\.metrics\.visits\b.*found 'visits'"),
+        ({"metrics": {"bought": 0}}, r"value\.metrics\.bought\b.*greater than 0"),
+        ({"metrics": {}}, r"value\.metrics\b.*at least 1"),
+    ],
+)
+def test_priced_metrics_refuse_a_second_price_unknown_metrics_and_nonpositive_worth(
+    tmp_path: Path, change: dict, message: str
+) -> None:
+    config = _trial_lessons_config()
+    del config["value"]["metric"], config["value"]["unit_value"]
+    config["value"]["metrics"] = {"bought": 290.0, "revenue": 1.0}
+    config["value"].update(change)
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(config))
+    with pytest.raises(SpecError, match=message):
+        load_spec(path)
+
+
+def test_a_metric_called_worth_cannot_sit_beside_several_priced_metrics(tmp_path: Path) -> None:
+    config = _trial_lessons_config()
+    del config["value"]["metric"], config["value"]["unit_value"]
+    config["outcomes"]["metrics"]["worth"] = {"column": "revenue_60d", "kind": "continuous"}
+    config["value"]["metrics"] = {"bought": 290.0, "took_trial": 5.0}
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(config))
+    with pytest.raises(SpecError, match=r"value\.metrics\b.*'worth'.*already the name"):
+        load_spec(path)
+
+
+def test_a_discount_needs_its_revenue_metric_named_when_several_metrics_are_priced(
+    tmp_path: Path,
+) -> None:
+    config = yaml.safe_load((ROOT / "configs" / "ecommerce_lower_check.yaml").read_text("utf-8"))
+    offers = config["economics"].get("offers") or {"": config["economics"]["offer"]}
+    assert all("revenue_metric" not in offer for offer in offers.values())
+    continuous = [m for m, s in config["outcomes"]["metrics"].items() if s["kind"] == "continuous"]
+    binary = [m for m, s in config["outcomes"]["metrics"].items() if s["kind"] == "binary"]
+    config["value"].pop("metric", None)
+    config["value"].pop("unit_value", None)
+    config["value"]["metrics"] = {continuous[0]: 1.0, binary[0]: 2.0}
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(config))
+    with pytest.raises(SpecError, match=r"revenue_metric\b.*cannot default to the value metric"):
+        load_spec(path)

@@ -1157,9 +1157,11 @@ def profit_model(spec: ExperimentSpec, treatments: list[str]) -> ProfitModel:
     from uplift.value.profit import ProfitModel
 
     clv = spec.value.clv
+    units = spec.value_units
+    several = len(units) > 1
     return ProfitModel(
         value_metric=spec.value_metric,
-        unit_value=spec.value.unit_value,
+        unit_value=1.0 if several else units[spec.value_metric],
         margin=clv.margin,
         clv_multiplier=clv_multiplier(
             spec.outcomes.window_days, clv.horizon_months, clv.annual_discount_rate, clv.persistence
@@ -1169,6 +1171,7 @@ def profit_model(spec: ExperimentSpec, treatments: list[str]) -> ProfitModel:
         cost_models={
             arm: cost_model_for(spec.offer_for(arm), spec.value_metric) for arm in treatments
         },
+        parts=units if several else None,
     )
 
 
@@ -1503,7 +1506,8 @@ def baseline_clv(spec: ExperimentSpec, data: PreparedData) -> BaselineCLV | None
             horizon_months=clv.horizon_months,
             annual_discount_rate=clv.annual_discount_rate,
             margin=clv.margin,
-            unit_value=spec.value.unit_value,
+            # the column is in units of the value metric (money, when that is a sum)
+            unit_value=profit_model(spec, data.treatments).unit_value,
         )
     source = setting.transactions
     assert source is not None
@@ -1817,7 +1821,7 @@ def _value_uplift(
         "t_learner" if forest else entry.learner,
         X,
         data.arms,
-        data.outcomes[spec.value_metric],
+        pd.Series(_outcome(spec, data, spec.value_metric), index=data.outcomes.index),
         data.control,
         data.treatments,
         folds=spec.models.folds,
@@ -1830,8 +1834,18 @@ def _value_uplift(
 
 
 def _binary(spec: ExperimentSpec, metric: str) -> bool:
-    """Whether the metric is 0/1, so that its models fit the log loss."""
-    return spec.outcomes.per_customer[metric].kind == "binary"
+    """Whether the metric is 0/1, so that its models fit the log loss (never the sum of
+    several priced metrics)."""
+    known = spec.outcomes.per_customer.get(metric)
+    return known is not None and known.kind == "binary"
+
+
+def _outcome(spec: ExperimentSpec, data: PreparedData, metric: str) -> np.ndarray:
+    """Every customer's value of an outcome metric, or of the value metric when that is
+    the sum of several priced metrics."""
+    if metric in data.outcomes:
+        return data.outcomes[metric].to_numpy(dtype=float)
+    return profit_model(spec, data.treatments).value_of(data.outcomes)
 
 
 def _cost_base(spec: ExperimentSpec, entry: LearnerSpec) -> tuple[str, dict[str, Any] | None]:
@@ -1955,7 +1969,7 @@ def scoring_model(
     other = {**options, "base": "lightgbm", "base_params": None} if forest else options
 
     def fit(name: str, metric: str) -> Any:
-        target = data.outcomes[metric].to_numpy(dtype=float)
+        target = _outcome(spec, data, metric)
         settings = other if name != learner.learner else options
         return fit_uplift(
             name,

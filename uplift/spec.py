@@ -39,6 +39,7 @@ from uplift.expressions import ExpressionError, parse
 
 __all__ = [
     "BUCKETS",
+    "WORTH",
     "Assignment",
     "Economics",
     "EffectsSpec",
@@ -63,6 +64,10 @@ _YAML_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoad
 
 #: Number of hash buckets; arm weights must be multiples of ``1 / BUCKETS``.
 BUCKETS = 10_000
+
+#: Name of the value metric when ``value.metrics`` prices several metrics: each customer's
+#: worth, the sum of every priced metric times its unit's value.
+WORTH = "worth"
 
 # YAML reads `yes` as true; strict numbers refuse it instead of reading it as 1
 Int = Annotated[int, Strict()]
@@ -509,7 +514,8 @@ class BaselineCLVSpec(_Model):
     would count the campaign's effect. Default: the launch date in the ledger, or, for an
     observed assignment, the last purchase date."""
     column: str | None = None
-    """A pre-period spend column of the population (frozen at launch)."""
+    """A pre-period column of the population (frozen at launch) in units of the value
+    metric (in money when ``value.metrics`` prices several metrics)."""
     period_days: Int | None = Field(default=None, gt=0)
     """Days ``column`` covers."""
 
@@ -558,6 +564,12 @@ class Value(_Model):
     metric: str | None = None
     """The metric whose unit has a money value (default: the primary metric)."""
     unit_value: Float = Field(default=1.0, gt=0)
+    metrics: dict[str, Annotated[float, Strict(), Field(gt=0)]] | None = Field(
+        default=None, min_length=1
+    )
+    """Several metrics with a money value each (metric -> the worth of one unit), instead
+    of ``metric`` and ``unit_value``: a customer's value is the sum of every priced metric
+    times its unit's worth (the value metric ``worth``), before the margin."""
     clv: CLV = CLV()
     rfm: RFMSpec = RFMSpec()
     min_segment_size: Int = Field(default=200, ge=10)
@@ -567,6 +579,19 @@ class Value(_Model):
     baseline_clv: BaselineCLVSpec | None = None
     """Each customer's CLV without the campaign, reported per segment beside the
     incremental CLV; without it, none is computed."""
+
+    @model_validator(mode="after")
+    def _one_way_to_price(self) -> Value:
+        # compared with the defaults, so that a spec written back in full reads again
+        if self.metrics is not None and (self.metric is not None or self.unit_value != 1.0):
+            given = "metric" if self.metric is not None else "unit_value"
+            raise KeyPathError(
+                [given],
+                f"value.metrics prices every valued metric; leave out {given} "
+                f"(found {getattr(self, given)!r}), or price one metric with metric and "
+                f"unit_value and leave out metrics",
+            )
+        return self
 
     @model_validator(mode="after")
     def _rfm_from_columns_or_transactions(self) -> Value:
@@ -808,6 +833,19 @@ class ExperimentSpec(_Model):
                 f"value metric {self.value.metric!r} must be one of the binary or continuous "
                 f"metrics {sorted(self.outcomes.per_customer)}",
             )
+        for name in self.value.metrics or {}:
+            if name not in self.outcomes.per_customer:
+                raise KeyPathError(
+                    ["value", "metrics", name],
+                    f"a priced metric must be one of the binary or continuous metrics "
+                    f"{sorted(self.outcomes.per_customer)}; found {name!r}",
+                )
+        if self.value_metric == WORTH and WORTH in metrics:
+            raise KeyPathError(
+                ["value", "metrics"],
+                f"with several priced metrics the value metric is named {WORTH!r}, which is "
+                f"already the name of an outcome metric; rename that metric",
+            )
         primary = metrics[self.outcomes.primary]
         for i, entry in enumerate(self.models.learners):
             learner = entry if isinstance(entry, str) else entry.learner
@@ -885,6 +923,13 @@ class ExperimentSpec(_Model):
             revenue = getattr(offer, "revenue_metric", None) or (
                 self.value_metric if offer.kind == "lower_check_offer" else None
             )
+            if revenue == WORTH and WORTH not in metrics:
+                raise KeyPathError(
+                    [*key, "revenue_metric"],
+                    f"value.metrics prices several metrics, so the discount's revenue metric "
+                    f"cannot default to the value metric: name one of the continuous metrics "
+                    f"{sorted(m for m, spec in metrics.items() if spec.kind == 'continuous')}",
+                )
             if revenue is not None and (
                 revenue not in metrics or metrics[revenue].kind != "continuous"
             ):
@@ -912,8 +957,18 @@ class ExperimentSpec(_Model):
 
     @property
     def value_metric(self) -> str:
-        """The metric whose unit the value block prices."""
+        """The metric whose unit the value block prices: ``value.metric``, the one metric
+        of ``value.metrics``, :data:`WORTH` when that prices several, else the primary."""
+        if self.value.metrics is not None:
+            return next(iter(self.value.metrics)) if len(self.value.metrics) == 1 else WORTH
         return self.value.metric or self.outcomes.primary
+
+    @property
+    def value_units(self) -> dict[str, float]:
+        """Each priced metric and the money worth of one unit of it."""
+        if self.value.metrics is not None:
+            return dict(self.value.metrics)
+        return {self.value_metric: self.value.unit_value}
 
     def offer_for(self, arm: str) -> Any:
         """The offer a treatment arm receives, or ``None`` when it costs only the contact."""

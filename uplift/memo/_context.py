@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from uplift.memo._markup import _NA, _e, _get, _num, _ok, _pp, _Row
+from uplift.spec import WORTH
 
 #: Figure artifact paths, in the order the memo shows them.
 MEMO_FIGURES: tuple[str, ...] = (
@@ -115,6 +116,9 @@ class _Memo:
 
     @property
     def value_metric(self) -> str:
+        priced = _get(self.spec, "value", "metrics")
+        if isinstance(priced, Mapping) and priced:
+            return str(next(iter(priced))) if len(priced) == 1 else WORTH
         return str(_get(self.spec, "value", "metric") or self.primary)
 
     @property

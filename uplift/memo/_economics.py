@@ -57,6 +57,19 @@ def _offer_text(m: _Memo, offer: Any) -> str:
     return "no cost beyond the contact" if offer is None else _e(kind)
 
 
+def _worth(m: _Memo, value: Mapping[str, Any]) -> str:
+    """What one unit of the value metric, or of each priced metric, is worth."""
+    priced = value.get("metrics")
+    if isinstance(priced, Mapping) and len(priced) > 1:
+        terms = " + ".join(f"{_num(worth)} &times; {_c(name)}" for name, worth in priced.items())
+        return f"Value metric {_c(m.value_metric)}: each customer's {terms}"
+    unit = next(iter(priced.values())) if isinstance(priced, Mapping) and priced else None
+    return (
+        f"Value metric {_c(m.value_metric)}: a unit is worth "
+        f"{_num(unit if unit is not None else value.get('unit_value', 1.0))}"
+    )
+
+
 def _economics(m: _Memo) -> str:
     s, eco = m.summary, m.spec.get("economics") or {}
     value, clv = m.spec.get("value") or {}, _get(m.spec, "value", "clv") or {}
@@ -79,7 +92,7 @@ def _economics(m: _Memo) -> str:
         else "the effect counts for the outcome window only, it is not assumed to repeat"
     )
     assumptions = [
-        f"Value metric {_c(m.value_metric)}: a unit is worth {_num(value.get('unit_value', 1.0))}",
+        _worth(m, value),
         f"Margin: {_pct(clv.get('margin', 1.0), 0)} of that value is profit",
         f"CLV horizon {_num(clv.get('horizon_months', 12.0), 0)} months, discounted at "
         f"{_pct(clv.get('annual_discount_rate', 0.1), 0)} a year",

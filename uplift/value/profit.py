@@ -67,11 +67,23 @@ class ProfitModel:
     contact_cost: float
     fixed_cost: float
     cost_models: Mapping[str, CostModel]
+    parts: Mapping[str, float] | None = None
+    """Priced metric -> worth of one unit, when the value metric is their sum (a column
+    that the outcomes need not hold); ``None`` when it is an outcome metric itself."""
 
     @property
     def value_per_unit(self) -> float:
         """Lifetime profit of one unit of the value metric in the window."""
         return self.clv_multiplier * self.margin * self.unit_value
+
+    def value_of(self, outcomes: pd.DataFrame) -> np.ndarray:
+        """Each customer's value metric: the column itself, or the sum of the ``parts``."""
+        if self.parts is None:
+            return outcomes[self.value_metric].to_numpy(dtype=float)
+        total = np.zeros(len(outcomes))
+        for metric, worth in self.parts.items():
+            total += worth * outcomes[metric].to_numpy(dtype=float)
+        return total
 
 
 def treatment_cost(outcomes: pd.DataFrame, arms: pd.Series, model: ProfitModel) -> pd.Series:
@@ -87,7 +99,7 @@ def treatment_cost(outcomes: pd.DataFrame, arms: pd.Series, model: ProfitModel) 
 
 def net_value(outcomes: pd.DataFrame, arms: pd.Series, model: ProfitModel) -> pd.Series:
     """Each customer's net value: lifetime worth of the value metric minus treatment costs."""
-    value = model.value_per_unit * outcomes[model.value_metric].to_numpy(dtype=float)
+    value = model.value_per_unit * model.value_of(outcomes)
     value -= treatment_cost(outcomes, arms, model).to_numpy()
     return pd.Series(value, index=outcomes.index, name="net_value")
 
@@ -164,12 +176,12 @@ def segment_profit(
         ``clv_lift``, the incremental CLV as a share of it.
     """
     spent = treatment_cost(outcomes, arms, model).to_numpy()
-    net = model.value_per_unit * outcomes[model.value_metric].to_numpy(dtype=float) - spent
+    value = model.value_of(outcomes)
+    net = model.value_per_unit * value - spent
     baseline = None if baseline_clv is None else baseline_clv.to_numpy(dtype=float)
     # units of the value metric per unit of money: cost x per_unit is the break-even uplift
     per_unit = 1.0 / model.value_per_unit if model.value_per_unit > 0 else float("nan")
     y = outcomes[primary].to_numpy(dtype=float)
-    value = outcomes[model.value_metric].to_numpy(dtype=float)
     arm_values = arms.to_numpy()
     fixed_share = model.fixed_cost / max(len(arms), 1)
     labels = [(ALL_CUSTOMERS, np.ones(len(arms), dtype=bool))]
