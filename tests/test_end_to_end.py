@@ -98,7 +98,7 @@ def _true_profit(spec: ExperimentSpec, data, arm: str, rows: np.ndarray) -> floa
     index = data.frame.index[rows]
     treated = _expected(spec, data.simulation, arm, index)
     control = _expected(spec, data.simulation, data.control, index)
-    value = model.value_per_unit * (treated[model.value_metric] - control[model.value_metric])
+    value = model.value_per_unit * (model.value_of(treated) - model.value_of(control))
     # the cost models are linear in the outcomes, so cost(E[Y]) = E[cost(Y)]
     cost = model.contact_cost + model.cost_models[arm].cost(treated)
     return float(np.mean(value - cost) - model.fixed_cost / len(data.arms))

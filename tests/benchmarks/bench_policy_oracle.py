@@ -64,8 +64,9 @@ def true_net_values(spec: ExperimentSpec, sim, frame: pd.DataFrame, treatments, 
     out, worth = {}, {}
     for arm in treatments:
         treated = expected(arm)
-        value = economics.value_per_unit * (
-            treated[economics.value_metric] - base[economics.value_metric]
+        value = pd.Series(
+            economics.value_per_unit * (economics.value_of(treated) - economics.value_of(base)),
+            index=frame.index,
         )
         cost = economics.contact_cost + economics.cost_models[arm].cost(treated)
         out[arm] = (value - cost).to_numpy()

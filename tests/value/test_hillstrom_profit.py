@@ -195,3 +195,67 @@ def test_baseline_clv_is_last_years_spend_at_its_run_rate_by_hand(
         row = table.loc[(segment, arm)]
         assert row["baseline_clv"] == pytest.approx(expected, rel=1e-12)
         assert row["clv_lift"] == pytest.approx(row["incremental_clv"] / expected, rel=1e-12)
+
+
+# Several metrics priced at once (value.metrics): a dollar of spend is worth a dollar and a
+# visit is worth $0.50 (a stated assumption, as a site might value a visit by its ad
+# revenue), both at the 30% margin. By hand, a customer's worth is spend + 0.5 * visit and
+# the incremental profit of an arm in a segment is
+#
+#     0.30 * (mean worth in the arm - mean worth in the control) - 0.10.
+VISIT_WORTH = 0.5
+
+
+@pytest.fixture(scope="module")
+def priced_table() -> pd.DataFrame:
+    config = _spec().model_dump(mode="json")
+    config["value"].update(metric=None, unit_value=1.0, metrics={"spend": 1.0, "visit": 0.5})
+    spec = ExperimentSpec.model_validate(config)
+    assert spec.value_metric == "worth"
+    data = pipeline.prepare(spec)
+    result = segment_profit(
+        data.outcomes,
+        data.arms,
+        pipeline.segment_labels(spec, data.frame),
+        spec.outcomes.primary,
+        pipeline.profit_model(spec, data.treatments),
+        data.control,
+        data.treatments,
+        alpha=spec.decision.alpha,
+        min_segment_size=spec.value.min_segment_size,
+    )
+    return result.to_frame().set_index(["segment", "arm"])
+
+
+@pytest.mark.parametrize("segment", SEGMENTS)
+@pytest.mark.parametrize("arm", ARMS)
+def test_profit_of_spend_and_visits_priced_together_equals_the_hand_computation(
+    priced_table: pd.DataFrame, raw: pd.DataFrame, segment: str, arm: str
+) -> None:
+    rows = raw if segment == ALL_CUSTOMERS else raw[raw["zip_code"] == segment]
+    worth = rows["spend"] + VISIT_WORTH * rows["visit"]
+    by_arm = worth.groupby(rows["segment"]).mean()
+    row = priced_table.loc[(segment, arm)]
+
+    clv = MARGIN * (by_arm[arm] - by_arm[CONTROL])
+    assert row["incremental_clv"] == pytest.approx(clv, abs=1e-12)
+    assert row["incremental_profit"] == pytest.approx(clv - CONTACT, abs=1e-12)
+    # break-even: the rise in worth (dollars) per customer that pays the e-mail
+    assert row["break_even_uplift"] == pytest.approx(CONTACT / MARGIN, abs=1e-12)
+    # the effect reported beside the money is still the primary metric's, spend
+    spend = rows.groupby("segment")["spend"].mean()
+    assert row["estimate"] == pytest.approx(spend[arm] - spend[CONTROL], abs=1e-12)
+
+    # intervals: scipy's Welch t-test of the hand-built net values and of the worth
+    net = MARGIN * worth - CONTACT * (rows["segment"] != CONTROL)
+    in_arm, in_control = rows["segment"] == arm, rows["segment"] == CONTROL
+    low, high = stats.ttest_ind(net[in_arm], net[in_control], equal_var=False).confidence_interval(
+        0.95
+    )
+    assert row["profit_ci_low"] == pytest.approx(low, abs=1e-9)
+    assert row["profit_ci_high"] == pytest.approx(high, abs=1e-9)
+    clv_low, clv_high = stats.ttest_ind(
+        worth[in_arm], worth[in_control], equal_var=False
+    ).confidence_interval(0.95)
+    assert row["clv_ci_low"] == pytest.approx(MARGIN * clv_low, abs=1e-9)
+    assert row["clv_ci_high"] == pytest.approx(MARGIN * clv_high, abs=1e-9)

@@ -380,3 +380,29 @@ def test_simulated_campaign_profit_interval_covers_the_true_profit() -> None:
         assert row["profit_ci_low"] <= seg_truth <= row["profit_ci_high"], name
     # the simulator makes some segments lose money and others gain: the verdicts differ
     assert {"go", "no_go"} <= set(strict["decision"])
+
+
+def test_several_priced_metrics_are_valued_as_their_sum_by_hand() -> None:
+    outcomes, arms, segments = _tiny()
+    # revenue at 2 a unit and a taken trial at 4 (value.metrics); clv multiplier 3, margin 0.5,
+    # so each unit of worth is 1.5 and a customer's worth is 2 * revenue + 4 * took
+    model = ProfitModel("worth", 1.0, 0.5, 3.0, 0.0, 0.0, {}, parts={"revenue": 2.0, "took": 4.0})
+    worth = 2.0 * outcomes["revenue"] + 4.0 * outcomes["took"]
+    # control worth 0, 20, 40, 60; lessons worth 24, 40, 64, 124 (took 1, 0, 1, 1)
+    assert worth.tolist() == [0.0, 20.0, 40.0, 60.0, 24.0, 40.0, 64.0, 124.0]
+    assert net_value(outcomes, arms, model).tolist() == pytest.approx(1.5 * worth.to_numpy())
+    row = (
+        segment_profit(
+            outcomes, arms, segments, "revenue", model, "control", ["lessons"], min_segment_size=2
+        )
+        .to_frame()
+        .iloc[0]
+    )
+    # mean worth 63 against 30: 33 units of worth, 1.5 each
+    assert row["incremental_clv"] == pytest.approx(49.5, abs=TOL)
+    assert row["estimate"] == pytest.approx(15.0, abs=TOL)  # the primary metric, revenue
+    low, high = CompareMeans(
+        DescrStatsW([24.0, 40.0, 64.0, 124.0]), DescrStatsW([0.0, 20.0, 40.0, 60.0])
+    ).tconfint_diff(alpha=0.05, usevar="unequal")
+    assert row["clv_ci_low"] == pytest.approx(1.5 * low, abs=TOL)
+    assert row["clv_ci_high"] == pytest.approx(1.5 * high, abs=TOL)
