@@ -620,6 +620,10 @@ def test_a_metric_called_worth_cannot_sit_beside_several_priced_metrics(tmp_path
     path.write_text(yaml.safe_dump(config))
     with pytest.raises(SpecError, match=r"value\.metrics\b.*'worth'.*already the name"):
         load_spec(path)
+    # a metric called worth is any other metric where one metric is priced
+    del config["value"]["metrics"]
+    config["value"]["metric"] = "worth"
+    assert ExperimentSpec.model_validate(config).value_metric == "worth"
 
 
 def test_a_discount_needs_its_revenue_metric_named_when_several_metrics_are_priced(

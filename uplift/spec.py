@@ -840,7 +840,8 @@ class ExperimentSpec(_Model):
                     f"a priced metric must be one of the binary or continuous metrics "
                     f"{sorted(self.outcomes.per_customer)}; found {name!r}",
                 )
-        if self.value_metric == WORTH and WORTH in metrics:
+        several = self.value.metrics is not None and len(self.value.metrics) > 1
+        if several and WORTH in metrics:
             raise KeyPathError(
                 ["value", "metrics"],
                 f"with several priced metrics the value metric is named {WORTH!r}, which is "
@@ -923,7 +924,7 @@ class ExperimentSpec(_Model):
             revenue = getattr(offer, "revenue_metric", None) or (
                 self.value_metric if offer.kind == "lower_check_offer" else None
             )
-            if revenue == WORTH and WORTH not in metrics:
+            if several and revenue == WORTH:
                 raise KeyPathError(
                     [*key, "revenue_metric"],
                     f"value.metrics prices several metrics, so the discount's revenue metric "
