@@ -73,9 +73,8 @@ def raw() -> pd.DataFrame:
     return frame
 
 
-@pytest.fixture(scope="module")
-def table() -> pd.DataFrame:
-    spec = _spec()
+def _profit_table(spec: ExperimentSpec) -> pd.DataFrame:
+    """The value stage's table for ``spec``, indexed by segment and arm."""
     data = pipeline.prepare(spec)
     result = segment_profit(
         data.outcomes,
@@ -91,6 +90,11 @@ def table() -> pd.DataFrame:
     )
     print("\n" + result.summary())
     return result.to_frame().set_index(["segment", "arm"])
+
+
+@pytest.fixture(scope="module")
+def table() -> pd.DataFrame:
+    return _profit_table(_spec())
 
 
 def test_the_config_states_the_assumptions_of_the_hand_computation() -> None:
@@ -212,19 +216,7 @@ def priced_table() -> pd.DataFrame:
     config["value"].update(metric=None, unit_value=1.0, metrics={"spend": 1.0, "visit": 0.5})
     spec = ExperimentSpec.model_validate(config)
     assert spec.value_metric == "worth"
-    data = pipeline.prepare(spec)
-    result = segment_profit(
-        data.outcomes,
-        data.arms,
-        pipeline.segment_labels(spec, data.frame),
-        spec.outcomes.primary,
-        pipeline.profit_model(spec, data.treatments),
-        data.control,
-        data.treatments,
-        alpha=spec.decision.alpha,
-        min_segment_size=spec.value.min_segment_size,
-    )
-    return result.to_frame().set_index(["segment", "arm"])
+    return _profit_table(spec)
 
 
 @pytest.mark.parametrize("segment", SEGMENTS)
