@@ -1120,6 +1120,19 @@ def _joined(
     return keyed.loc[ids.to_numpy()].set_axis(frame.index)
 
 
+def _rfm_at_launch(
+    spec: ExperimentSpec, frame: pd.DataFrame, rfm: pd.DataFrame | None
+) -> tuple[pd.DataFrame, tuple[str, str, str]]:
+    """Where R, F and M at launch are, and their columns: the spec's columns of ``frame``,
+    or ``rfm`` from ``value.rfm.transactions`` (:func:`rfm_from_purchases`)."""
+    setting = spec.value.rfm
+    if setting.transactions is None:
+        return frame, (setting.recency, setting.frequency, setting.monetary)
+    if rfm is None:
+        raise ValueError("value.rfm.transactions is set: pass its R, F and M (rfm_from_purchases)")
+    return rfm, ("recency", "frequency", "monetary")
+
+
 def segment_labels(
     spec: ExperimentSpec, frame: pd.DataFrame, rfm: pd.DataFrame | None = None
 ) -> pd.Series:
@@ -1132,14 +1145,7 @@ def segment_labels(
 
     if spec.value.segments == "rfm":
         setting = spec.value.rfm
-        if setting.transactions is None:
-            table, columns = frame, (setting.recency, setting.frequency, setting.monetary)
-        elif rfm is None:
-            raise ValueError(
-                "value.rfm.transactions is set: pass its R, F and M (rfm_from_purchases)"
-            )
-        else:
-            table, columns = rfm, ("recency", "frequency", "monetary")
+        table, columns = _rfm_at_launch(spec, frame, rfm)
         scores = rfm_scores(table, *columns, setting.bins, bounds=setting.bounds)
         return rfm_segments(scores, setting.bins, rules=setting.rules, default=setting.default)
     column = spec.value.segments
@@ -1538,10 +1544,7 @@ def segment_migration(spec: ExperimentSpec, data: PreparedData) -> SegmentMigrat
     if setting is None or data.end_of_window is None:
         return None
     rfm = spec.value.rfm
-    launch, columns = data.frame, (rfm.recency, rfm.frequency, rfm.monetary)
-    if rfm.transactions is not None:
-        assert data.rfm is not None  # prepare scores the purchases with the transactions
-        launch, columns = data.rfm, ("recency", "frequency", "monetary")
+    launch, columns = _rfm_at_launch(spec, data.frame, data.rfm)
     return migration(
         launch,
         data.end_of_window,

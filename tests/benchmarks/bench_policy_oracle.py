@@ -64,13 +64,10 @@ def true_net_values(spec: ExperimentSpec, sim, frame: pd.DataFrame, treatments, 
     out, worth = {}, {}
     for arm in treatments:
         treated = expected(arm)
-        value = pd.Series(
-            economics.value_per_unit * (economics.value_of(treated) - economics.value_of(base)),
-            index=frame.index,
-        )
+        value = economics.value_per_unit * (economics.value_of(treated) - economics.value_of(base))
         cost = economics.contact_cost + economics.cost_models[arm].cost(treated)
-        out[arm] = (value - cost).to_numpy()
-        worth[arm] = value.to_numpy()
+        out[arm] = value - np.asarray(cost, dtype=float)
+        worth[arm] = value
     net = pd.DataFrame(out, index=frame.index)
     return net, pd.DataFrame(worth, index=frame.index), economics.fixed_cost
 

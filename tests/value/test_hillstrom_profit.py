@@ -92,6 +92,12 @@ def _profit_table(spec: ExperimentSpec) -> pd.DataFrame:
     return result.to_frame().set_index(["segment", "arm"])
 
 
+def _welch(treated: object, control: object) -> tuple[float, float]:
+    """scipy's 95% Welch interval of the difference in means, treated minus control."""
+    low, high = stats.ttest_ind(treated, control, equal_var=False).confidence_interval(0.95)
+    return float(low), float(high)
+
+
 @pytest.fixture(scope="module")
 def table() -> pd.DataFrame:
     return _profit_table(_spec())
@@ -145,17 +151,14 @@ def test_segment_profit_equals_the_hand_computation(
     # the interval: scipy's Welch t-test of the hand-built net values, arm against control
     treated = rows.loc[rows["segment"] == arm, "net"].to_numpy()
     control = rows.loc[rows["segment"] == CONTROL, "net"].to_numpy()
-    welch = stats.ttest_ind(treated, control, equal_var=False)
-    low, high = welch.confidence_interval(confidence_level=0.95)
+    low, high = _welch(treated, control)
     assert treated.mean() - control.mean() == pytest.approx(profit, abs=1e-12)
     assert row["profit_ci_low"] == pytest.approx(low, abs=1e-9)
     assert row["profit_ci_high"] == pytest.approx(high, abs=1e-9)
     # the incremental CLV's interval: 0.30 x scipy's Welch interval of the spend
     spent = rows.loc[rows["segment"] == arm, "spend"].to_numpy()
     unspent = rows.loc[rows["segment"] == CONTROL, "spend"].to_numpy()
-    clv_low, clv_high = stats.ttest_ind(spent, unspent, equal_var=False).confidence_interval(
-        confidence_level=0.95
-    )
+    clv_low, clv_high = _welch(spent, unspent)
     assert row["clv_ci_low"] == pytest.approx(MARGIN * clv_low, abs=1e-9)
     assert row["clv_ci_high"] == pytest.approx(MARGIN * clv_high, abs=1e-9)
 
@@ -241,13 +244,9 @@ def test_profit_of_spend_and_visits_priced_together_equals_the_hand_computation(
     # intervals: scipy's Welch t-test of the hand-built net values and of the worth
     net = MARGIN * worth - CONTACT * (rows["segment"] != CONTROL)
     in_arm, in_control = rows["segment"] == arm, rows["segment"] == CONTROL
-    low, high = stats.ttest_ind(net[in_arm], net[in_control], equal_var=False).confidence_interval(
-        0.95
-    )
+    low, high = _welch(net[in_arm], net[in_control])
     assert row["profit_ci_low"] == pytest.approx(low, abs=1e-9)
     assert row["profit_ci_high"] == pytest.approx(high, abs=1e-9)
-    clv_low, clv_high = stats.ttest_ind(
-        worth[in_arm], worth[in_control], equal_var=False
-    ).confidence_interval(0.95)
+    clv_low, clv_high = _welch(worth[in_arm], worth[in_control])
     assert row["clv_ci_low"] == pytest.approx(MARGIN * clv_low, abs=1e-9)
     assert row["clv_ci_high"] == pytest.approx(MARGIN * clv_high, abs=1e-9)
