@@ -229,9 +229,14 @@ class SLearner:
     indicator set less the prediction with none. With one treatment arm this is
     causalml's ``BaseSRegressor``; with several, causalml fits one model per arm on that
     arm's and the control's customers, while this one model learns the outcome's shape,
-    shared by all arms, from every customer (as EconML's ``SLearner`` does). The one model
-    spends its trees on every arm's effect, so it needs trees enough for them all. It has
-    causalml's ``fit(X, treatment, y)``, ``predict(X)`` and ``t_groups``.
+    shared by all arms, from every customer (as EconML's ``SLearner`` does). With several
+    arms a first column marks every treated customer, whatever the arm: arms of one
+    campaign usually share the shape of their effect (two lessons or four, a smaller or a
+    larger discount), and with that column one split sets the control apart from all of
+    them, so a tree learns the shared part from every treated customer instead of
+    splitting on each arm's indicator in turn. The one model spends its trees on every
+    arm's effect, so it needs trees enough for them all. It has causalml's
+    ``fit(X, treatment, y)``, ``predict(X)`` and ``t_groups``.
 
     Parameters
     ----------
@@ -253,19 +258,25 @@ class SLearner:
             raise ValueError("the S-learner needs customers of at least one treatment arm")
         self.t_groups = groups
         indicators = (treatment[:, None] == groups[None, :]).astype(float)
+        self.pooled_ = len(groups) > 1
+        if self.pooled_:
+            indicators = np.hstack([indicators.sum(axis=1, keepdims=True), indicators])
         self.model = clone(self.learner).fit(np.hstack([indicators, X]), y)
         return self
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Each arm's predicted effect against the control, one column per ``t_groups``."""
         k = len(self.t_groups)
-        design = np.hstack([np.zeros((len(X), k)), np.asarray(X, dtype=float)])
+        # models fitted before the any-arm column (logged runs) have no ``pooled_``
+        lead = int(getattr(self, "pooled_", False))
+        design = np.hstack([np.zeros((len(X), lead + k)), np.asarray(X, dtype=float)])
         control = self.model.predict(design)
         out = np.empty((len(design), k))
+        design[:, :lead] = 1.0  # treated, whatever the arm
         for j in range(k):
-            design[:, j] = 1.0  # arm j's indicator, the others zero
+            design[:, lead + j] = 1.0  # arm j's indicator, the others zero
             out[:, j] = self.model.predict(design) - control
-            design[:, j] = 0.0
+            design[:, lead + j] = 0.0
         return out
 
 
