@@ -421,6 +421,19 @@ def test_sharing_the_outcome_model_between_arms_estimates_small_arms_better() ->
     assert error_ours < 0.85 * error_per_arm, (error_ours, error_per_arm)
 
 
+def _effects_of_two_arm_indicators(model: object, x: np.ndarray) -> np.ndarray:
+    """By hand, each arm's effect from a model of [arm a, arm b, features]: the prediction
+    with the arm's indicator set less the prediction with none (one column per arm)."""
+    predict = model.predict  # type: ignore[attr-defined]
+    control = predict(np.hstack([np.zeros((len(x), 2)), x]))
+    return np.column_stack(
+        [
+            predict(np.hstack([np.tile(on, (len(x), 1)), x])) - control
+            for on in ([1.0, 0.0], [0.0, 1.0])
+        ]
+    )
+
+
 def test_an_s_learner_fitted_before_the_any_arm_column_still_predicts(data: tuple) -> None:
     # a model logged by an earlier version was pickled without ``pooled_``: its design is
     # the arm indicators alone, and `uplift score` must still apply it
@@ -431,12 +444,8 @@ def test_an_s_learner_fitted_before_the_any_arm_column_still_predicts(data: tupl
     old.t_groups = groups
     old.model = make_base("lightgbm", 0, FAST).fit(np.hstack([indicators, X]), y)
     x = X.to_numpy()
-    control = old.model.predict(np.hstack([np.zeros((len(x), 2)), x]))
-    expected = [
-        old.model.predict(np.hstack([np.tile(on, (len(x), 1)), x])) - control
-        for on in ([1.0, 0.0], [0.0, 1.0])
-    ]
-    np.testing.assert_allclose(old.predict(x), np.column_stack(expected), rtol=0, atol=1e-12)
+    expected = _effects_of_two_arm_indicators(old.model, x)
+    np.testing.assert_allclose(old.predict(x), expected, rtol=0, atol=1e-12)
 
 
 def test_the_any_arm_column_learns_an_effect_shared_by_the_arms_better() -> None:
@@ -472,14 +481,7 @@ def test_the_any_arm_column_learns_an_effect_shared_by_the_arms_better() -> None
         ours = fit_uplift("s_learner", x, arms, y, "control", ["a", "b"], base_params=params)
         indicators = np.column_stack([arms == "a", arms == "b"]).astype(float)
         by_hand = make_base("lightgbm", 0, params).fit(np.hstack([indicators, x]), y)
-        rows = len(fresh)
-        control = by_hand.predict(np.hstack([np.zeros((rows, 2)), fresh]))
-        reference = np.column_stack(
-            [
-                by_hand.predict(np.hstack([np.tile(on, (rows, 1)), fresh])) - control
-                for on in ([1.0, 0.0], [0.0, 1.0])
-            ]
-        )
+        reference = _effects_of_two_arm_indicators(by_hand, fresh)
         errors.append(
             [
                 np.sqrt(np.mean((ours.predict(fresh).to_numpy() - truth) ** 2)),

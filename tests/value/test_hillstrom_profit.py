@@ -92,6 +92,11 @@ def _profit_table(spec: ExperimentSpec) -> pd.DataFrame:
     return result.to_frame().set_index(["segment", "arm"])
 
 
+def _customers_of(raw: pd.DataFrame, segment: str) -> pd.DataFrame:
+    """The rows of one segment (a zip-code area) or of the whole base."""
+    return raw if segment == ALL_CUSTOMERS else raw[raw["zip_code"] == segment]
+
+
 def _welch(treated: object, control: object) -> tuple[float, float]:
     """scipy's 95% Welch interval of the difference in means, treated minus control."""
     low, high = stats.ttest_ind(treated, control, equal_var=False).confidence_interval(0.95)
@@ -126,7 +131,7 @@ def test_the_table_has_every_area_and_the_whole_base_for_both_arms(table: pd.Dat
 def test_segment_profit_equals_the_hand_computation(
     table: pd.DataFrame, raw: pd.DataFrame, segment: str, arm: str
 ) -> None:
-    rows = raw if segment == ALL_CUSTOMERS else raw[raw["zip_code"] == segment]
+    rows = _customers_of(raw, segment)
     by_arm = rows.groupby("segment")
     spend = by_arm["spend"].mean()
     size = by_arm.size()
@@ -196,7 +201,7 @@ def test_baseline_clv_is_last_years_spend_at_its_run_rate_by_hand(
     # discounted by (1.1 ** (1 / 12)) ** m, summed over m = 1..12, times the margin
     monthly = 1.1 ** (1 / 12) - 1
     discount = sum((1 + monthly) ** -m for m in range(1, 13))
-    rows = raw if segment == ALL_CUSTOMERS else raw[raw["zip_code"] == segment]
+    rows = _customers_of(raw, segment)
     expected = MARGIN * (rows["history"] / 365 * (365.25 / 12)).mean() * discount
     for arm in ARMS:
         row = table.loc[(segment, arm)]
@@ -227,7 +232,7 @@ def priced_table() -> pd.DataFrame:
 def test_profit_of_spend_and_visits_priced_together_equals_the_hand_computation(
     priced_table: pd.DataFrame, raw: pd.DataFrame, segment: str, arm: str
 ) -> None:
-    rows = raw if segment == ALL_CUSTOMERS else raw[raw["zip_code"] == segment]
+    rows = _customers_of(raw, segment)
     worth = rows["spend"] + VISIT_WORTH * rows["visit"]
     by_arm = worth.groupby(rows["segment"]).mean()
     row = priced_table.loc[(segment, arm)]
