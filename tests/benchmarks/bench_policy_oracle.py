@@ -21,11 +21,13 @@ share of at least 0.9.
 Run from the repository root::
 
     .venv/bin/python tests/benchmarks/bench_policy_oracle.py [--n N] [--fresh N] [--seeds S ...]
-        [--learners L ...] [--base-params JSON]
+        [--learners L ...] [--base-params JSON] [--selection]
 
 ``--seeds`` repeats the experiment with other simulation seeds (one fresh base for all):
 one seed's share is one draw of a noisy experiment. ``--learners`` and ``--base-params``
 set the spec's ``models.learners`` and ``models.base_params``, as a user would.
+``--selection`` prints each experiment's learner choice: every learner's out-of-fold policy
+value and risk against the chosen one's (the summary's ``model_selection.policies``).
 """
 
 from __future__ import annotations
@@ -78,6 +80,7 @@ def measure(
     fresh: int,
     seed: int | None = None,
     models: dict[str, Any] | None = None,
+    selection: bool = False,
 ) -> dict[str, float]:
     spec = load_spec(ROOT / "configs" / f"{name}.yaml")
     if models:  # the spec's models section changed as a user would change it
@@ -94,6 +97,12 @@ def measure(
         data = pipeline.prepare(spec)
         modelling = pipeline.fit_models(spec, data)
         fit_s = time.perf_counter() - start
+    if selection and modelling.policies is not None:
+        columns = ["name", "per_customer", "difference", "difference_ci_low"]
+        columns += ["difference_ci_high", "risk_difference", "risk_difference_se"]
+        columns += ["screened_out", "chosen"]
+        print(f"{name} seed {spec.population.source.seed}: the learner choice")
+        print(modelling.policies.to_frame()[columns].to_string(index=False), flush=True)
     source = spec.population.source
     sim = simulate(spec.hypothesis.kind, fresh, fresh_seed, data.treatments, source.arm_effects)
     frame = pipeline._eligible(spec, sim.population, "fresh simulated base", launched=None)
@@ -155,6 +164,11 @@ def main() -> None:
         default=None,
         help="models.base_params as JSON, e.g. '{\"num_leaves\": 7}' (default: the config's)",
     )
+    parser.add_argument(
+        "--selection",
+        action="store_true",
+        help="print each experiment's learner choice (model_selection.policies)",
+    )
     args = parser.parse_args()
     models: dict[str, Any] = {}
     if args.learners:
@@ -162,7 +176,7 @@ def main() -> None:
     if args.base_params is not None:
         models["base_params"] = args.base_params
     rows = [
-        measure(name, args.n, args.fresh, seed, models)
+        measure(name, args.n, args.fresh, seed, models, args.selection)
         for name in args.configs
         for seed in (args.seeds or [None])
     ]
