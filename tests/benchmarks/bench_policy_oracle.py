@@ -12,7 +12,13 @@ Rules compared, each as total incremental profit over the fresh base:
 
 * ``oracle``: each customer's truly best arm when its true net value is positive;
 * ``policy``: the model's recommended arm (what ``uplift score`` writes);
-* ``treat_all:<arm>`` for the best arm.
+* ``treat_all:<arm>`` for the best arm;
+* ``true_uplift``: the same rule on the true uplift and the model's predicted costs (what
+  the cost side alone loses);
+* ``best_cut``: the model's ranking of customers (by their best arm's predicted net value)
+  treated down to the cut the truth says is best, rather than down to a predicted net
+  value of zero: the most that correcting the level of the predictions could add, which
+  separates a ranking that is wrong from a ranking cut at the wrong place.
 
 The fixed cost of the campaign is charged once to every rule that treats anyone; the
 share of the oracle is reported with and without it. The issue's target is a policy
@@ -27,7 +33,10 @@ Run from the repository root::
 one seed's share is one draw of a noisy experiment. ``--learners`` and ``--base-params``
 set the spec's ``models.learners`` and ``models.base_params``, as a user would.
 ``--selection`` prints each experiment's learner choice: every learner's out-of-fold policy
-value and risk against the chosen one's (the summary's ``model_selection.policies``).
+value and risk against the chosen one's (the summary's ``model_selection.policies``), and
+beside them each learner's true share of the oracle had it been chosen (refitted on every
+customer and valued on the fresh base as the chosen one is); then, over the seeds, the true
+share of the learner that the choice would have taken with other widths of its risk screen.
 """
 
 from __future__ import annotations
@@ -43,7 +52,9 @@ import numpy as np
 import pandas as pd
 
 from uplift import pipeline
+from uplift.analysis.features import FeatureEncoder
 from uplift.data.simulate import simulate
+from uplift.scoring import ScoringModel
 from uplift.spec import ExperimentSpec, load_spec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -81,7 +92,7 @@ def measure(
     seed: int | None = None,
     models: dict[str, Any] | None = None,
     selection: bool = False,
-) -> dict[str, float]:
+) -> tuple[dict[str, Any], pd.DataFrame | None]:
     spec = load_spec(ROOT / "configs" / f"{name}.yaml")
     if models:  # the spec's models section changed as a user would change it
         spec = spec.model_copy(update={"models": spec.models.model_copy(update=models)})
@@ -97,16 +108,23 @@ def measure(
         data = pipeline.prepare(spec)
         modelling = pipeline.fit_models(spec, data)
         fit_s = time.perf_counter() - start
-    if selection and modelling.policies is not None:
-        columns = ["name", "per_customer", "difference", "difference_ci_low"]
-        columns += ["difference_ci_high", "risk_difference", "risk_difference_se"]
-        columns += ["screened_out", "chosen"]
-        print(f"{name} seed {spec.population.source.seed}: the learner choice")
-        print(modelling.policies.to_frame()[columns].to_string(index=False), flush=True)
     source = spec.population.source
     sim = simulate(spec.hypothesis.kind, fresh, fresh_seed, data.treatments, source.arm_effects)
     frame = pipeline._eligible(spec, sim.population, "fresh simulated base", launched=None)
     truth, worth, fixed = true_net_values(spec, sim, frame, data.treatments, data.control)
+    table = None
+    if selection and modelling.policies is not None:
+        columns = ["name", "per_customer", "difference", "difference_ci_low"]
+        columns += ["difference_ci_high", "risk_difference", "risk_difference_se"]
+        columns += ["screened_out", "chosen"]
+        table = modelling.policies.to_frame()[columns]
+        table["true_ratio"] = [
+            _true_share(_refitted(spec, data, modelling, label), frame, truth, fixed)
+            for label in table["name"]
+        ]
+        print(f"{name} seed {source.seed}: the learner choice (true_ratio: each learner")
+        print("refitted and valued on the fresh base with the truth, as the chosen one is)")
+        print(table.to_string(index=False), flush=True)
     model = modelling.scoring_model
     scores = model.predict(frame)
     column = {arm: i for i, arm in enumerate(data.treatments)}
@@ -117,12 +135,19 @@ def measure(
     oracle = float(np.maximum(t.max(axis=1), 0).sum())
     # the same rule on the true uplift and the model's predicted costs: what the cost side
     # alone loses
-    _, _, spend = model._economics(model.encoder.transform(frame).to_numpy(dtype=float))
+    _, net, spend = model._economics(model.encoder.transform(frame).to_numpy(dtype=float))
     mixed = worth.to_numpy() - spend
     best = mixed.argmax(axis=1)
     treat = np.flatnonzero(mixed[np.arange(len(mixed)), best] > 0)
     cost_side = float(t[treat, best[treat]].sum())
     treat_all = float(t.sum(axis=0).max())
+    # the model's ranking cut where the truth says is best, rather than at a predicted net
+    # value of zero: the most that calibrating the predictions' level could add
+    top = net.argmax(axis=1)
+    gain = t[np.arange(len(t)), top][np.argsort(-net[np.arange(len(net)), top], kind="stable")]
+    cumulative = np.cumsum(gain) - fixed
+    cut = int(np.argmax(cumulative)) + 1 if len(gain) and cumulative.max() > 0 else 0
+    best_cut = float(cumulative[cut - 1]) if cut else 0.0
     charge = fixed if len(rows) else 0.0
     return {
         "config": name,
@@ -140,7 +165,31 @@ def measure(
         "ratio_before_fixed": policy / oracle,
         "treat_all_ratio": (treat_all - fixed) / (oracle - fixed),
         "true_uplift_ratio": (cost_side - (fixed if len(treat) else 0.0)) / (oracle - fixed),
-    }
+        "best_cut_ratio": best_cut / (oracle - fixed),
+        "best_cut_share_treated": cut / len(frame),
+    }, table
+
+
+def _refitted(spec: ExperimentSpec, data: Any, modelling: Any, label: str) -> ScoringModel:
+    """The scoring model ``uplift run`` would have logged had it chosen ``label``."""
+    if label == modelling.chosen:
+        return modelling.scoring_model
+    encoder = FeatureEncoder(spec.population.features).fit(data.frame)
+    entry = next(e for e in spec.models.configured() if e.label == label)
+    return pipeline.scoring_model(spec, data, encoder, encoder.transform(data.frame), entry)
+
+
+def _true_share(
+    model: ScoringModel, frame: pd.DataFrame, truth: pd.DataFrame, fixed: float
+) -> float:
+    """The true profit of ``model``'s recommendations over the oracle's, fixed cost charged."""
+    _, net, _ = model._economics(model.encoder.transform(frame).to_numpy(dtype=float))
+    t = truth.to_numpy()
+    best = net.argmax(axis=1)
+    rows = np.flatnonzero(net[np.arange(len(net)), best] > 0)
+    oracle = float(np.maximum(t.max(axis=1), 0).sum())
+    policy = float(t[rows, best[rows]].sum()) - (fixed if len(rows) else 0.0)
+    return policy / (oracle - fixed)
 
 
 def main() -> None:
@@ -175,17 +224,54 @@ def main() -> None:
         models["learners"] = args.learners
     if args.base_params is not None:
         models["base_params"] = args.base_params
-    rows = [
+    measured = [
         measure(name, args.n, args.fresh, seed, models, args.selection)
         for name in args.configs
         for seed in (args.seeds or [None])
     ]
-    table = pd.DataFrame(rows)
+    table = pd.DataFrame([row for row, _ in measured])
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(table.to_string(index=False, float_format=lambda x: f"{x:,.3f}"))
         if args.seeds and len(args.seeds) > 1:
-            print("\nshare of the oracle over the seeds:")
-            print(table.groupby("config")["ratio"].agg(["mean", "min", "max"]).round(3))
+            print("\nshare of the oracle over the seeds (the policy, and its ranking's best cut):")
+            shares = table.groupby("config")[["ratio", "best_cut_ratio"]]
+            print(shares.agg(["mean", "min", "max"]).round(3))
+        choices = [(row, choice) for row, choice in measured if choice is not None]
+        if choices:
+            print("\n" + _screen_widths(choices).to_string(float_format=lambda x: f"{x:.3f}"))
+
+
+#: Widths of the learner choice's risk screen, in standard errors, that ``--selection``
+#: compares (the pipeline's is :func:`uplift.value.policy.compare_policies`' ``screen``)
+WIDTHS = (0.5, 1.0, 1.5, 2.0, 3.0, float("inf"))
+
+
+def _screen_widths(choices: list[tuple[dict[str, Any], pd.DataFrame]]) -> pd.DataFrame:
+    """The true share of the learner each screen width would have chosen, per config.
+
+    A learner is set aside when its risk exceeds the lowest by more than ``width``
+    standard errors; of the others, the one with the highest out-of-fold policy value is
+    chosen, as :func:`~uplift.value.policy.compare_policies` does.
+    """
+    rows = []
+    for row, table in choices:
+        for width in WIDTHS:
+            kept = table[~(table["risk_difference"] > width * table["risk_difference_se"])]
+            chosen = kept.loc[kept["per_customer"].idxmax()]
+            rows.append(
+                {
+                    "config": row["config"],
+                    "width": width,
+                    "true_ratio": chosen["true_ratio"],
+                    "chosen": chosen["name"],
+                }
+            )
+    frame = pd.DataFrame(rows)
+    out = frame.groupby(["config", "width"])["true_ratio"].agg(["mean", "min", "max"])
+    out["learners chosen"] = frame.groupby(["config", "width"])["chosen"].agg(
+        lambda names: ", ".join(f"{k} {v}x" for k, v in names.value_counts().items())
+    )
+    return out
 
 
 if __name__ == "__main__":
