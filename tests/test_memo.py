@@ -735,6 +735,17 @@ def test_a_learner_screened_out_is_marked_and_left_out_of_the_winners_curse() ->
     assert "lead over s_learner is 0.30 (95% CI -0.20 to 0.80)" in caveats
 
 
+def test_the_memo_states_the_screen_width_the_run_used() -> None:
+    summary = make_summary()
+    summary["model_selection"]["screen"] = 2.0
+    text = Page(render_memo(summary, make_spec(), {})).text("targeting")
+    assert "more than 2 standard errors above the learner that errs least" in text
+    # a run logged before the summary recorded the width screened at one standard error
+    del summary["model_selection"]["screen"]
+    text = Page(render_memo(summary, make_spec(), {})).text("targeting")
+    assert "more than one standard error above the learner that errs least" in text
+
+
 def test_two_learners_have_comparison_tables() -> None:
     page = Page(render_memo(make_summary(), make_spec(), {}))
     assert len([h for _, h in page.headers if h and h[0] == "Learner"]) == 2

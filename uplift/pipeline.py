@@ -2025,6 +2025,7 @@ def build_summary(
 ) -> dict[str, Any]:
     """The summary document (DESIGN.md section 4), validated against its model."""
     from uplift.summary import Summary
+    from uplift.value.policy import RISK_SCREEN
 
     data, srm, decision = analysis.data, analysis.srm, analysis.decision
     segments_of = (
@@ -2033,6 +2034,9 @@ def build_summary(
         else segment_labels(spec, data.frame, data.rfm)
     )
     counts = {str(k): int(v) for k, v in data.arms.value_counts().items()}
+    policies = analysis.modelling.policies
+    # one learner is chosen without a comparison, so without a screen
+    screen = policies.screen if policies is not None else None
     summary = Summary.model_validate(
         {
             "experiment": spec.name,
@@ -2076,8 +2080,10 @@ def build_summary(
                 "criterion": "the learner whose targeting policy (out-of-fold predictions, "
                 "best positive arm per customer) has the highest doubly robust incremental "
                 "profit on common scores, among the learners whose predicted net values are "
-                "within one standard error of the smallest squared error against the same "
-                "scores; with one learner, that learner",
+                f"within {screen or RISK_SCREEN:g} standard errors of the smallest squared "
+                "error against "
+                "the same scores; with one learner, that learner",
+                "screen": screen,
                 "chosen": analysis.modelling.chosen,
                 "qini_leader": analysis.modelling.comparison.chosen,
                 "policies": _records(analysis.modelling.policies.to_frame())

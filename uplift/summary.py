@@ -277,12 +277,16 @@ class PolicyComparisonRow(_Row):
     """This learner's risk minus the lowest (paired, on the same customers)."""
     risk_difference_se: Number = None
     screened_out: bool = False
-    """The risk difference exceeds one standard error: the learner was not a candidate."""
+    """The risk difference exceeds ``screen`` standard errors (``model_selection``): the
+    learner was not a candidate."""
     chosen: bool
 
 
 class ModelSelectionSummary(_Row):
     criterion: str
+    screen: float | None = None
+    """Standard errors of the paired risk difference beyond which a learner is screened
+    out (``None``: one learner, no comparison; runs before this field screened at 1)."""
     chosen: str
     qini_leader: str
     """The learner with the highest mean normalized out-of-fold Qini (``learners``)."""

@@ -180,6 +180,9 @@ def _models(m: _Memo) -> list[str]:
         return lambda r: "—" if r.get("chosen") else m.ci(r, "difference", fmt, True)
 
     policies, learners = _rows(sel.get("policies")), _rows(sel.get("learners"))
+    # runs logged before the summary recorded the screen's width screened at one
+    recorded = sel.get("screen")
+    width = recorded if _ok(recorded) else 1.0
     boot = f"Intervals by bootstrap ({_int(sel.get('n_boot'))} replicates)."
     chosen = (
         f"Chosen learner: {_c(sel.get('chosen'))}; the rule: "
@@ -191,8 +194,8 @@ def _models(m: _Memo) -> list[str]:
             f"{chosen} Each learner's own policy, valued out of fold before the fixed cost, "
             "and its difference to the chosen one on the same customers. A learner whose "
             "predicted net values err (squared, against the same doubly robust scores) more "
-            "than one standard error above the learner that errs least is screened out "
-            "before the choice:"
+            f"than {_standard_errors(width)} above the learner that errs least is screened "
+            "out before the choice:"
         )
         + _table(
             policies,
@@ -224,6 +227,11 @@ def _models(m: _Memo) -> list[str]:
         m.figure("figures/qini.png"),
         m.figure("figures/calibration.png"),
     ]
+
+
+def _standard_errors(width: float) -> str:
+    """The screen's width in words: "one standard error", "2 standard errors"."""
+    return "one standard error" if width == 1 else f"{width:g} standard errors"
 
 
 def _excess_error(row: _Row) -> str:

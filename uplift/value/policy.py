@@ -39,6 +39,7 @@ from scipy import stats
 
 __all__ = [
     "NO_ARM",
+    "RISK_SCREEN",
     "PolicyComparison",
     "PolicyEvaluation",
     "PolicyValue",
@@ -454,12 +455,17 @@ def net_value_risk(net_value: pd.DataFrame, scores: pd.DataFrame) -> np.ndarray:
     return loss
 
 
+#: Standard errors of the paired risk difference beyond which :func:`compare_policies`
+#: sets a learner aside by default
+RISK_SCREEN = 2.0
+
+
 def compare_policies(
     choices: Mapping[str, pd.Series],
     scores: pd.DataFrame,
     *,
     net_values: Mapping[str, pd.DataFrame] | None = None,
-    screen: float = 1.0,
+    screen: float = RISK_SCREEN,
     alpha: float = 0.05,
 ) -> PolicyComparison:
     """Value every learner's policy on common scores and pick the most valuable.
@@ -472,11 +478,15 @@ def compare_policies(
     With ``net_values``, learners are first screened on how well they predict the net
     value itself (:func:`net_value_risk`): a learner whose risk exceeds the lowest by
     more than ``screen`` standard errors of the paired difference is set aside, and the
-    chosen policy is the most valuable of the others (the one-standard-error rule of
-    Breiman et al. 1984, applied as a screen). A policy's value depends on the sign of the
-    prediction alone, and the data often cannot tell two policies apart; a learner whose
-    predictions are much noisier shows in the squared error with far more certainty, and
-    its policy wins the value comparison by luck more often than by merit.
+    chosen policy is the most valuable of the others. A policy's value depends on the sign
+    of the prediction alone, and the data often cannot tell two policies apart; a learner
+    whose predictions are much noisier shows in the squared error with far more certainty,
+    and its policy wins the value comparison by luck more often than by merit. The squared
+    error weighs every customer's error, though, not only the errors that flip a decision,
+    so a learner that errs a little more can still decide better: the screen sets a learner
+    aside only when it clearly errs more, by 2 standard errors by default (a one-sided test
+    at about the 2.5% level), rather than by the one standard error of Breiman et al.'s
+    (1984) rule for the simplest model.
 
     Parameters
     ----------
@@ -487,7 +497,7 @@ def compare_policies(
     net_values : mapping, optional
         Learner label -> its out-of-fold predicted net value per arm (the predictions
         its choice was made from); the same labels as ``choices``.
-    screen : float
+    screen : float, default 2.0
         Standard errors of the risk difference a learner may lie above the lowest risk
         and stay in the comparison.
     alpha : float
