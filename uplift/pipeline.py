@@ -2079,10 +2079,10 @@ def build_summary(
             "model_selection": {
                 "criterion": "the learner whose targeting policy (out-of-fold predictions, "
                 "best positive arm per customer) has the highest doubly robust incremental "
-                "profit on common scores, among the learners whose predicted net values are "
-                f"within {screen or RISK_SCREEN:g} standard errors of the smallest squared "
-                "error against "
-                "the same scores; with one learner, that learner",
+                "profit on common scores, among the learners whose predicted net values' "
+                "squared error against the same scores exceeds the smallest by at most "
+                f"{screen or RISK_SCREEN:g} times the standard error of the difference; with "
+                "one learner, that learner",
                 "screen": screen,
                 "chosen": analysis.modelling.chosen,
                 "qini_leader": analysis.modelling.comparison.chosen,

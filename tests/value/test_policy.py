@@ -276,7 +276,7 @@ def test_compare_policies_screens_out_learners_whose_net_values_err_more() -> No
     assert compare_policies(choices, scores).chosen == "wild"
     result = compare_policies(choices, scores, net_values=nets)
     table = result.to_frame().set_index("name")
-    assert result.screen == RISK_SCREEN == 2.0
+    assert result.screen == RISK_SCREEN == 1.0
     assert table["screened_out"].to_dict() == {"close": False, "closer": False, "wild": True}
     assert result.chosen in {"close", "closer"}
     assert result.chosen == max(["close", "closer"], key=lambda n: table.loc[n, "per_customer"])
