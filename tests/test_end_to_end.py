@@ -428,7 +428,7 @@ def test_the_chosen_learner_is_the_one_whose_policy_earns_most_out_of_fold(outco
     # the screen: a learner whose net values err more than one standard error (the
     # recorded width) above the least is not a candidate; the one that errs least always is
     assert selection["screen"] == 1.0
-    assert "by at most 1 times the standard error" in selection["criterion"]
+    assert "by no more than the difference's standard error times 1;" in selection["criterion"]
     for row in policies.values():
         se = row["risk_difference_se"]
         assert row["risk_difference"] >= 0.0

@@ -2080,9 +2080,9 @@ def build_summary(
                 "criterion": "the learner whose targeting policy (out-of-fold predictions, "
                 "best positive arm per customer) has the highest doubly robust incremental "
                 "profit on common scores, among the learners whose predicted net values' "
-                "squared error against the same scores exceeds the smallest by at most "
-                f"{screen or RISK_SCREEN:g} times the standard error of the difference; with "
-                "one learner, that learner",
+                "squared error against the same scores exceeds the smallest by no more than "
+                f"the difference's standard error times {screen or RISK_SCREEN:g}; with one "
+                "learner, that learner",
                 "screen": screen,
                 "chosen": analysis.modelling.chosen,
                 "qini_leader": analysis.modelling.comparison.chosen,
