@@ -34,9 +34,11 @@ one seed's share is one draw of a noisy experiment. ``--learners`` and ``--base-
 set the spec's ``models.learners`` and ``models.base_params``, as a user would.
 ``--selection`` prints each experiment's learner choice: every learner's out-of-fold policy
 value and risk against the chosen one's (the summary's ``model_selection.policies``), and
-beside them each learner's true share of the oracle had it been chosen (refitted on every
-customer and valued on the fresh base as the chosen one is); then, over the seeds, the true
-share of the learner that the choice would have taken with other widths of its risk screen.
+beside them what each learner's out-of-fold policy truly earns per customer of the
+experiment (``in_sample_truth``, the quantity ``per_customer`` estimates) and its true share
+of the oracle had it been chosen (refitted on every customer and valued on the fresh base as
+the chosen one is); then, over the seeds, the true share of the learner that the choice
+would have taken with other widths of its risk screen.
 """
 
 from __future__ import annotations
@@ -118,6 +120,7 @@ def measure(
         columns += ["difference_ci_high", "risk_difference", "risk_difference_se"]
         columns += ["screened_out", "chosen"]
         table = modelling.policies.to_frame()[columns]
+        table["in_sample_truth"] = _in_sample_truth(spec, data, modelling, table["name"])
         table["true_ratio"] = [
             _true_share(_refitted(spec, data, modelling, label), frame, truth, fixed)
             for label in table["name"]
@@ -177,6 +180,33 @@ def _refitted(spec: ExperimentSpec, data: Any, modelling: Any, label: str) -> Sc
     encoder = FeatureEncoder(spec.population.features).fit(data.frame)
     entry = next(e for e in spec.models.configured() if e.label == label)
     return pipeline.scoring_model(spec, data, encoder, encoder.transform(data.frame), entry)
+
+
+def _in_sample_truth(
+    spec: ExperimentSpec, data: Any, modelling: Any, labels: pd.Series
+) -> list[float]:
+    """What each learner's out-of-fold policy truly earns per customer of the experiment
+    (before the fixed cost): the quantity its out-of-fold value (``per_customer``)
+    estimates, so the two differ by that estimate's error alone."""
+    source = spec.population.source
+    sim = simulate(spec.hypothesis.kind, source.n, source.seed, data.treatments,
+                   source.arm_effects)  # fmt: skip
+    ids = spec.population.id
+    rows = pd.Index(sim.population[ids]).get_indexer(data.frame[ids])
+    truth, _, _ = true_net_values(
+        spec, sim, sim.population.iloc[rows], data.treatments, data.control
+    )
+    t = np.c_[truth.to_numpy(), np.zeros(len(truth))]  # the last column: untreated
+    column = {arm: i for i, arm in enumerate(data.treatments)}
+    out = []
+    for label in labels:
+        # the arms the pipeline's own comparison valued (the spec's budget included)
+        choice = pipeline._choose(
+            spec, data, modelling.net_uplift[label], modelling.targeting.spend[label]
+        )
+        picked = choice.map(column).fillna(len(column)).to_numpy(dtype=int)
+        out.append(float(t[np.arange(len(t)), picked].mean()))
+    return out
 
 
 def _true_share(
