@@ -8,8 +8,10 @@ real server.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -137,6 +139,23 @@ def test_report_writes_the_memo_atomically_and_says_when_the_run_failed(
     code, _, err = _call(args, capsys)
     assert f"--out {str(folder)!r}: cannot write the memo there" in _error(code, err)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["art", "mlflow.db", "out"])
+
+
+def test_a_sigterm_swallowed_on_its_way_stops_the_command_at_its_next_stage() -> None:
+    reporter = cli._Reporter()
+    reporter.console = Console(file=io.StringIO(), force_terminal=False, width=120)
+    reporter("population: 10 customers")
+    # the handler's exception lands in code that swallows it, as pydantic's serializer
+    # does when the signal arrives inside one of the spec's discriminator functions
+    with contextlib.suppress(BaseException):
+        cli._terminated(signal.SIGTERM, None)
+    try:
+        with pytest.raises(cli._Terminated):
+            reporter("value: profit per segment")
+        assert "profit per segment" not in reporter.console.file.getvalue()  # type: ignore[attr-defined]
+    finally:
+        cli._STOP.clear()
+    reporter("value: profit per segment")  # a new command starts with the flag clear
 
 
 def test_the_reporter_writes_plain_lines_off_a_terminal_and_a_bar_on_one() -> None:

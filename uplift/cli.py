@@ -633,6 +633,8 @@ class _Reporter:
         self.total: int | None = None
 
     def __call__(self, line: str) -> None:
+        if _STOP.is_set():  # a SIGTERM whose exception was swallowed on its way
+            raise _Terminated
         if not self.console.is_terminal:
             self.console.print(f"[dim]· {escape(line)}[/dim]", markup=True, soft_wrap=True)
             return
@@ -899,7 +901,15 @@ class _Terminated(BaseException):
     """Raised in the main thread by SIGTERM (a BaseException, as KeyboardInterrupt is)."""
 
 
+#: Set by SIGTERM. The handler also raises :class:`_Terminated`, but third-party code can
+#: swallow that exception where it lands (pydantic's serializer, calling the spec's
+#: discriminator functions, turns it into a warning and goes on), so each stage line
+#: checks the flag too: the command then stops at its next stage instead of finishing.
+_STOP = threading.Event()
+
+
 def _terminated(signum: int, frame: object) -> None:
+    _STOP.set()
     raise _Terminated
 
 
@@ -911,6 +921,7 @@ def main(argv: list[str] | None = None) -> None:
     # is ended FAILED and a launch's transaction rolls back, where the default handler
     # would end the process on the spot and leave the run "running" for ever
     main_thread = threading.current_thread() is threading.main_thread()
+    _STOP.clear()
     previous = signal.signal(signal.SIGTERM, _terminated) if main_thread else None
     try:
         app(args=args, prog_name="uplift")

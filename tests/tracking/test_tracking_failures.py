@@ -56,29 +56,44 @@ def test_an_unreachable_tracking_server_is_an_error_before_any_work(tmp_path: Pa
 
 
 def test_a_run_stopped_by_sigterm_is_marked_failed_in_mlflow(tmp_path: Path) -> None:
-    spec = small_spec(tmp_path)
-    store = tmp_path / "mlflow.db"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "uplift", "run", str(spec)],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        wait_until_logging(process, store)
-        process.send_signal(signal.SIGTERM)
-        _, stderr = process.communicate(timeout=120)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    assert process.returncode == 143, stderr
+    # the small run logs for a second or two: on a quick machine the signal can land just
+    # as it ends, and the run then finishes whole (exit 0). That is no failure of the
+    # handling under test, so the run is tried again, each time in a fresh folder.
+    for attempt in range(3):
+        folder = tmp_path / str(attempt)
+        folder.mkdir()
+        returncode, stderr = _stopped_by_sigterm(folder)
+        if returncode != 0:
+            break
+        assert "logged MLflow run" in stderr, stderr
+    store = folder / "mlflow.db"
+    assert returncode == 143, stderr
     assert "uplift: terminated (SIGTERM)." in stderr and "Traceback" not in stderr
     with sqlite3.connect(store) as conn:
         statuses = [row[0] for row in conn.execute("SELECT status FROM runs ORDER BY start_time")]
     # the parent, and a nested run if the signal came while one was open, end FAILED
     assert statuses and set(statuses) <= {"FAILED", "FINISHED"} and statuses[0] == "FAILED"
     assert "RUNNING" not in statuses
+
+
+def _stopped_by_sigterm(folder: Path) -> tuple[int, str]:
+    """``uplift run`` of the small spec in ``folder``, sent SIGTERM once its MLflow run is
+    open; its exit status and standard error."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uplift", "run", str(small_spec(folder))],
+        cwd=folder,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_until_logging(process, folder / "mlflow.db")
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    return process.returncode, stderr
 
 
 def wait_until_logging(process: subprocess.Popen[str], store: Path, *, sent: bool = False) -> None:
