@@ -54,7 +54,6 @@ import numpy as np
 import pandas as pd
 
 from uplift import pipeline
-from uplift.analysis.features import FeatureEncoder
 from uplift.data.simulate import simulate
 from uplift.scoring import ScoringModel
 from uplift.spec import ExperimentSpec, load_spec
@@ -129,25 +128,19 @@ def measure(
         print("refitted and valued on the fresh base with the truth, as the chosen one is)")
         print(table.to_string(index=False), flush=True)
     model = modelling.scoring_model
-    scores = model.predict(frame)
-    column = {arm: i for i, arm in enumerate(data.treatments)}
-    picked = scores["recommended_arm"].map(column).to_numpy(dtype=float)
+    _, net, spend = model._economics(model.encoder.transform(frame).to_numpy(dtype=float))
     t = truth.to_numpy()
-    rows = np.flatnonzero(~np.isnan(picked))
-    policy = float(t[rows, picked[rows].astype(int)].sum())
+    rows, best = _recommended(net)
+    policy = float(t[rows, best[rows]].sum())
     oracle = float(np.maximum(t.max(axis=1), 0).sum())
     # the same rule on the true uplift and the model's predicted costs: what the cost side
     # alone loses
-    _, net, spend = model._economics(model.encoder.transform(frame).to_numpy(dtype=float))
-    mixed = worth.to_numpy() - spend
-    best = mixed.argmax(axis=1)
-    treat = np.flatnonzero(mixed[np.arange(len(mixed)), best] > 0)
-    cost_side = float(t[treat, best[treat]].sum())
+    treat, best_mixed = _recommended(worth.to_numpy() - spend)
+    cost_side = float(t[treat, best_mixed[treat]].sum())
     treat_all = float(t.sum(axis=0).max())
     # the model's ranking cut where the truth says is best, rather than at a predicted net
     # value of zero: the most that calibrating the predictions' level could add
-    top = net.argmax(axis=1)
-    gain = t[np.arange(len(t)), top][np.argsort(-net[np.arange(len(net)), top], kind="stable")]
+    gain = t[np.arange(len(t)), best][np.argsort(-net[np.arange(len(net)), best], kind="stable")]
     cumulative = np.cumsum(gain) - fixed
     cut = int(np.argmax(cumulative)) + 1 if len(gain) and cumulative.max() > 0 else 0
     best_cut = float(cumulative[cut - 1]) if cut else 0.0
@@ -173,11 +166,18 @@ def measure(
     }, table
 
 
+def _recommended(net: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The rows treated and each row's best arm (a column of ``net``): the best arm when its
+    net value is positive, the rule ``ScoringModel.predict`` writes as ``recommended_arm``."""
+    best = net.argmax(axis=1)
+    return np.flatnonzero(net[np.arange(len(net)), best] > 0), best
+
+
 def _refitted(spec: ExperimentSpec, data: Any, modelling: Any, label: str) -> ScoringModel:
     """The scoring model ``uplift run`` would have logged had it chosen ``label``."""
     if label == modelling.chosen:
         return modelling.scoring_model
-    encoder = FeatureEncoder(spec.population.features).fit(data.frame)
+    encoder = modelling.scoring_model.encoder  # fitted on the same customers and features
     entry = next(e for e in spec.models.configured() if e.label == label)
     return pipeline.scoring_model(spec, data, encoder, encoder.transform(data.frame), entry)
 
@@ -188,9 +188,7 @@ def _in_sample_truth(
     """What each learner's out-of-fold policy truly earns per customer of the experiment
     (before the fixed cost): the quantity its out-of-fold value (``per_customer``)
     estimates, so the two differ by that estimate's error alone."""
-    source = spec.population.source
-    sim = simulate(spec.hypothesis.kind, source.n, source.seed, data.treatments,
-                   source.arm_effects)  # fmt: skip
+    sim = data.simulation  # the simulated base the experiment was drawn from
     ids = spec.population.id
     rows = pd.Index(sim.population[ids]).get_indexer(data.frame[ids])
     truth, _, _ = true_net_values(
@@ -215,8 +213,7 @@ def _true_share(
     """The true profit of ``model``'s recommendations over the oracle's, fixed cost charged."""
     _, net, _ = model._economics(model.encoder.transform(frame).to_numpy(dtype=float))
     t = truth.to_numpy()
-    best = net.argmax(axis=1)
-    rows = np.flatnonzero(net[np.arange(len(net)), best] > 0)
+    rows, best = _recommended(net)
     oracle = float(np.maximum(t.max(axis=1), 0).sum())
     policy = float(t[rows, best[rows]].sum()) - (fixed if len(rows) else 0.0)
     return policy / (oracle - fixed)
@@ -269,11 +266,37 @@ def main() -> None:
         choices = [(row, choice) for row, choice in measured if choice is not None]
         if choices:
             print("\n" + _screen_widths(choices).to_string(float_format=lambda x: f"{x:.3f}"))
+            print("\nout-of-fold value against in_sample_truth, each learner beside the one")
+            print("of lowest risk (gap: the lowest-risk learner's value minus this one's):")
+            print(_value_errors(choices).to_string(float_format=lambda x: f"{x:.3f}"))
 
 
 #: Widths of the learner choice's risk screen, in standard errors, that ``--selection``
 #: compares (the pipeline's is :func:`uplift.value.policy.compare_policies`' ``screen``)
 WIDTHS = (0.5, 1.0, 1.5, 2.0, 3.0, float("inf"))
+
+
+def _value_errors(choices: list[tuple[dict[str, Any], pd.DataFrame]]) -> pd.DataFrame:
+    """Over the seeds, how far each learner's out-of-fold value gap to the learner of
+    lowest risk misses the true gap (``in_sample_truth``), per config and learner."""
+    rows = []
+    for row, table in choices:
+        lowest = table.loc[table["risk_difference"].idxmin()]
+        for _, other in table[table["name"] != lowest["name"]].iterrows():
+            estimated = lowest["per_customer"] - other["per_customer"]
+            true = lowest["in_sample_truth"] - other["in_sample_truth"]
+            rows.append(
+                {
+                    "config": row["config"],
+                    "learner": other["name"],
+                    "beside": lowest["name"],
+                    "error": estimated - true,
+                    "true_gap": true,
+                }
+            )
+    frame = pd.DataFrame(rows).groupby(["config", "learner", "beside"])
+    out = frame["error"].agg(["count", "mean", "std"])
+    return out.join(frame["true_gap"].agg(true_gap_min="min", true_gap_max="max"))
 
 
 def _screen_widths(choices: list[tuple[dict[str, Any], pd.DataFrame]]) -> pd.DataFrame:
