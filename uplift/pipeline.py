@@ -30,6 +30,7 @@ from uplift.design.ledger import ARM_COLUMN, ExperimentRecord, Ledger
 from uplift.design.srm import SRMResult, srm_test
 from uplift.errors import AssignmentError, DataError, SpecError, TrackingError
 from uplift.expressions import parse
+from uplift.purchase_rfm import FROZEN_COLUMNS, METADATA_KEY, launch_rfm, rfm_from_purchases
 from uplift.spec import (
     BUCKETS,
     ExperimentSpec,
@@ -333,6 +334,7 @@ def assign(
             master=spark_master,
             report=report,
             alongside=alongside,
+            freeze=launch_rfm(spec),
         )
         report(
             f"population: {result.batches[-1].n_population or 0:,} customers, "
@@ -350,6 +352,7 @@ def assign(
             n_population=lambda: counted.rows,
             alongside=alongside,
             source=where,
+            freeze=launch_rfm(spec),
         )
         report(f"population: {counted.rows:,} customers, {result.n_eligible:,} eligible")
     else:
@@ -365,6 +368,7 @@ def assign(
             n_population=len(base),
             alongside=alongside,
             source=where,
+            freeze=launch_rfm(spec),
         )
     record = result.experiment
     if result.created:
@@ -731,6 +735,8 @@ def prepare(
     assignment = spec.assignment
     simulation: Simulation | None = None
     srm_weights: dict[str, float] | None = None
+    frozen_rfm: pd.DataFrame | None = None
+    frozen_settings: list[bytes | None] = []
     if isinstance(assignment, HashAssignment):
         ledger = ledger or open_ledger(spec)
         if isinstance(spec.population.source, SimulateSource):
@@ -772,6 +778,11 @@ def prepare(
         n_population = batches[-1].n_population or 0
         n_eligible = batches[-1].n_eligible
         n_holdout = int((all_arms == GLOBAL_HOLDOUT).sum())
+        if spec.value.rfm.transactions is not None:
+            # missing values for a batch launched before they were frozen
+            frozen_rfm = snapshot.reindex(columns=list(FROZEN_COLUMNS.values()))
+            frozen_settings = [ledger.snapshot_metadata(b, METADATA_KEY) for b in batches]
+        snapshot = snapshot.drop(columns=list(FROZEN_COLUMNS.values()), errors="ignore")
         in_experiment = (all_arms != GLOBAL_HOLDOUT).to_numpy()
         frame, arms = snapshot[in_experiment], all_arms[in_experiment]
         held = snapshot[~in_experiment]
@@ -855,7 +866,14 @@ def prepare(
     _refuse_constant(outcomes, spec)
     rfm = None
     if spec.value.rfm.transactions is not None:
-        rfm, end = rfm_from_purchases(spec, frame, launch_day)
+        rfm, end = rfm_from_purchases(
+            spec,
+            frame,
+            launch_day,
+            frozen_rfm.loc[frame.index] if frozen_rfm is not None else None,
+            frozen_settings,
+            report,
+        )
     report(
         f"eligible: {n_eligible:,}; in the experiment: {len(frame):,} "
         f"({', '.join(f'{a} {int((arms == a).sum()):,}' for a in [control, *treatments])})"
@@ -886,104 +904,6 @@ def _day_of(moment: dt.datetime | dt.date | None) -> dt.date | None:
             moment = moment.astimezone(dt.UTC)
         return moment.date()
     return moment
-
-
-def rfm_from_purchases(
-    spec: ExperimentSpec, frame: pd.DataFrame, launched: dt.date | None
-) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    """R, F and M of the experiment's customers from ``value.rfm.transactions``.
-
-    At launch, the look-back ends on ``value.rfm.as_of``, by default the day before
-    ``launched``, so that no purchase the campaign may have caused counts; an ``as_of`` on
-    or after the launch is refused. With ``value.migration``, R, F and M again at the end
-    of the outcome window: the same look-back ending ``outcomes.window_days`` days later
-    (the window's last day, with the default ``as_of``); a purchases table that ends
-    before that day is refused, since the window would look quiet.
-
-    Parameters
-    ----------
-    spec : ExperimentSpec
-        The experiment; ``value.rfm.transactions`` must be set.
-    frame : pd.DataFrame
-        The experiment's customers (with the ``population.id`` column).
-    launched : date, optional
-        The day the campaign started, when known.
-
-    Returns
-    -------
-    tuple of pd.DataFrame
-        At launch and at the end of the window (``None`` without ``value.migration``):
-        columns ``recency``, ``frequency`` and ``monetary``, indexed like ``frame``.
-    """
-    from uplift.value.lifetime import purchase_dates
-    from uplift.value.rfm import rfm_from_transactions
-
-    rfm = spec.value.rfm
-    source = rfm.transactions
-    if source is None:
-        raise ValueError("rfm_from_purchases needs value.rfm.transactions")
-    as_of = rfm.as_of
-    if as_of is None:
-        if launched is None:
-            raise DataError(
-                "value.rfm.as_of: RFM from transactions needs the last day before the "
-                "campaign, and this experiment has no launch date; give value.rfm.as_of "
-                "(or assignment.launched)."
-            )
-        as_of = launched - dt.timedelta(days=1)
-    elif launched is not None and as_of >= launched:
-        raise DataError(
-            f"value.rfm.as_of: the look-back must end before the launch on {launched}, "
-            f"found {as_of}: purchases from the launch on may be the campaign's own."
-        )
-    table = read_table(source.kind, source.path, "value.rfm.transactions.path")
-    id_column = source.id or spec.population.id
-    where = f"value.rfm.transactions: transactions file {source.path}"
-    if source.date in table.columns:
-        # the parser of the baseline's purchases (ISO 8601 only, local wall-clock time)
-        try:
-            table = table.assign(**{source.date: purchase_dates(table[source.date], source.date)})
-        except DataError as exc:
-            raise DataError(f"{where}: {exc}") from None
-    if id_column in table.columns:
-        table = table.assign(**{id_column: table[id_column].astype(str)})
-    customers = pd.Index(frame[spec.population.id].astype(str))
-
-    def as_of_day(day: dt.date) -> pd.DataFrame:
-        try:
-            result = rfm_from_transactions(
-                table,
-                day,
-                id_column=id_column,
-                date_column=source.date,
-                amount_column=source.amount,
-                customers=customers,
-                window_days=rfm.window_days,
-                frequency=rfm.count,
-                monetary=rfm.spend,
-            )
-        except DataError as exc:
-            raise DataError(f"{where}: {exc}") from None
-        return result.set_axis(frame.index)
-
-    launch = as_of_day(as_of)
-    if not (launch["frequency"] > 0).any():
-        raise DataError(
-            f"{where}: none of the experiment's {len(customers):,} customers has a purchase "
-            f"in the {rfm.window_days} days to {as_of} (ids such as {customers[0]!r} in column "
-            f"{id_column!r})."
-        )
-    if spec.value.migration is None:
-        return launch, None
-    end_day = as_of + dt.timedelta(days=spec.outcomes.window_days)
-    last = pd.Timestamp(table[source.date].max()).date()
-    if last < end_day:
-        raise DataError(
-            f"{where}: migration scores R, F and M on the window's last day, {end_day}, "
-            f"but the purchases end on {last}: the window is not over yet, or the file was "
-            f"exported before it ended."
-        )
-    return launch, as_of_day(end_day)
 
 
 def _missing_features(

@@ -799,18 +799,28 @@ def test_segments_come_from_the_transactions_as_of_the_day_before_launch(
     from uplift import pipeline
 
     spec = _transactions_spec(tmp_path, {"window_days": 120})
-    # with no purchase of theirs, the (simulated) launch happens and the analysis is refused
+    # purchases of nobody in the look-back would freeze every customer at the lowest level:
+    # the (simulated) launch is refused and records nothing
     (tmp_path / "t.csv").write_text(
         "customer_id,date,paid\nnobody,2020-01-01,5\n", encoding="utf-8"
     )
-    with pytest.raises(DataError, match=r"value\.rfm\.transactions: .*none of the experiment's"):
+    with pytest.raises(DataError) as refused:
         pipeline.prepare(spec)
-    launch = _launch_day(spec)
+    assert str(refused.value).startswith("value.rfm.transactions: transactions file ")
+    assert "no purchase falls in the 120 days to " in str(refused.value)
+    assert "(the purchases run from 2020-01-01 to 2020-01-01); nothing was launched" in str(
+        refused.value
+    )
+    ledger = pipeline.open_ledger(spec)
+    with ledger.engine.begin() as conn:
+        assert ledger.latest(conn, spec.name) is None
+    today = pd.Timestamp(pd.Timestamp.now(tz="UTC").date())
     ids = [f"c{i}" for i in range(1, 3001)]
-    history = _history(ids, launch + pd.Timedelta(days=10))
+    history = _history(ids, today + pd.Timedelta(days=10))
     history.to_csv(tmp_path / "t.csv", index=False)
 
     data = pipeline.prepare(spec)
+    launch = _launch_day(spec)
 
     # the reference: rfm_from_transactions on the parsed file, as of the day before launch
     parsed = history.assign(date=pd.to_datetime(history["date"]))
@@ -996,7 +1006,10 @@ def test_migration_scores_the_purchases_again_on_the_windows_last_day(tmp_path: 
     with pytest.raises(DataError, match=r"window's last day, .*but the purchases end on"):
         pipeline.prepare(spec)
     launch = _launch_day(spec)
-    history = _history(ids, launch + pd.Timedelta(days=70), seed=2)
+    # the export after the window: the same purchases, and those of the days since
+    later = _history(ids, launch + pd.Timedelta(days=70), seed=3)
+    later = later[pd.to_datetime(later["date"]) > today + pd.Timedelta(days=57)]
+    history = pd.concat([history, later], ignore_index=True)
     history.to_csv(tmp_path / "t.csv", index=False)
 
     data = pipeline.prepare(spec)

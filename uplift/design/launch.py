@@ -14,12 +14,13 @@ that were unallocated, moves nobody and is accepted as an ordinary batch.
 
 from __future__ import annotations
 
+import functools
 import getpass
 import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,7 @@ from uplift.spec import BUCKETS, ExperimentSpec, HashAssignment
 
 __all__ = [
     "Definition",
+    "FrozenColumns",
     "LaunchPlan",
     "LaunchResult",
     "launch",
@@ -57,6 +59,19 @@ __all__ = [
 ]
 
 GLOBAL_HOLDOUT_KEY = "global_holdout"
+
+
+@dataclass(frozen=True)
+class FrozenColumns:
+    """Columns a launch computes and freezes with its new customers' rows, beside the
+    base's own (R, F and M from a purchases table, for example)."""
+
+    columns: Callable[[pd.DataFrame], pd.DataFrame]
+    """Given rows of the base, the columns to freeze, on the same index."""
+    names: tuple[str, ...]
+    """Their names, which the base may not use."""
+    metadata: dict[bytes, bytes]
+    """What the snapshot file records about them in its Parquet metadata."""
 
 
 @dataclass(frozen=True)
@@ -285,6 +300,7 @@ def launch(
     alongside: Callable[[LaunchResult], None] | None = None,
     source: str = "population",
     assigned: tuple[str, LaunchPlan] | None = None,
+    freeze: Callable[[date], FrozenColumns] | None = None,
 ) -> LaunchResult:
     """Assign the eligible customers, freeze their snapshot and record both in one transaction.
 
@@ -317,6 +333,10 @@ def launch(
         The chunks already carry each customer's arm in ``column`` (missing for customers
         outside the experiment), hashed elsewhere under ``plan`` (from
         :func:`plan_launch`); the column is not frozen in the snapshot.
+    freeze : callable, optional
+        Given the experiment's launch day (the first batch's, in UTC), the columns to
+        compute and freeze with the new customers' rows; called once, when the first new
+        customers are found. If it raises, nothing is recorded.
 
     Returns
     -------
@@ -334,7 +354,8 @@ def launch(
     """
     assignment = _hash_assignment(spec)
     chunks = [eligible] if isinstance(eligible, pd.DataFrame) else eligible
-    when = to_storage(now or datetime.now(UTC), ledger.dialect)
+    moment = now or datetime.now(UTC)
+    when = to_storage(moment, ledger.dialect)
     definition = Definition.from_spec(spec)
     with ledger.transaction(spec.name) as conn:
         plan = _plan(conn, spec, assignment, ledger, new_version)
@@ -358,6 +379,16 @@ def launch(
         batch = 1 if plan.create else len(plan.batches) + 1
         relative = Path(spec.name) / f"v{plan.version}" / f"batch-{batch:04d}.parquet"
         staged = (ledger.snapshots / relative).with_suffix(".parquet.tmp")
+        if freeze is not None:
+            launch_day = (
+                plan.latest.launched_at.date()
+                if plan.latest is not None and not plan.create
+                else as_utc(moment).date()
+            )
+            # made once, when the first new customers are found
+            extra: Callable[[], FrozenColumns] | None = functools.cache(lambda: freeze(launch_day))
+        else:
+            extra = None
         try:
             streamed = _stream(
                 chunks,
@@ -368,6 +399,7 @@ def launch(
                 staged,
                 assigned[0] if assigned else None,
                 source,
+                extra,
             )
             return _record(
                 conn,
@@ -417,6 +449,7 @@ def _stream(
     staged: Path,
     assigned: str | None,
     source: str,
+    extra: Callable[[], FrozenColumns] | None = None,
 ) -> _Streamed:
     """Assign chunk by chunk, freeze the new customers' rows, keep only their ids and arms."""
     id_column = spec.population.id
@@ -464,7 +497,18 @@ def _stream(
             fresh_arms = arms[~known].reset_index(drop=True)
             new_ids.append(ids_as_arrow(text_ids[fresh]))
             new_codes.append(np.asarray(fresh_arms.cat.codes, dtype=np.int16))
-            writer = _freeze(frame, fresh, fresh_arms, staged, writer)
+            metadata: dict[bytes, bytes] = {}
+            if extra is not None:
+                frozen = extra()
+                taken = [name for name in frozen.names if name in frame.columns]
+                if taken:
+                    raise AssignmentError(
+                        f"population: the column name {taken[0]!r} is reserved for a value "
+                        f"the launch snapshot freezes; rename that column of the population."
+                    )
+                frame = pd.concat([frame, frozen.columns(frame)], axis=1)
+                metadata = frozen.metadata
+            writer = _freeze(frame, fresh, fresh_arms, staged, writer, metadata)
     finally:
         if writer is not None:
             writer.close()
@@ -502,15 +546,20 @@ def _freeze(
     arms: pd.Series,
     path: Path,
     writer: pq.ParquetWriter | None,
+    metadata: dict[bytes, bytes] | None = None,
 ) -> pq.ParquetWriter:
-    """Append the new customers' rows as they are now, with their arm, to the snapshot."""
+    """Append the new customers' rows as they are now, with their arm, to the snapshot;
+    the file's first write records ``metadata``."""
     table = pa.Table.from_pandas(frame, preserve_index=False).filter(pa.array(fresh))
     # dictionary-encoded: read back as a categorical, a byte a customer instead of a string
     arm = pa.array(arms.cat.remove_unused_categories())
     table = table.append_column(ARM_COLUMN, arm)
     if writer is None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        writer = pq.ParquetWriter(path, table.schema)
+        schema = table.schema
+        if metadata:
+            schema = schema.with_metadata({**(schema.metadata or {}), **metadata})
+        writer = pq.ParquetWriter(path, schema)
     elif not table.schema.equals(writer.schema, check_metadata=False):
         try:
             table = table.cast(writer.schema)

@@ -526,6 +526,12 @@ class Ledger:
             return frames[0]
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
+    def snapshot_metadata(self, batch: BatchRecord, key: bytes) -> bytes | None:
+        """What the batch's snapshot file records under ``key`` in its Parquet metadata
+        (``None`` when nothing); the file's checksum is not checked here."""
+        metadata = pq.read_schema(self.snapshots / batch.snapshot_path).metadata or {}
+        return metadata.get(key)
+
     # --- writing (inside a transaction) ---------------------------------------------------
 
     def set_setting(self, conn: Connection, key: str, value: Any, when: datetime, by: str) -> None:

@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
     from uplift.analysis.aggregates import Gathered
-    from uplift.design.launch import LaunchResult
+    from uplift.design.launch import FrozenColumns, LaunchResult
     from uplift.design.ledger import Ledger
 
 __all__ = [
@@ -236,6 +236,7 @@ def assign_with_spark(
     master: str = "local[2]",
     report: Callable[[str], None] | None = None,
     alongside: Callable[[LaunchResult], None] | None = None,
+    freeze: Callable[[dt.date], FrozenColumns] | None = None,
 ) -> LaunchResult:
     """Launch (or extend) the experiment with Spark hashing the arms; see the module notes.
 
@@ -245,8 +246,9 @@ def assign_with_spark(
         A spec with hash assignment whose population is a Parquet file or folder.
     ledger : Ledger
         Where the launch is recorded.
-    new_version, alongside
-        As for :func:`uplift.design.launch.launch`.
+    new_version, alongside, freeze
+        As for :func:`uplift.design.launch.launch` (the frozen columns are computed here,
+        on the chunks of Spark's output).
     master : str
         The Spark master.
     report : callable, optional
@@ -331,6 +333,7 @@ def assign_with_spark(
             alongside=alongside,
             source=where,
             assigned=(HASHED_COLUMN, plan),
+            freeze=freeze,
         )
     finally:
         shutil.rmtree(staging, ignore_errors=True)
