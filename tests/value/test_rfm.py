@@ -1047,6 +1047,147 @@ def test_migration_scores_the_purchases_again_on_the_windows_last_day(tmp_path: 
     assert set(moved.moves.to_frame()["dimension"]) == {"M"}
 
 
+def test_the_launch_freezes_r_f_and_m_so_an_edited_history_moves_nobody(tmp_path: Path) -> None:
+    import json
+
+    import pyarrow.parquet as pq
+
+    from uplift import pipeline
+    from uplift.purchase_rfm import FROZEN_COLUMNS, METADATA_KEY
+
+    today = pd.Timestamp(pd.Timestamp.now(tz="UTC").date())
+    ids = [f"c{i}" for i in range(1, 3001)]
+    history = _history(ids, today + pd.Timedelta(days=70), seed=4)
+    history.to_csv(tmp_path / "t.csv", index=False)
+    spec = _transactions_spec(tmp_path, {"window_days": 90}, migration={"dimensions": ["M"]})
+
+    first = pipeline.prepare(spec)
+
+    launch = _launch_day(spec)
+    ledger = pipeline.open_ledger(spec)
+    with ledger.engine.begin() as conn:
+        record = ledger.latest(conn, spec.name)
+        assert record is not None
+        (batch,) = ledger.batches(conn, record.id)
+    schema = pq.read_schema(ledger.snapshots / batch.snapshot_path)
+    assert set(FROZEN_COLUMNS.values()) <= set(schema.names)
+    assert json.loads(schema.metadata[METADATA_KEY]) == {
+        "as_of": str((launch - pd.Timedelta(days=1)).date()),
+        "window_days": 90,
+        "count": "purchases",
+        "spend": "total",
+        "path": str(tmp_path / "t.csv"),
+    }
+    # the frozen values are rfm_from_transactions' on the file as it was at launch
+    keys = first.frame[spec.population.id].astype(str)
+    reference = rfm_from_transactions(
+        history.assign(date=pd.to_datetime(history["date"])),
+        launch - pd.Timedelta(days=1),
+        amount_column="paid",
+        customers=pd.Index(keys),
+        window_days=90,
+    ).set_axis(first.frame.index)
+    assert first.rfm is not None
+    pd.testing.assert_frame_equal(first.rfm, reference)
+
+    # the history before launch edited: a customer without purchases gets three of 50
+    quiet = keys[first.rfm["frequency"] == 0].iloc[0]
+    day = (launch - pd.Timedelta(days=5)).strftime("%Y-%m-%d")
+    added = pd.DataFrame({"customer_id": [quiet] * 3, "date": day, "paid": 50.0})
+    pd.concat([history, added], ignore_index=True).to_csv(tmp_path / "t.csv", index=False)
+    lines: list[str] = []
+
+    again = pipeline.prepare(spec, report=lines.append)
+
+    assert again.rfm is not None
+    pd.testing.assert_frame_equal(again.rfm, first.rfm)
+    assert (
+        "value.rfm.transactions: the purchases before launch now give other R, F or M than "
+        f"were frozen at launch for 1 customers (customer {quiet!r}: frozen [90.0, 0.0, 0.0], "
+        "now [4.0, 3.0, 150.0]); the analysis uses the frozen values"
+    ) in lines
+    assert not any("scored from the purchases file" in line for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("at_launch", "reason"),
+    [
+        (
+            None,
+            "the launch snapshot has none frozen (launched before value.rfm.transactions was "
+            "set, or by an earlier version of uplift)",
+        ),
+        (
+            {"window_days": 120},
+            "the spec's look-back differs from the launch's (window_days 120 at launch, 90 now)",
+        ),
+    ],
+    ids=["launched without transactions", "launched with another look-back"],
+)
+def test_r_f_and_m_not_frozen_under_the_specs_look_back_are_scored_from_the_file(
+    at_launch: dict[str, Any] | None, reason: str, tmp_path: Path
+) -> None:
+    from uplift import pipeline
+
+    today = pd.Timestamp(pd.Timestamp.now(tz="UTC").date())
+    history = _history([f"c{i}" for i in range(1, 3001)], today + pd.Timedelta(days=10), seed=5)
+    history.to_csv(tmp_path / "t.csv", index=False)
+    spec = _transactions_spec(tmp_path, {"window_days": 90})
+    if at_launch is None:
+        launched = spec.model_copy(
+            update={"value": spec.value.model_copy(update={"rfm": type(spec.value.rfm)()})}
+        )
+    else:
+        launched = _transactions_spec(tmp_path, at_launch)
+    pipeline.assign(launched, pipeline.open_ledger(launched))
+    lines: list[str] = []
+
+    data = pipeline.prepare(spec, report=lines.append)
+
+    assert f"value.rfm: R, F and M at launch scored from the purchases file: {reason}" in lines
+    reference = rfm_from_transactions(
+        history.assign(date=pd.to_datetime(history["date"])),
+        _launch_day(spec) - pd.Timedelta(days=1),
+        amount_column="paid",
+        customers=pd.Index(data.frame[spec.population.id].astype(str)),
+        window_days=90,
+    )
+    assert data.rfm is not None
+    np.testing.assert_array_equal(data.rfm.to_numpy(), reference.to_numpy())
+
+
+def test_a_base_column_named_as_a_frozen_value_is_refused_and_nothing_launched(
+    tmp_path: Path,
+) -> None:
+    from uplift import pipeline
+    from uplift.errors import AssignmentError
+
+    today = pd.Timestamp(pd.Timestamp.now(tz="UTC").date())
+    ids = [f"c{i}" for i in range(1, 501)]
+    _history(ids, today, seed=6).to_csv(tmp_path / "t.csv", index=False)
+    spec = _transactions_spec(tmp_path, {})
+    base = pd.DataFrame(
+        {
+            "customer_id": ids,
+            "applied_premium": 1,
+            "bought_premium_before": 0,
+            "uplift_rfm_monetary": 1.0,
+            **{f: 1.0 for f in ["recency_days", "frequency_180d", "monetary_180d", "tenure_days"]},
+            "plan": "free",
+        }
+    )
+    ledger = pipeline.open_ledger(spec)
+    with pytest.raises(AssignmentError) as info:
+        pipeline.assign(spec, ledger, population=(base, None, "population file"))
+    assert str(info.value) == (
+        "population: the column name 'uplift_rfm_monetary' is reserved for a value the launch "
+        "snapshot freezes; rename that column of the population."
+    )
+    with ledger.engine.begin() as conn:
+        assert ledger.latest(conn, spec.name) is None
+    assert not list(ledger.snapshots.rglob("*.parquet*"))
+
+
 def test_a_spec_with_every_default_written_out_reads_again(tmp_path: Path) -> None:
     # uplift score and the tests write a spec back with model_dump: defaults included
     from uplift.spec import ExperimentSpec
