@@ -527,3 +527,49 @@ def test_assign_refuses_features_measured_after_the_launch_and_records_nothing(
     write(tmp_path / f"population.{kind}", index=False)
     ok(uplift("assign", "spec.yaml", "--out", "arms.csv", cwd=tmp_path))
     assert read_ledger(tmp_path).versions == [1]
+
+
+@pytest.mark.parametrize("kind", ["csv", "parquet"])
+def test_assign_freezes_rfm_from_purchases_and_refuses_a_file_without_any_in_the_look_back(
+    tmp_path: Path, kind: str
+) -> None:
+    # the Parquet base is launched in chunks, the CSV one whole: both freeze R, F and M
+    population = base(500)
+    population.to_csv(tmp_path / "population.csv", index=False)
+    population.to_parquet(tmp_path / "population.parquet", index=False)
+    raw = file_spec()
+    raw["population"]["source"] = {"kind": kind, "path": f"population.{kind}"}
+    raw["value"]["rfm"] = {"transactions": {"kind": "csv", "path": "purchases.csv"}}
+    write_spec(tmp_path, raw)
+    yesterday = (datetime.now(UTC) - timedelta(days=1)).date()
+    # every purchase older than the 180-day look-back
+    old = (yesterday - timedelta(days=200)).isoformat()
+    buyers = population["customer_id"].iloc[::3]
+    pd.DataFrame({"customer_id": buyers, "date": old, "amount": 20.0}).to_csv(
+        tmp_path / "purchases.csv", index=False
+    )
+    message = error_paragraph(
+        uplift("assign", "spec.yaml", "--out", "arms.csv", cwd=tmp_path), progress=True
+    )
+    assert message.startswith("value.rfm.transactions: transactions file purchases.csv: ")
+    assert f"no purchase falls in the 180 days to {yesterday}" in message
+    assert f"(the purchases run from {old} to {old}); nothing was launched" in message
+    assert not (tmp_path / "ledger.db").exists() or read_ledger(tmp_path).versions == []
+    assert not (tmp_path / "arms.csv").exists()
+    assert not list(tmp_path.rglob("*.parquet.tmp"))
+
+    recent = (yesterday - timedelta(days=9)).isoformat()
+    pd.DataFrame({"customer_id": buyers, "date": recent, "amount": 20.0}).to_csv(
+        tmp_path / "purchases.csv", index=False
+    )
+    ok(uplift("assign", "spec.yaml", "--out", "arms.csv", cwd=tmp_path))
+    (snapshot,) = (tmp_path / "snapshots").rglob("*.parquet")
+    frozen = pd.read_parquet(snapshot)
+    bought = frozen["customer_id"].isin(buyers)
+    assert bought.any() and (~bought).any()
+    # by hand: one purchase of 20, nine days before the day before launch; none for the rest
+    assert (frozen.loc[bought, "uplift_rfm_recency"] == 9).all()
+    assert (frozen.loc[bought, "uplift_rfm_frequency"] == 1).all()
+    assert (frozen.loc[bought, "uplift_rfm_monetary"] == 20.0).all()
+    assert (frozen.loc[~bought, "uplift_rfm_recency"] == 180).all()
+    assert (frozen.loc[~bought, ["uplift_rfm_frequency", "uplift_rfm_monetary"]] == 0).all().all()
