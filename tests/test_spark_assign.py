@@ -212,3 +212,50 @@ def test_uplift_assign_engine_spark_writes_the_export_the_pandas_engine_writes(
     wrong = uplift("assign", str(spec_path), "--out", "x.csv", "--engine", "dask", cwd=tmp_path)
     assert wrong.returncode == 2 and "Traceback" not in wrong.stderr
     assert "expected pandas or spark, found 'dask'" in wrong.stderr
+
+
+def test_spark_freezes_the_r_f_and_m_from_purchases_the_pandas_engine_freezes(
+    spark: Any, tmp_path: Path
+) -> None:
+    from uplift.purchase_rfm import FROZEN_COLUMNS
+    from uplift.value.rfm import rfm_from_transactions
+
+    base_path = tmp_path / "base.parquet"
+    base = write_base(base_path, 2000, seed=5)
+    rng = np.random.default_rng(5)
+    before_launch = pd.Timestamp.now(tz="UTC").normalize().tz_localize(None) - pd.Timedelta(days=1)
+    n = 3000
+    purchases = pd.DataFrame(
+        {
+            "msisdn": rng.choice(base["msisdn"].to_numpy()[::2], n),
+            "date": (before_launch - pd.to_timedelta(rng.integers(0, 300, n), unit="D")),
+            "amount": rng.gamma(2.0, 5.0, n).round(2),
+        }
+    )
+    purchases.assign(date=purchases["date"].dt.strftime("%Y-%m-%d")).to_csv(
+        tmp_path / "purchases.csv", index=False
+    )
+    frozen = {}
+    for engine in ("pandas", "spark"):
+        spec_path = write_spec(tmp_path, base_path, f"sqlite:///{tmp_path / engine}.db", engine)
+        rfm = f"{{transactions: {{kind: csv, path: {tmp_path / 'purchases.csv'}}}}}"
+        spec_path.write_text(
+            spec_path.read_text(encoding="utf-8") + f"value: {{rfm: {rfm}}}\n", encoding="utf-8"
+        )
+        pipeline.assign(
+            load_spec(spec_path), Ledger(f"sqlite:///{tmp_path / engine}.db"), engine=engine
+        )
+        _, snapshot = recorded(Ledger(f"sqlite:///{tmp_path / engine}.db"), engine)
+        frozen[engine] = snapshot[["msisdn", *FROZEN_COLUMNS.values()]]
+    pd.testing.assert_frame_equal(frozen["spark"], frozen["pandas"])
+    # and both are rfm_from_transactions' values as of the day before launch
+    reference = rfm_from_transactions(
+        purchases.assign(msisdn=purchases["msisdn"].astype(str)),
+        before_launch,
+        id_column="msisdn",
+        customers=pd.Index(frozen["spark"]["msisdn"]),
+    )
+    np.testing.assert_array_equal(
+        frozen["spark"][list(FROZEN_COLUMNS.values())].to_numpy(), reference.to_numpy()
+    )
+    assert (reference["frequency"] > 0).mean() > 0.3
