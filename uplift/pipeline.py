@@ -1283,7 +1283,7 @@ def analyze(spec: ExperimentSpec, data: PreparedData, report: Report = _quiet) -
         )
     modelling = fit_models(spec, model_data, report)
 
-    baseline = baseline_clv(spec, data)
+    baseline = baseline_clv(spec, data, report)
     if baseline is not None:
         report(f"value: baseline CLV per customer ({baseline.method})")
     segments = segment_profit(
@@ -1405,8 +1405,15 @@ def customer_output(spec: ExperimentSpec, analysis: Analysis, salt: bytes | None
     return out
 
 
-def baseline_clv(spec: ExperimentSpec, data: PreparedData) -> BaselineCLV | None:
-    """Each customer's CLV without the campaign (``None`` without ``value.baseline_clv``)."""
+def baseline_clv(
+    spec: ExperimentSpec, data: PreparedData, report: Report = _quiet
+) -> BaselineCLV | None:
+    """Each customer's CLV without the campaign (``None`` without ``value.baseline_clv``).
+
+    From a purchases table, the history ends on ``value.baseline_clv.observation_end``, by
+    default the day before launch (the ledger's launch, or ``assignment.launched``; with
+    neither, the last purchase); later purchases are left out, and ``report`` counts them.
+    """
     from uplift.value.baseline import run_rate_clv, transactions_clv
 
     setting, clv = spec.value.baseline_clv, spec.value.clv
@@ -1439,20 +1446,57 @@ def baseline_clv(spec: ExperimentSpec, data: PreparedData) -> BaselineCLV | None
     assert source is not None
     table = read_table(source.kind, source.path, "value.baseline_clv.transactions.path")
     id_column = source.id or spec.population.id
+    end = _history_end(spec, data)
+    if end is not None and source.date in table.columns:
+        from uplift.value.lifetime import purchase_dates
+
+        try:
+            days = purchase_dates(table[source.date], source.date).dt.normalize()
+        except DataError as exc:
+            raise DataError(
+                f"value.baseline_clv.transactions: transactions file {source.path}: {exc}"
+            ) from None
+        later = (days > pd.Timestamp(end)).to_numpy()
+        if later.any():
+            # the window's purchases are the campaign's outcome, not the customer's history
+            report(
+                f"value: baseline CLV from the purchases to {end}; the {int(later.sum()):,} "
+                f"after it left out"
+            )
+            table = table[~later]
     return transactions_clv(
         table,
         data.frame[spec.population.id],
         id_column=id_column,
         date_column=source.date,
         amount_column=source.amount,
-        # purchases after launch are the campaign's, not the baseline's
-        observation_end=setting.observation_end
-        or (data.launch.launched_at.date() if data.launch is not None else None),
+        observation_end=end,
         horizon_months=clv.horizon_months,
         annual_discount_rate=clv.annual_discount_rate,
         margin=clv.margin,
         source=f"transactions file {source.path}",
     )
+
+
+def _history_end(spec: ExperimentSpec, data: PreparedData) -> dt.date | None:
+    """The last day of the baseline CLV's purchase history (see :func:`baseline_clv`)."""
+    setting = spec.value.baseline_clv
+    assert setting is not None
+    if data.launch is not None:
+        launched: dt.date | None = data.launch.launched_at.date()
+    else:
+        observed = spec.assignment
+        launched = _day_of(observed.launched) if isinstance(observed, ObservedAssignment) else None
+    end = setting.observation_end
+    if end is None:
+        return launched - dt.timedelta(days=1) if launched is not None else None
+    if launched is not None and end >= launched:
+        raise DataError(
+            f"value.baseline_clv.observation_end: the purchase history must end before the "
+            f"launch on {launched}, found {end}: purchases from the launch on may be the "
+            f"campaign's own."
+        )
+    return end
 
 
 def segment_migration(spec: ExperimentSpec, data: PreparedData) -> SegmentMigration | None:

@@ -510,9 +510,9 @@ class BaselineCLVSpec(_Model):
 
     transactions: TransactionsSource | None = None
     observation_end: dt.date | None = None
-    """Last day of history (the launch): later purchases make the baseline fail, since they
-    would count the campaign's effect. Default: the launch date in the ledger, or, for an
-    observed assignment, the last purchase date."""
+    """Last day of history; later purchases are left out, since the window's purchases are
+    the campaign's outcome. Default: the day before launch (the ledger's launch, or
+    ``assignment.launched``), else the last purchase date; it must fall before the launch."""
     column: str | None = None
     """A pre-period column of the population (frozen at launch) in units of the value
     metric (in money when ``value.metrics`` prices several metrics)."""

@@ -157,3 +157,141 @@ def test_the_pipeline_reads_the_transactions_file_the_spec_names(
     np.testing.assert_allclose(result.values, reference.values, rtol=1e-12)
     assert result.values.index.equals(data.frame.index)
     assert result.without_history == len(ids) - min(len(ids), len(cdnow))
+
+
+def _shifted(cdnow: pd.DataFrame, ids: np.ndarray, last_day: pd.Timestamp) -> pd.DataFrame:
+    """CDNOW's purchases as the given customers' (in CDNOW's id order), moved so that its
+    last day (1998-06-30) falls on ``last_day``; dates as ISO text, amounts as ``paid``."""
+    cdnow_ids = sorted(cdnow["customer"].unique())
+    rename = dict(zip(cdnow_ids, ids[: len(cdnow_ids)], strict=False))
+    days = cdnow["date"] + (last_day - pd.Timestamp("1998-06-30"))
+    return pd.DataFrame(
+        {
+            "customer_id": cdnow["customer"].map(rename),
+            "date": days.dt.strftime("%Y-%m-%d"),
+            "paid": cdnow["amount"],
+        }
+    ).dropna()
+
+
+def test_the_baseline_history_ends_the_day_before_launch_and_later_purchases_are_left_out(
+    tmp_path: Path, cdnow_transactions: pd.DataFrame
+) -> None:
+    # the purchases file exported after the window (as migration needs it) holds the
+    # campaign's own purchases too: they are the outcome, not the baseline's history
+    from uplift import pipeline
+    from uplift.spec import ExperimentSpec
+
+    root = Path(__file__).resolve().parents[2]
+    config = yaml.safe_load((root / "configs" / "edtech_trial_lessons.yaml").read_text("utf-8"))
+    config["population"]["source"]["n"] = 3000
+    config["ledger"] = {"url": f"sqlite:///{tmp_path / 'ledger.db'}"}
+    config["value"]["baseline_clv"] = {
+        "transactions": {"kind": "csv", "path": str(tmp_path / "t.csv"), "amount": "paid"}
+    }
+    spec = ExperimentSpec.model_validate(config)
+    data = pipeline.prepare(spec)
+    assert data.launch is not None
+    launch = pd.Timestamp(data.launch.launched_at.date())
+    ids = data.frame[spec.population.id].astype(str).to_numpy()
+    transactions = _shifted(cdnow_transactions, ids, launch + pd.Timedelta(days=60))
+    transactions.to_csv(tmp_path / "t.csv", index=False)
+    before = pd.to_datetime(transactions["date"]) < launch
+    assert 0 < (~before).sum() < before.sum()
+    lines: list[str] = []
+
+    result = pipeline.baseline_clv(spec, data, lines.append)
+
+    assert result is not None
+    day_before = (launch - pd.Timedelta(days=1)).date()
+    reference = transactions_clv(
+        transactions[before],
+        data.frame[spec.population.id],
+        id_column="customer_id",
+        date_column="date",
+        amount_column="paid",
+        observation_end=day_before,
+        horizon_months=12,
+        annual_discount_rate=0.12,  # the spec's value.clv
+        margin=0.55,
+    )
+    np.testing.assert_allclose(result.values, reference.values, rtol=1e-12)
+    assert (
+        f"value: baseline CLV from the purchases to {day_before}; the "
+        f"{int((~before).sum()):,} after it left out"
+    ) in lines
+
+    # a history that ends on the launch day would count the campaign's first purchases
+    on_launch = config["value"]["baseline_clv"] | {"observation_end": str(launch.date())}
+    config["value"]["baseline_clv"] = on_launch
+    with pytest.raises(DataError) as info:
+        pipeline.baseline_clv(ExperimentSpec.model_validate(config), data)
+    assert str(info.value) == (
+        f"value.baseline_clv.observation_end: the purchase history must end before the launch "
+        f"on {launch.date()}, found {launch.date()}: purchases from the launch on may be the "
+        f"campaign's own."
+    )
+
+
+def test_an_observed_experiment_s_baseline_history_ends_the_day_before_it_launched(
+    tmp_path: Path, cdnow_transactions: pd.DataFrame
+) -> None:
+    # before, the history of an observed experiment ran to the file's last purchase, so the
+    # treated customers' baseline carried the campaign's own effect
+    from uplift import pipeline
+    from uplift.spec import ExperimentSpec
+
+    rng = np.random.default_rng(8)
+    n = 800
+    population = pd.DataFrame(
+        {
+            "customer_id": [f"k{i:04d}" for i in range(n)],
+            "arm": rng.choice(["none", "mail"], n),
+            "spend": rng.gamma(1.0, 10.0, n),
+            "x": rng.normal(size=n),
+        }
+    )
+    population.to_csv(tmp_path / "population.csv", index=False)
+    ids = population["customer_id"].to_numpy()
+    transactions = _shifted(cdnow_transactions, ids, pd.Timestamp("2024-05-30"))
+    transactions.to_csv(tmp_path / "t.csv", index=False)
+    config = {
+        "name": "observed-baseline",
+        "hypothesis": {"kind": "custom", "statement": "Mail sells.", "owner": "crm@example.com"},
+        "population": {
+            "source": {"kind": "csv", "path": str(tmp_path / "population.csv")},
+            "id": "customer_id",
+            "features": ["x"],
+        },
+        "assignment": {"column": "arm", "control": "none", "launched": "2024-04-01"},
+        "outcomes": {
+            "window_days": 60,
+            "metrics": {"spend": {"column": "spend", "kind": "continuous"}},
+            "primary": "spend",
+        },
+        "value": {
+            "baseline_clv": {
+                "transactions": {"kind": "csv", "path": str(tmp_path / "t.csv"), "amount": "paid"}
+            }
+        },
+    }
+    spec = ExperimentSpec.model_validate(config)
+    data = pipeline.prepare(spec)
+
+    result = pipeline.baseline_clv(spec, data)
+
+    assert result is not None
+    before = pd.to_datetime(transactions["date"]) < pd.Timestamp("2024-04-01")
+    assert (~before).sum() > 0
+    reference = transactions_clv(
+        transactions[before],
+        data.frame[spec.population.id],
+        id_column="customer_id",
+        date_column="date",
+        amount_column="paid",
+        observation_end="2024-03-31",
+        horizon_months=spec.value.clv.horizon_months,
+        annual_discount_rate=spec.value.clv.annual_discount_rate,
+        margin=spec.value.clv.margin,
+    )
+    np.testing.assert_allclose(result.values, reference.values, rtol=1e-12)
