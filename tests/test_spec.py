@@ -641,3 +641,19 @@ def test_a_discount_needs_its_revenue_metric_named_when_several_metrics_are_pric
     path.write_text(yaml.safe_dump(config))
     with pytest.raises(SpecError, match=r"revenue_metric\b.*cannot default to the value metric"):
         load_spec(path)
+
+
+def test_a_feature_unlock_longer_than_the_outcome_window_is_refused(tmp_path: Path) -> None:
+    # the upgrade revenue held back by customers who would have paid anyway is measured, not
+    # charged: a window that ends before the unlock would miss part of it
+    text = (ROOT / "configs" / "saas_feature_unlock.yaml").read_text("utf-8")
+    longer = replace_once(
+        text, "serving_cost_per_day: 0.10, days: 30", "serving_cost_per_day: 0.10, days: 120"
+    )
+    with pytest.raises(SpecError) as info:
+        load_spec(write(tmp_path, longer))
+    message = str(info.value)
+    assert "key 'economics.offer.days'" in message
+    assert "stay unlocked 120 days but outcomes.window_days is 90" in message
+    assert "measure at least 120 days" in message
+    assert load_spec(write(tmp_path, longer.replace("window_days: 90", "window_days: 120")))

@@ -940,6 +940,16 @@ class ExperimentSpec(_Model):
                     f"the discount applies to revenue: {revenue!r} must be one of the continuous "
                     f"metrics {continuous}",
                 )
+            if isinstance(offer, FeatureUnlockOffer) and offer.days > self.outcomes.window_days:
+                days = offer.days
+                raise KeyPathError(
+                    [*key, "days"],
+                    f"the features stay unlocked {days} days but outcomes.window_days is "
+                    f"{self.outcomes.window_days}: the upgrade revenue that customers who would "
+                    f"have paid anyway hold back while the features are free falls partly "
+                    f"after the window, so the profit would miss it; measure at least {days} "
+                    f"days",
+                )
             uptake = getattr(offer, "uptake_metric", None)
             if uptake is not None and (uptake not in metrics or metrics[uptake].kind != "binary"):
                 raise KeyPathError(

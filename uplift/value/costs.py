@@ -91,8 +91,12 @@ class TrialLessonsCost(CostModel):
 class FeatureUnlockCost(CostModel):
     """Unlocked paid features: the serving cost for the days they are open.
 
-    Upgrade revenue delayed by customers who would have paid anyway shows up in the
-    measured revenue effect, so it is not charged twice here.
+    Upgrade revenue delayed by customers who would have paid anyway is not charged here:
+    it is measured. Those customers pay less in the outcome window than they would have in
+    the control, so the effect on a revenue metric already nets it out (the spec refuses a
+    window shorter than the unlock, which would miss part of it). Charging it again here
+    would count it twice, and per customer it cannot be charged on what the treated did:
+    it depends on whether they would have upgraded without the offer.
     """
 
     def __init__(self, serving_cost_per_day: float, days: int):
