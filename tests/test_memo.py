@@ -793,3 +793,36 @@ def test_captions_name_the_primary_metric(figures: dict[str, bytes]) -> None:
         assert "revenue" in caption and "took_trial" not in caption
     (segment_head,) = [h for i, h in page.headers if i == "segment-table"]
     assert "Effect on revenue (95% CI)" in segment_head
+
+
+def test_the_caveats_say_when_segments_were_not_scored_from_the_frozen_purchases() -> None:
+    summary = make_summary()
+    caveats = Page(render_memo(summary, make_spec(), {})).text("caveats")
+    assert "R, F and M at launch" not in caveats and "launch snapshot" not in caveats
+    # frozen at launch, and the file still gives them: nothing to say
+    summary["rfm_from_purchases"] = {
+        "source": "launch snapshot",
+        "as_of": "2026-11-30",
+        "why_file": None,
+        "changed_since_launch": 0,
+    }
+    assert "launch snapshot" not in Page(render_memo(summary, make_spec(), {})).text("caveats")
+    summary["rfm_from_purchases"]["changed_since_launch"] = 12
+    caveats = Page(render_memo(summary, make_spec(), {})).text("caveats")
+    assert (
+        "Segments: the purchases file now gives 12 customers other R, F or M at launch than "
+        "were frozen in the launch snapshot; the segments use the frozen values"
+    ) in caveats
+    summary["rfm_from_purchases"] = {
+        "source": "purchases file",
+        "as_of": "2026-11-30",
+        "why_file": "the spec's look-back differs from the launch's (window_days 120 at "
+        "launch, 90 now)",
+        "changed_since_launch": None,
+    }
+    caveats = Page(render_memo(summary, make_spec(), {})).text("caveats")
+    assert (
+        "Segments: R, F and M at launch (to 2026-11-30) were scored from the purchases file as "
+        "it is now, not read from the launch snapshot: the spec's look-back differs from the "
+        "launch's (window_days 120 at launch, 90 now)."
+    ) in caveats

@@ -144,6 +144,8 @@ class PreparedData:
     rfm: pd.DataFrame | None = None
     """R, F and M at launch from ``value.rfm.transactions`` (columns ``recency``,
     ``frequency``, ``monetary``; rows as ``frame``); ``None`` without a transactions table."""
+    rfm_source: dict[str, Any] | None = None
+    """Where ``rfm`` came from (:meth:`uplift.purchase_rfm.PurchaseRFM.to_dict`)."""
 
 
 @dataclass(frozen=True)
@@ -864,9 +866,9 @@ def prepare(
             except DataError as exc:
                 report(f"global holdout left out of the programme comparison: {exc}")
     _refuse_constant(outcomes, spec)
-    rfm = None
+    rfm = rfm_source = None
     if spec.value.rfm.transactions is not None:
-        rfm, end = rfm_from_purchases(
+        scored = rfm_from_purchases(
             spec,
             frame,
             launch_day,
@@ -874,6 +876,7 @@ def prepare(
             frozen_settings,
             report,
         )
+        rfm, end, rfm_source = scored.launch, scored.end, scored.to_dict()
     report(
         f"eligible: {n_eligible:,}; in the experiment: {len(frame):,} "
         f"({', '.join(f'{a} {int((arms == a).sum()):,}' for a in [control, *treatments])})"
@@ -894,6 +897,7 @@ def prepare(
         holdout_outcomes,
         end,
         rfm,
+        rfm_source,
     )
 
 
@@ -2081,6 +2085,7 @@ def build_summary(
             },
             "migration": analysis.migration.to_dict() if analysis.migration else None,
             "baseline_clv": analysis.baseline.to_dict() if analysis.baseline else None,
+            "rfm_from_purchases": data.rfm_source,
             "decision": {
                 "verdict": decision.verdict,
                 "reason": decision.reason,

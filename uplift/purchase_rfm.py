@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -28,6 +29,7 @@ from uplift.spec import ExperimentSpec
 __all__ = [
     "FROZEN_COLUMNS",
     "METADATA_KEY",
+    "PurchaseRFM",
     "Purchases",
     "launch_rfm",
     "look_back_end",
@@ -204,6 +206,35 @@ def launch_rfm(spec: ExperimentSpec) -> Callable[[dt.date], FrozenColumns] | Non
     return freeze
 
 
+@dataclass(frozen=True)
+class PurchaseRFM:
+    """R, F and M of the experiment's customers from the purchases, and where they came from."""
+
+    launch: pd.DataFrame
+    """At launch: columns ``recency``, ``frequency`` and ``monetary``, rows as the frame's."""
+    end: pd.DataFrame | None
+    """The same at the end of the window (with ``value.migration``), else ``None``."""
+    source: str
+    """``launch snapshot`` (the values frozen at launch) or ``purchases file``."""
+    as_of: dt.date
+    """The last day of the look-back at launch."""
+    why_file: str | None = None
+    """Why the values at launch were scored from the file (``None`` when frozen, or for an
+    experiment without a ledger)."""
+    changed: int | None = None
+    """Customers whose frozen values the file no longer gives (``None``: not compared,
+    which happens when the file is not read)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready, for the summary."""
+        return {
+            "source": self.source,
+            "as_of": self.as_of.isoformat(),
+            "why_file": self.why_file,
+            "changed_since_launch": self.changed,
+        }
+
+
 def rfm_from_purchases(
     spec: ExperimentSpec,
     frame: pd.DataFrame,
@@ -211,7 +242,7 @@ def rfm_from_purchases(
     frozen: pd.DataFrame | None = None,
     frozen_settings: Sequence[bytes | None] = (),
     report: Callable[[str], None] | None = None,
-) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+) -> PurchaseRFM:
     """R, F and M of the experiment's customers from ``value.rfm.transactions``.
 
     At launch, the look-back ends on ``value.rfm.as_of``, by default the day before
@@ -242,9 +273,9 @@ def rfm_from_purchases(
 
     Returns
     -------
-    tuple of pd.DataFrame
-        At launch and at the end of the window (``None`` without ``value.migration``):
-        columns ``recency``, ``frequency`` and ``monetary``, indexed like ``frame``.
+    PurchaseRFM
+        At launch and at the end of the window (``None`` without ``value.migration``),
+        indexed like ``frame``, with where the values at launch came from.
     """
     rfm = spec.value.rfm
     if rfm.transactions is None:
@@ -273,11 +304,13 @@ def rfm_from_purchases(
             f"in the {rfm.window_days} days to {as_of} (ids such as {customers[0]!r} in column "
             f"{rfm.transactions.id or spec.population.id!r})."
         )
+    source = "launch snapshot" if usable else "purchases file"
     if spec.value.migration is None:
-        return launch, None
+        return PurchaseRFM(launch, None, source, as_of, why)
+    changed = None
     if purchases is None:
         purchases = Purchases(spec)
-        _check_unchanged(purchases.rfm(as_of, customers), launch, say)
+        changed = _check_unchanged(purchases.rfm(as_of, customers), launch, say)
     end_day = as_of + dt.timedelta(days=spec.outcomes.window_days)
     last = purchases.last_day()
     if last is None or last < end_day:
@@ -286,7 +319,8 @@ def rfm_from_purchases(
             f"{end_day}, but the purchases end on {last}: the window is not over yet, or the "
             f"file was exported before it ended."
         )
-    return launch, purchases.rfm(end_day, customers).set_axis(frame.index)
+    end = purchases.rfm(end_day, customers).set_axis(frame.index)
+    return PurchaseRFM(launch, end, source, as_of, why, changed)
 
 
 def _frozen_usable(
@@ -322,9 +356,10 @@ def _frozen_usable(
 
 def _check_unchanged(
     recomputed: pd.DataFrame, launch: pd.DataFrame, report: Callable[[str], None]
-) -> None:
+) -> int:
     """Tell when the purchases before launch no longer give the frozen values
-    (``recomputed`` is indexed by customer id, ``launch`` in the same order)."""
+    (``recomputed`` is indexed by customer id, ``launch`` in the same order); returns how
+    many customers differ."""
     now, then = recomputed.to_numpy(dtype=float), launch.to_numpy(dtype=float)
     differs = (now != then).any(axis=1)
     if differs.any():
@@ -335,3 +370,4 @@ def _check_unchanged(
             f"{recomputed.index[first]!r}: frozen {then[first].tolist()}, now "
             f"{now[first].tolist()}); the analysis uses the frozen values"
         )
+    return int(differs.sum())

@@ -419,7 +419,14 @@ class Summary(_Row):
     baseline_clv: dict[str, Any] | None = None
     """How the baseline CLV was obtained (``method``: ``transactions`` or ``run_rate``), the
     fitted BG/NBD and Gamma-Gamma parameters, the mean and total over the experiment's
-    customers, and the customers with no transaction."""
+    customers, the customers with no transaction, and the last day of the purchase history
+    the models saw (``history_end``; null for ``run_rate``)."""
+    rfm_from_purchases: dict[str, Any] | None = None
+    """With ``value.rfm.transactions``: where R, F and M at launch came from (``source``:
+    ``launch snapshot``, the values frozen by ``uplift assign``, or ``purchases file``),
+    the look-back's last day (``as_of``), why the file was read instead of the snapshot
+    (``why_file``), and how many customers' frozen values the file no longer gives
+    (``changed_since_launch``; null when the file was not compared)."""
     migration: dict[str, Any] | None = None
     """RFM migration (``value.migration``): ``scale`` (bins, the launch's cut points,
     segment names), ``transitions`` (per dimension, counts and row shares of launch level

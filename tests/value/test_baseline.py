@@ -216,6 +216,7 @@ def test_the_baseline_history_ends_the_day_before_launch_and_later_purchases_are
         margin=0.55,
     )
     np.testing.assert_allclose(result.values, reference.values, rtol=1e-12)
+    assert result.to_dict()["history_end"] == str(day_before)
     assert (
         f"value: baseline CLV from the purchases to {day_before}; the "
         f"{int((~before).sum()):,} after it left out"

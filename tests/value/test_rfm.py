@@ -1089,6 +1089,13 @@ def test_the_launch_freezes_r_f_and_m_so_an_edited_history_moves_nobody(tmp_path
     ).set_axis(first.frame.index)
     assert first.rfm is not None
     pd.testing.assert_frame_equal(first.rfm, reference)
+    as_of = str((launch - pd.Timedelta(days=1)).date())
+    assert first.rfm_source == {
+        "source": "launch snapshot",
+        "as_of": as_of,
+        "why_file": None,
+        "changed_since_launch": 0,
+    }
 
     # the history before launch edited: a customer without purchases gets three of 50
     quiet = keys[first.rfm["frequency"] == 0].iloc[0]
@@ -1107,6 +1114,7 @@ def test_the_launch_freezes_r_f_and_m_so_an_edited_history_moves_nobody(tmp_path
         "now [4.0, 3.0, 150.0]); the analysis uses the frozen values"
     ) in lines
     assert not any("scored from the purchases file" in line for line in lines)
+    assert again.rfm_source is not None and again.rfm_source["changed_since_launch"] == 1
 
 
 @pytest.mark.parametrize(
@@ -1154,6 +1162,12 @@ def test_r_f_and_m_not_frozen_under_the_specs_look_back_are_scored_from_the_file
     )
     assert data.rfm is not None
     np.testing.assert_array_equal(data.rfm.to_numpy(), reference.to_numpy())
+    assert data.rfm_source == {
+        "source": "purchases file",
+        "as_of": str((_launch_day(spec) - pd.Timedelta(days=1)).date()),
+        "why_file": reason,
+        "changed_since_launch": None,
+    }
 
 
 def test_a_base_column_named_as_a_frozen_value_is_refused_and_nothing_launched(

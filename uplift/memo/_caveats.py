@@ -101,6 +101,7 @@ def _caveats(m: _Memo) -> str:
             f"its lead over {_c(rivals[-1].get('name'))} is "
             f"{m.ci((_neg(d), _neg(hi), _neg(lo)))} per customer."
         )
+    items.extend(_purchases_caveats(s.get("rfm_from_purchases") or {}))
     clv = _get(m.spec, "value", "clv") or {}
     margin = clv.get("margin", 1.0)
     money = (
@@ -118,3 +119,24 @@ def _caveats(m: _Memo) -> str:
             )
     items.append(money)
     return _section("caveats", "5. Caveats", [_ul(items)])
+
+
+def _purchases_caveats(rfm: dict) -> list[str]:
+    """What a reviewer must know when the segments' R, F and M at launch were not the ones
+    frozen at launch, or the purchases file no longer gives them."""
+    items = []
+    if rfm.get("source") == "purchases file" and rfm.get("why_file"):
+        items.append(
+            f"Segments: R, F and M at launch (to {_e(rfm.get('as_of'))}) were scored from the "
+            f"purchases file as it is now, not read from the launch snapshot: "
+            f"{_e(rfm['why_file'])}. An edit of the history since launch would move customers "
+            "between segments."
+        )
+    changed = rfm.get("changed_since_launch")
+    if _ok(changed) and changed > 0:
+        items.append(
+            f"Segments: the purchases file now gives {_int(changed)} customers other R, F or M "
+            "at launch than were frozen in the launch snapshot; the segments use the frozen "
+            "values, and migration's end of the window reads the file as it is now."
+        )
+    return items

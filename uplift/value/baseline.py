@@ -49,15 +49,19 @@ class BaselineCLV:
     """The fitted parameters (r, alpha, a, b, p, q, v) of the transactions models."""
     without_history: int = 0
     """Customers of the experiment with no transaction (baseline zero)."""
+    history_end: date | None = None
+    """The last day of the purchase history the transactions models saw."""
 
     def to_dict(self) -> dict[str, Any]:
-        """The method, the parameters and the per-customer mean and total, JSON-ready."""
+        """The method, the parameters, the per-customer mean and total and the history's
+        last day, JSON-ready."""
         return {
             "method": self.method,
             "params": dict(self.params),
             "mean": float(self.values.mean()) if len(self.values) else None,
             "total": float(self.values.sum()),
             "without_history": self.without_history,
+            "history_end": None if self.history_end is None else self.history_end.isoformat(),
         }
 
 
@@ -182,4 +186,5 @@ def transactions_clv(
         "transactions",
         {str(k): float(v) for k, v in params.items()},
         int((~known).sum()),
+        pd.Timestamp(observation_end).date(),
     )
