@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -111,6 +112,15 @@ def test_transactions_errors_name_the_key_and_what_was_found(
         transactions_clv(late, ids, **{**options, "observation_end": "1997-01-01"})
 
 
+def _small_example(tmp_path: Path) -> dict[str, Any]:
+    """The trial-lessons example config on 3,000 simulated customers, its ledger in tmp_path."""
+    root = Path(__file__).resolve().parents[2]
+    config = yaml.safe_load((root / "configs" / "edtech_trial_lessons.yaml").read_text("utf-8"))
+    config["population"]["source"]["n"] = 3000
+    config["ledger"] = {"url": f"sqlite:///{tmp_path / 'ledger.db'}"}
+    return dict(config)
+
+
 def test_the_pipeline_reads_the_transactions_file_the_spec_names(
     tmp_path: Path, cdnow_transactions: pd.DataFrame
 ) -> None:
@@ -118,10 +128,7 @@ def test_the_pipeline_reads_the_transactions_file_the_spec_names(
     from uplift import pipeline
     from uplift.spec import ExperimentSpec
 
-    root = Path(__file__).resolve().parents[2]
-    config = yaml.safe_load((root / "configs" / "edtech_trial_lessons.yaml").read_text("utf-8"))
-    config["population"]["source"]["n"] = 3000
-    config["ledger"] = {"url": f"sqlite:///{tmp_path / 'ledger.db'}"}
+    config = _small_example(tmp_path)
     config["value"]["baseline_clv"] = {
         "transactions": {"kind": "csv", "path": str(tmp_path / "t.csv"), "amount": "paid"},
         "observation_end": "1998-06-30",
@@ -182,10 +189,7 @@ def test_the_baseline_history_ends_the_day_before_launch_and_later_purchases_are
     from uplift import pipeline
     from uplift.spec import ExperimentSpec
 
-    root = Path(__file__).resolve().parents[2]
-    config = yaml.safe_load((root / "configs" / "edtech_trial_lessons.yaml").read_text("utf-8"))
-    config["population"]["source"]["n"] = 3000
-    config["ledger"] = {"url": f"sqlite:///{tmp_path / 'ledger.db'}"}
+    config = _small_example(tmp_path)
     config["value"]["baseline_clv"] = {
         "transactions": {"kind": "csv", "path": str(tmp_path / "t.csv"), "amount": "paid"}
     }
