@@ -562,7 +562,12 @@ def test_assign_freezes_rfm_from_purchases_and_refuses_a_file_without_any_in_the
     pd.DataFrame({"customer_id": buyers, "date": recent, "amount": 20.0}).to_csv(
         tmp_path / "purchases.csv", index=False
     )
-    ok(uplift("assign", "spec.yaml", "--out", "arms.csv", cwd=tmp_path))
+    done = ok(uplift("assign", "spec.yaml", "--out", "arms.csv", cwd=tmp_path))
+    n_new = len(read_ledger(tmp_path).assignments[1])
+    assert (
+        f"value.rfm: R, F and M of the {n_new:,} new customers frozen in the launch snapshot, "
+        f"from purchases.csv over the 180 days to {yesterday}"
+    ) in done.stderr
     (snapshot,) = (tmp_path / "snapshots").rglob("*.parquet")
     frozen = pd.read_parquet(snapshot)
     bought = frozen["customer_id"].isin(buyers)

@@ -30,7 +30,13 @@ from uplift.design.ledger import ARM_COLUMN, ExperimentRecord, Ledger
 from uplift.design.srm import SRMResult, srm_test
 from uplift.errors import AssignmentError, DataError, SpecError, TrackingError
 from uplift.expressions import parse
-from uplift.purchase_rfm import FROZEN_COLUMNS, METADATA_KEY, launch_rfm, rfm_from_purchases
+from uplift.purchase_rfm import (
+    FROZEN_COLUMNS,
+    METADATA_KEY,
+    launch_rfm,
+    look_back_end,
+    rfm_from_purchases,
+)
 from uplift.spec import (
     BUCKETS,
     ExperimentSpec,
@@ -373,6 +379,14 @@ def assign(
             freeze=launch_rfm(spec),
         )
     record = result.experiment
+    purchases = spec.value.rfm.transactions
+    if purchases is not None and result.n_new:
+        as_of = look_back_end(spec, record.launched_at.date())
+        report(
+            f"value.rfm: R, F and M of the {result.n_new:,} new customers frozen in the launch "
+            f"snapshot, from {purchases.path} over the {spec.value.rfm.window_days} days to "
+            f"{as_of}"
+        )
     if result.created:
         report(f"launched {record.name!r} version {record.version}: {result.n_new:,} customers")
     elif result.batch is not None:
