@@ -826,3 +826,25 @@ def test_the_caveats_say_when_segments_were_not_scored_from_the_frozen_purchases
         "it is now, not read from the launch snapshot: the spec's look-back differs from the "
         "launch's (window_days 120 at launch, 90 now)."
     ) in caveats
+
+
+def test_a_feature_unlock_valued_on_upgrades_alone_is_told_it_misses_the_delayed_revenue() -> None:
+    spec = make_spec()
+    spec["hypothesis"]["kind"] = "feature_unlock"
+    spec["economics"] = {
+        "offer": {"kind": "feature_unlock", "serving_cost_per_day": 0.1, "days": 30}
+    }
+    spec["outcomes"]["metrics"]["upgraded"] = {"kind": "binary", "column": "upgraded"}
+    # valued on revenue (the example's primary), the delay is in the measured effect
+    caveats = Page(render_memo(make_summary(), spec, {})).text("caveats")
+    assert "Delayed upgrades" not in caveats
+    spec["value"]["metric"] = "upgraded"
+    caveats = Page(render_memo(make_summary(), spec, {})).text("caveats")
+    assert (
+        "Delayed upgrades: the profit prices only 0/1 outcomes (upgraded). Customers who would "
+        "have upgraded anyway and wait out the free days still upgrade"
+    ) in caveats
+    # another kind of offer on a 0/1 value metric has no such delay
+    spec["hypothesis"]["kind"] = "trial_lessons"
+    spec["economics"] = {"offer": {"kind": "trial_lessons", "price": 5.0, "delivery_cost": 14.0}}
+    assert "Delayed upgrades" not in Page(render_memo(make_summary(), spec, {})).text("caveats")

@@ -102,6 +102,7 @@ def _caveats(m: _Memo) -> str:
             f"{m.ci((_neg(d), _neg(hi), _neg(lo)))} per customer."
         )
     items.extend(_purchases_caveats(s.get("rfm_from_purchases") or {}))
+    items.extend(_unlock_caveats(m))
     clv = _get(m.spec, "value", "clv") or {}
     margin = clv.get("margin", 1.0)
     money = (
@@ -140,3 +141,23 @@ def _purchases_caveats(rfm: dict) -> list[str]:
             "values, and migration's end of the window reads the file as it is now."
         )
     return items
+
+
+def _unlock_caveats(m: _Memo) -> list[str]:
+    """A feature unlock valued on 0/1 outcomes only cannot see the upgrade revenue that
+    customers who would have paid anyway hold back while the features are free."""
+    economics = _get(m.spec, "economics") or {}
+    offers = [economics.get("offer"), *(economics.get("offers") or {}).values()]
+    if not any(isinstance(o, dict) and o.get("kind") == "feature_unlock" for o in offers):
+        return []
+    priced = _get(m.spec, "value", "metrics")
+    names = list(priced) if isinstance(priced, dict) and priced else [m.value_metric]
+    kinds = [_get(m.spec, "outcomes", "metrics", str(n), "kind") for n in names]
+    if "continuous" in kinds:
+        return []
+    return [
+        f"Delayed upgrades: the profit prices only 0/1 outcomes ({', '.join(map(_c, names))}). "
+        "Customers who would have upgraded anyway and wait out the free days still upgrade, "
+        "so the revenue they hold back meanwhile is in neither the effect nor the costs; "
+        "value a revenue metric over the window to count it."
+    ]
