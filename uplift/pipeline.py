@@ -1429,8 +1429,8 @@ def baseline_clv(
     """Each customer's CLV without the campaign (``None`` without ``value.baseline_clv``).
 
     From a purchases table, the history ends on ``value.baseline_clv.observation_end``, by
-    default the day before launch (the ledger's launch, or ``assignment.launched``; with
-    neither, the last purchase); later purchases are left out, and ``report`` counts them.
+    default the day before launch (the ledger's launch, or ``assignment.launched``: the spec
+    requires one of them); later purchases are left out, and ``report`` counts them.
     """
     from uplift.value.baseline import run_rate_clv, transactions_clv
 

@@ -512,7 +512,8 @@ class BaselineCLVSpec(_Model):
     observation_end: dt.date | None = None
     """Last day of history; later purchases are left out, since the window's purchases are
     the campaign's outcome. Default: the day before launch (the ledger's launch, or
-    ``assignment.launched``), else the last purchase date; it must fall before the launch."""
+    ``assignment.launched``, which an experiment that already ran must then give); it must
+    fall before the launch."""
     column: str | None = None
     """A pre-period column of the population (frozen at launch) in units of the value
     metric (in money when ``value.metrics`` prices several metrics)."""
@@ -863,6 +864,21 @@ class ExperimentSpec(_Model):
                 ["assignment", "launched"],
                 "population.features_as_of is checked against the launch, so an experiment "
                 "that already ran needs assignment.launched (the date the campaign started)",
+            )
+        baseline = self.value.baseline_clv
+        if (
+            observed
+            and observed.launched is None
+            and baseline is not None
+            and baseline.transactions is not None
+            and baseline.observation_end is None
+        ):
+            # else the history would run to the file's last purchase, the campaign's included
+            raise KeyPathError(
+                ["value", "baseline_clv", "observation_end"],
+                "the baseline CLV from purchases needs the last day before the campaign, and "
+                "this experiment that already ran gives no launch; give "
+                "value.baseline_clv.observation_end or assignment.launched",
             )
         if self.outcomes.source.kind == "simulate" and not simulated_population:
             raise KeyPathError(

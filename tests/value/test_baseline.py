@@ -19,7 +19,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from uplift.errors import DataError
+from uplift.errors import DataError, SpecError
+from uplift.spec import load_spec
 from uplift.value.baseline import run_rate_clv, transactions_clv
 from uplift.value.lifetime import fit_bgnbd, fit_gamma_gamma, lifetime_value, rfm_summary
 
@@ -280,6 +281,13 @@ def test_an_observed_experiment_s_baseline_history_ends_the_day_before_it_launch
             }
         },
     }
+    # without the day it launched there is no day to end the history on: the spec says so
+    unlaunched = {**config, "assignment": {"column": "arm", "control": "none"}}
+    (tmp_path / "spec.yaml").write_text(yaml.safe_dump(unlaunched), encoding="utf-8")
+    with pytest.raises(SpecError) as info:
+        load_spec(tmp_path / "spec.yaml")
+    assert "key 'value.baseline_clv.observation_end'" in str(info.value)
+    assert "give value.baseline_clv.observation_end or assignment.launched" in str(info.value)
     spec = ExperimentSpec.model_validate(config)
     data = pipeline.prepare(spec)
 
