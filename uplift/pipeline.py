@@ -33,6 +33,7 @@ from uplift.expressions import parse
 from uplift.purchase_rfm import (
     FROZEN_COLUMNS,
     METADATA_KEY,
+    history_end,
     launch_rfm,
     look_back_end,
     rfm_from_purchases,
@@ -332,6 +333,7 @@ def assign(
     ``alongside`` runs while the ledger writes (see :func:`uplift.design.launch.launch`).
     """
     streamed = None if population is not None or engine == "spark" else population_chunks(spec)
+    freeze = launch_rfm(spec)
     if engine == "spark":
         from uplift.engines.spark import assign_with_spark
 
@@ -342,7 +344,7 @@ def assign(
             master=spark_master,
             report=report,
             alongside=alongside,
-            freeze=launch_rfm(spec),
+            freeze=freeze,
         )
         report(
             f"population: {result.batches[-1].n_population or 0:,} customers, "
@@ -360,7 +362,7 @@ def assign(
             n_population=lambda: counted.rows,
             alongside=alongside,
             source=where,
-            freeze=launch_rfm(spec),
+            freeze=freeze,
         )
         report(f"population: {counted.rows:,} customers, {result.n_eligible:,} eligible")
     else:
@@ -376,7 +378,7 @@ def assign(
             n_population=len(base),
             alongside=alongside,
             source=where,
-            freeze=launch_rfm(spec),
+            freeze=freeze,
         )
     record = result.experiment
     purchases = spec.value.rfm.transactions
@@ -1505,16 +1507,7 @@ def _history_end(spec: ExperimentSpec, data: PreparedData) -> dt.date | None:
     else:
         observed = spec.assignment
         launched = _day_of(observed.launched) if isinstance(observed, ObservedAssignment) else None
-    end = setting.observation_end
-    if end is None:
-        return launched - dt.timedelta(days=1) if launched is not None else None
-    if launched is not None and end >= launched:
-        raise DataError(
-            f"value.baseline_clv.observation_end: the purchase history must end before the "
-            f"launch on {launched}, found {end}: purchases from the launch on may be the "
-            f"campaign's own."
-        )
-    return end
+    return history_end("value.baseline_clv.observation_end", setting.observation_end, launched)
 
 
 def segment_migration(spec: ExperimentSpec, data: PreparedData) -> SegmentMigration | None:

@@ -31,6 +31,7 @@ __all__ = [
     "METADATA_KEY",
     "PurchaseRFM",
     "Purchases",
+    "history_end",
     "launch_rfm",
     "look_back_end",
     "rfm_from_purchases",
@@ -46,31 +47,51 @@ FROZEN_COLUMNS = {
 METADATA_KEY = b"uplift.rfm"
 
 
+def history_end(key: str, given: dt.date | None, launched: dt.date | None) -> dt.date | None:
+    """The last day of a purchase history before the campaign: ``given`` (the spec's
+    ``key``), by default the day before ``launched``; ``None`` when there is neither.
+
+    Raises
+    ------
+    DataError
+        When ``given`` falls on or after the launch (purchases from then on may be the
+        campaign's own).
+    """
+    if given is None:
+        return launched - dt.timedelta(days=1) if launched is not None else None
+    if launched is not None and given >= launched:
+        raise DataError(
+            f"{key}: the purchase history must end before the launch on {launched}, "
+            f"found {given}: purchases from the launch on may be the campaign's own."
+        )
+    return given
+
+
 def look_back_end(spec: ExperimentSpec, launched: dt.date | None) -> dt.date:
     """The last day of the look-back at launch: ``value.rfm.as_of``, by default the day
-    before ``launched``.
+    before ``launched`` (:func:`history_end`).
 
     Raises
     ------
     DataError
         When there is no launch day and no ``as_of``, or ``as_of`` falls on or after the
-        launch (purchases from then on may be the campaign's own).
+        launch.
     """
-    as_of = spec.value.rfm.as_of
+    as_of = history_end("value.rfm.as_of", spec.value.rfm.as_of, launched)
     if as_of is None:
-        if launched is None:
-            raise DataError(
-                "value.rfm.as_of: RFM from transactions needs the last day before the "
-                "campaign, and this experiment has no launch date; give value.rfm.as_of "
-                "(or assignment.launched)."
-            )
-        return launched - dt.timedelta(days=1)
-    if launched is not None and as_of >= launched:
         raise DataError(
-            f"value.rfm.as_of: the look-back must end before the launch on {launched}, "
-            f"found {as_of}: purchases from the launch on may be the campaign's own."
+            "value.rfm.as_of: RFM from transactions needs the last day before the "
+            "campaign, and this experiment has no launch date; give value.rfm.as_of "
+            "(or assignment.launched)."
         )
     return as_of
+
+
+def _where(spec: ExperimentSpec) -> str:
+    """The purchases file, for messages."""
+    source = spec.value.rfm.transactions
+    assert source is not None
+    return f"value.rfm.transactions: transactions file {source.path}"
 
 
 def _settings(spec: ExperimentSpec, as_of: dt.date) -> dict[str, Any]:
@@ -105,7 +126,7 @@ class Purchases:
         if source is None:
             raise ValueError("Purchases needs value.rfm.transactions")
         self.spec = spec
-        self.where = f"value.rfm.transactions: transactions file {source.path}"
+        self.where = _where(spec)
         self.id_column = source.id or spec.population.id
         table = read_table(source.kind, source.path, "value.rfm.transactions.path")
         if source.date in table.columns:
@@ -297,10 +318,9 @@ def rfm_from_purchases(
             say(f"value.rfm: R, F and M at launch scored from the purchases file: {why}")
         purchases = Purchases(spec)
         launch = purchases.rfm(as_of, customers).set_axis(frame.index)
-    where = f"value.rfm.transactions: transactions file {rfm.transactions.path}"
     if not (launch["frequency"] > 0).any():
         raise DataError(
-            f"{where}: none of the experiment's {len(customers):,} customers has a purchase "
+            f"{_where(spec)}: none of the experiment's {len(customers):,} customers has a purchase "
             f"in the {rfm.window_days} days to {as_of} (ids such as {customers[0]!r} in column "
             f"{rfm.transactions.id or spec.population.id!r})."
         )
