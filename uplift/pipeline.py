@@ -1471,12 +1471,14 @@ def baseline_clv(
         from uplift.value.lifetime import purchase_dates
 
         try:
-            days = purchase_dates(table[source.date], source.date).dt.normalize()
+            dates = purchase_dates(table[source.date], source.date)
         except DataError as exc:
             raise DataError(
                 f"value.baseline_clv.transactions: transactions file {source.path}: {exc}"
             ) from None
-        later = (days > pd.Timestamp(end)).to_numpy()
+        # parsed once: transactions_clv passes datetimes through as they are
+        table = table.assign(**{source.date: dates})
+        later = (dates.dt.normalize() > pd.Timestamp(end)).to_numpy()
         if later.any():
             # the window's purchases are the campaign's outcome, not the customer's history
             report(

@@ -182,6 +182,23 @@ def _shifted(cdnow: pd.DataFrame, ids: np.ndarray, last_day: pd.Timestamp) -> pd
     ).dropna()
 
 
+def _reference_clv(history: pd.DataFrame, frame: pd.DataFrame, spec: Any, end: Any) -> pd.Series:
+    """The reference: ``transactions_clv`` on the purchases up to ``end`` alone, with the
+    spec's ``value.clv``."""
+    clv = spec.value.clv
+    return transactions_clv(
+        history,
+        frame[spec.population.id],
+        id_column="customer_id",
+        date_column="date",
+        amount_column="paid",
+        observation_end=end,
+        horizon_months=clv.horizon_months,
+        annual_discount_rate=clv.annual_discount_rate,
+        margin=clv.margin,
+    )
+
+
 def test_the_baseline_history_ends_the_day_before_launch_and_later_purchases_are_left_out(
     tmp_path: Path, cdnow_transactions: pd.DataFrame
 ) -> None:
@@ -209,17 +226,9 @@ def test_the_baseline_history_ends_the_day_before_launch_and_later_purchases_are
 
     assert result is not None
     day_before = (launch - pd.Timedelta(days=1)).date()
-    reference = transactions_clv(
-        transactions[before],
-        data.frame[spec.population.id],
-        id_column="customer_id",
-        date_column="date",
-        amount_column="paid",
-        observation_end=day_before,
-        horizon_months=12,
-        annual_discount_rate=0.12,  # the spec's value.clv
-        margin=0.55,
-    )
+    clv = spec.value.clv  # the example config's value.clv
+    assert (clv.horizon_months, clv.annual_discount_rate, clv.margin) == (12, 0.12, 0.55)
+    reference = _reference_clv(transactions[before], data.frame, spec, day_before)
     np.testing.assert_allclose(result.values, reference.values, rtol=1e-12)
     assert result.to_dict()["history_end"] == str(day_before)
     assert (
@@ -296,15 +305,5 @@ def test_an_observed_experiment_s_baseline_history_ends_the_day_before_it_launch
     assert result is not None
     before = pd.to_datetime(transactions["date"]) < pd.Timestamp("2024-04-01")
     assert (~before).sum() > 0
-    reference = transactions_clv(
-        transactions[before],
-        data.frame[spec.population.id],
-        id_column="customer_id",
-        date_column="date",
-        amount_column="paid",
-        observation_end="2024-03-31",
-        horizon_months=spec.value.clv.horizon_months,
-        annual_discount_rate=spec.value.clv.annual_discount_rate,
-        margin=spec.value.clv.margin,
-    )
+    reference = _reference_clv(transactions[before], data.frame, spec, "2024-03-31")
     np.testing.assert_allclose(result.values, reference.values, rtol=1e-12)
