@@ -744,6 +744,28 @@ def test_the_memo_states_the_screen_width_the_run_used() -> None:
     del summary["model_selection"]["screen"]
     text = Page(render_memo(summary, make_spec(), {})).text("targeting")
     assert "more than one standard error above the learner that errs least" in text
+    # and one logged before it recorded a margin chose the most valuable policy kept
+    assert "screened out; the most profitable of the others is chosen:" in text
+
+
+def test_the_memo_states_the_margin_and_why_a_better_scoring_policy_was_passed_over() -> None:
+    summary = make_summary()
+    selection = summary["model_selection"]
+    selection["margin"] = 1.0
+    text = Page(render_memo(summary, make_spec(), {})).text("targeting")
+    assert (
+        "screened out; of the others, the one that errs least is chosen unless another's "
+        "policy earns more than its policy by over one standard error of the difference:"
+    ) in text
+    # the chosen learner errs least, and s_learner's policy scored more, within the margin
+    s_row = next(r for r in selection["policies"] if r["name"] == "s_learner")
+    s_row |= {"difference": 0.3, "difference_ci_low": -0.2, "difference_ci_high": 0.8}
+    caveats = Page(render_memo(summary, make_spec(), {})).text("caveats")
+    assert "Winner's curse" not in caveats
+    assert (
+        "t_learner was kept because its predicted net values err least, although the policy "
+        "of s_learner scored 0.30 (95% CI -0.20 to 0.80) more per customer"
+    ) in caveats
 
 
 def test_two_learners_have_comparison_tables() -> None:

@@ -178,7 +178,7 @@ class Modelling:
     """Each learner's out-of-fold expected net value of every arm, per customer."""
     policies: PolicyComparison | None = None
     """Every learner's targeting policy valued on common doubly robust scores, with each
-    learner's risk screen; the most valuable the screen keeps is the chosen learner (with
+    learner's risk and the choice of :func:`~uplift.value.policy.compare_policies` (with
     one learner, ``None``)."""
     scores: pd.DataFrame | None = None
     """The doubly robust scores every policy is valued with (their outcome model averages
@@ -186,7 +186,7 @@ class Modelling:
 
     @property
     def chosen(self) -> str:
-        """The chosen learner's label: the most valuable policy the risk screen kept, or
+        """The chosen learner's label: that of the policy comparison or, with one learner,
         the Qini leader."""
         return self.policies.chosen if self.policies is not None else self.comparison.chosen
 
@@ -2002,7 +2002,7 @@ def build_summary(
 ) -> dict[str, Any]:
     """The summary document (DESIGN.md section 4), validated against its model."""
     from uplift.summary import Summary
-    from uplift.value.policy import RISK_SCREEN
+    from uplift.value.policy import RISK_SCREEN, VALUE_MARGIN
 
     data, srm, decision = analysis.data, analysis.srm, analysis.decision
     segments_of = (
@@ -2012,8 +2012,9 @@ def build_summary(
     )
     counts = {str(k): int(v) for k, v in data.arms.value_counts().items()}
     policies = analysis.modelling.policies
-    # one learner is chosen without a comparison, so without a screen
+    # one learner is chosen without a comparison, so without a screen or a margin
     screen = policies.screen if policies is not None else None
+    margin = policies.margin if policies is not None else None
     summary = Summary.model_validate(
         {
             "experiment": spec.name,
@@ -2054,13 +2055,17 @@ def build_summary(
             "segments": _records(analysis.segments.table),
             "models": _records(analysis.modelling.table),
             "model_selection": {
-                "criterion": "the learner whose targeting policy (out-of-fold predictions, "
-                "best positive arm per customer) has the highest doubly robust incremental "
-                "profit on common scores, among the learners whose predicted net values' "
-                "squared error against the same scores exceeds the smallest by no more than "
-                f"the difference's standard error times {screen or RISK_SCREEN:g}; with one "
-                "learner, that learner",
+                "criterion": "the learner whose predicted net values have the smallest "
+                "squared error against common doubly robust scores, unless another "
+                "learner's targeting policy (out-of-fold predictions, best positive arm per "
+                "customer) earns more incremental profit on those scores than its policy by "
+                f"more than {margin if margin is not None else VALUE_MARGIN:g} times the "
+                "paired difference's standard error; then the most profitable such policy. "
+                "Learners whose squared error exceeds the smallest by more than "
+                f"{screen if screen is not None else RISK_SCREEN:g} times the difference's "
+                "standard error are not candidates. With one learner, that learner",
                 "screen": screen,
+                "margin": margin,
                 "chosen": analysis.modelling.chosen,
                 "qini_leader": analysis.modelling.comparison.chosen,
                 "policies": _records(analysis.modelling.policies.to_frame())

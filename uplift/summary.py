@@ -287,12 +287,17 @@ class ModelSelectionSummary(_Row):
     screen: float | None = None
     """Standard errors of the paired risk difference beyond which a learner is screened
     out (``None``: one learner, no comparison; runs before this field screened at 1)."""
+    margin: float | None = None
+    """Standard errors of the paired policy-value difference by which a learner must beat
+    the learner of lowest risk to be chosen over it (``None``: one learner, or a run before
+    this field, which chose the most valuable policy the screen kept)."""
     chosen: str
     qini_leader: str
     """The learner with the highest mean normalized out-of-fold Qini (``learners``)."""
     policies: list[PolicyComparisonRow]
-    """Every learner's targeting policy valued out of fold; the most valuable of those not
-    ``screened_out`` is chosen."""
+    """Every learner's targeting policy valued out of fold, with its risk; of those not
+    ``screened_out``, the learner of lowest risk is chosen unless a policy beats its
+    policy by over ``margin`` standard errors (then the most valuable of those)."""
     alpha: float
     n_boot: int
     learners: list[LearnerComparisonRow]

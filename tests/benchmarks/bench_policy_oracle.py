@@ -38,8 +38,9 @@ beside them what each learner's out-of-fold policy truly earns per customer of t
 experiment (``in_sample_truth``, the quantity ``per_customer`` estimates) and its true share
 of the oracle had it been chosen (refitted on every customer and valued on the fresh base as
 the chosen one is); then, over the seeds, the true share of the learner that the choice
-would have taken with other widths of its risk screen, and how far each learner's
-out-of-fold value gap to the learner of lowest risk misses the true gap.
+would have taken with other widths of its risk screen and other margins of its value
+comparison, and how far each learner's out-of-fold value gap to the learner of lowest risk
+misses the true gap.
 """
 
 from __future__ import annotations
@@ -125,6 +126,7 @@ def measure(
             _true_share(_refitted(spec, data, modelling, label), frame, truth, fixed)
             for label in table["name"]
         ]
+        table.attrs["rules"] = _rule_choices(spec, data, modelling)
         print(f"{name} seed {source.seed}: the learner choice (true_ratio: each learner")
         print("refitted and valued on the fresh base with the truth, as the chosen one is)")
         print(table.to_string(index=False), flush=True)
@@ -165,6 +167,23 @@ def measure(
         "best_cut_ratio": best_cut / (oracle - fixed),
         "best_cut_share_treated": cut / len(frame),
     }, table
+
+
+def _rule_choices(spec: ExperimentSpec, data: Any, modelling: Any) -> dict[str, str]:
+    """The learner :func:`~uplift.value.policy.compare_policies` takes on this experiment
+    with each width of its risk screen and each margin of its value comparison, keyed
+    ``"width/margin"``."""
+    from uplift.value.policy import compare_policies
+
+    nets, spend = modelling.net_uplift, modelling.targeting.spend
+    choices = {label: pipeline._choose(spec, data, nets[label], spend[label]) for label in nets}
+    return {
+        f"{width:g}/{margin:g}": compare_policies(
+            choices, modelling.scores, net_values=nets, screen=width, margin=margin
+        ).chosen
+        for width in WIDTHS
+        for margin in MARGINS
+    }
 
 
 def _recommended(net: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -266,15 +285,18 @@ def main() -> None:
             print(shares.agg(["mean", "min", "max"]).round(3))
         choices = [(row, choice) for row, choice in measured if choice is not None]
         if choices:
-            print("\n" + _screen_widths(choices).to_string(float_format=lambda x: f"{x:.3f}"))
+            print("\nthe true share of the learner chosen with each screen width and margin:")
+            print(_rules(choices).to_string(float_format=lambda x: f"{x:.3f}"))
             print("\nout-of-fold value against in_sample_truth, each learner beside the one")
             print("of lowest risk (gap: the lowest-risk learner's value minus this one's):")
             print(_value_errors(choices).to_string(float_format=lambda x: f"{x:.3f}"))
 
 
-#: Widths of the learner choice's risk screen, in standard errors, that ``--selection``
-#: compares (the pipeline's is :func:`uplift.value.policy.compare_policies`' ``screen``)
-WIDTHS = (0.5, 1.0, 1.5, 2.0, 3.0, float("inf"))
+#: Widths of the learner choice's risk screen and margins of its value comparison, in
+#: standard errors, that ``--selection`` compares (the pipeline's are
+#: :func:`uplift.value.policy.compare_policies`' ``screen`` and ``margin``)
+WIDTHS = (0.5, 1.0, 2.0, float("inf"))
+MARGINS = (0.0, 1.0, 1.645, 1.96)
 
 
 def _value_errors(choices: list[tuple[dict[str, Any], pd.DataFrame]]) -> pd.DataFrame:
@@ -300,29 +322,27 @@ def _value_errors(choices: list[tuple[dict[str, Any], pd.DataFrame]]) -> pd.Data
     return out.join(frame["true_gap"].agg(true_gap_min="min", true_gap_max="max"))
 
 
-def _screen_widths(choices: list[tuple[dict[str, Any], pd.DataFrame]]) -> pd.DataFrame:
-    """The true share of the learner each screen width would have chosen, per config.
-
-    A learner is set aside when its risk exceeds the lowest by more than ``width``
-    standard errors; of the others, the one with the highest out-of-fold policy value is
-    chosen, as :func:`~uplift.value.policy.compare_policies` does.
-    """
+def _rules(choices: list[tuple[dict[str, Any], pd.DataFrame]]) -> pd.DataFrame:
+    """The true share of the learner each screen width and value margin would have chosen,
+    per config, over the seeds."""
     rows = []
     for row, table in choices:
-        for width in WIDTHS:
-            kept = table[~(table["risk_difference"] > width * table["risk_difference_se"])]
-            chosen = kept.loc[kept["per_customer"].idxmax()]
+        ratio = dict(zip(table["name"], table["true_ratio"], strict=True))
+        for rule, label in table.attrs["rules"].items():
+            width, margin = (float(x) for x in rule.split("/"))
             rows.append(
                 {
                     "config": row["config"],
                     "width": width,
-                    "true_ratio": chosen["true_ratio"],
-                    "chosen": chosen["name"],
+                    "margin": margin,
+                    "true_ratio": ratio[label],
+                    "chosen": label,
                 }
             )
     frame = pd.DataFrame(rows)
-    out = frame.groupby(["config", "width"])["true_ratio"].agg(["mean", "min", "max"])
-    out["learners chosen"] = frame.groupby(["config", "width"])["chosen"].agg(
+    keys = ["config", "width", "margin"]
+    out = frame.groupby(keys)["true_ratio"].agg(["mean", "min", "max"])
+    out["learners chosen"] = frame.groupby(keys)["chosen"].agg(
         lambda names: ", ".join(f"{k} {v}x" for k, v in names.value_counts().items())
     )
     return out

@@ -15,6 +15,7 @@ import pytest
 from uplift.value.policy import (
     NO_ARM,
     RISK_SCREEN,
+    VALUE_MARGIN,
     choose_arms,
     compare_policies,
     doubly_robust_scores,
@@ -274,7 +275,8 @@ def test_compare_policies_screens_out_learners_whose_net_values_err_more() -> No
         "wild": choose_arms(uplift),
     }
     assert compare_policies(choices, scores).chosen == "wild"
-    result = compare_policies(choices, scores, net_values=nets)
+    # the screen alone (no margin): the most valuable policy it keeps
+    result = compare_policies(choices, scores, net_values=nets, margin=0.0)
     table = result.to_frame().set_index("name")
     assert result.screen == RISK_SCREEN == 1.0
     assert table["screened_out"].to_dict() == {"close": False, "closer": False, "wild": True}
@@ -293,7 +295,7 @@ def test_compare_policies_screens_out_learners_whose_net_values_err_more() -> No
     close = table.loc[["close", "closer"]]
     assert (close["risk_difference"] <= close["risk_difference_se"]).all()
     # a wide enough screen keeps every learner, and the oracle's choice wins again
-    assert compare_policies(choices, scores, net_values=nets, screen=1e6).chosen == "wild"
+    assert compare_policies(choices, scores, net_values=nets, screen=1e6, margin=0).chosen == "wild"
     with pytest.raises(ValueError, match=r"same learners as choices.*found \['close'\]"):
         compare_policies(choices, scores, net_values={"close": nets["close"]})
 
@@ -355,3 +357,60 @@ def test_a_budgeted_policy_is_a_point_of_the_profit_curve() -> None:
         curve = profit_curve(guess, scores, treated=treated, fixed_cost=30.0)
         at = list(curve.share).index(treated / 3_000)
         assert curve.per_customer[at] == pytest.approx(value.per_customer - 30.0 / 3_000)
+
+
+def test_compare_policies_keeps_the_lowest_risk_unless_a_policy_is_clearly_worth_more() -> None:
+    from statsmodels.stats.weightstats import DescrStatsW
+
+    rng = np.random.default_rng(47)
+    e = experiment(20_000, rng)
+    uplift = e["uplift"]
+    assert isinstance(uplift, pd.DataFrame)
+    nets = {
+        "steady": uplift + rng.normal(0.0, 0.8, uplift.shape),
+        "sharp": uplift + rng.normal(0.0, 1.2, uplift.shape),
+        "blunt": uplift + rng.normal(0.0, 1.2, uplift.shape),
+    }
+    args = (e["y"], e["arms"], "control", ["a", "b"], SHARES, e["baseline"])
+    scores = doubly_robust_scores(*args, sum(nets.values()) / 3)  # type: ignore[arg-type]
+    # the learners of higher risk are handed better choices than their own: the oracle's,
+    # and the oracle's on a random half of the customers (the steady one's on the rest)
+    steady = choose_arms(nets["steady"])
+    half = rng.random(len(steady)) < 0.5
+    choices = {
+        "steady": steady,
+        "sharp": choose_arms(uplift),
+        "blunt": choose_arms(uplift).where(half, steady),
+    }
+    wide = {"net_values": nets, "screen": 1e6}  # no learner screened out: the margin alone
+    result = compare_policies(choices, scores, **wide)
+    assert result.margin == VALUE_MARGIN == 1.0
+    table = result.to_frame().set_index("name")
+    assert table["risk"].idxmin() == "steady"
+    assert table["per_customer"].idxmax() == "sharp"
+    # reference: statsmodels' z statistic of each paired difference from the steady policy
+    z = {}
+    for name in ("sharp", "blunt"):
+        picked = {
+            n: np.select(
+                [choices[n].to_numpy() == "a", choices[n].to_numpy() == "b"],
+                [scores["a"].to_numpy(), scores["b"].to_numpy()],
+                0.0,
+            )
+            for n in (name, "steady")
+        }
+        diff = DescrStatsW(picked[name] - picked["steady"])
+        z[name] = diff.mean / diff.std_mean
+    assert 0 < z["blunt"] < z["sharp"]
+    # no margin: the most valuable policy, as before the margin
+    assert compare_policies(choices, scores, **wide, margin=0.0).chosen == "sharp"
+    # within both margins: the steady learner stays
+    assert compare_policies(choices, scores, **wide, margin=1.01 * z["sharp"]).chosen == "steady"
+    # the sharp policy alone clears the margin
+    between = (z["blunt"] + z["sharp"]) / 2
+    assert compare_policies(choices, scores, **wide, margin=between).chosen == "sharp"
+    # both clear it: the more valuable of the two
+    assert compare_policies(choices, scores, **wide, margin=0.99 * z["blunt"]).chosen == "sharp"
+    # without the learners' net values there is no risk, so no margin to clear
+    alone = compare_policies(choices, scores, margin=1e6)
+    assert alone.chosen == "sharp" and alone.margin is None

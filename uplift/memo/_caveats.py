@@ -95,12 +95,22 @@ def _caveats(m: _Memo) -> str:
     )
     if chosen is not None and rivals:
         d, lo, hi = (rivals[-1].get(k) for k in _KEYS["difference"])
-        items.append(
-            f"Winner's curse: {_c(chosen.get('name'))} was picked as the best of "
-            f"{len(rivals) + 1} learners on the same data, which flatters its profit estimate; "
-            f"its lead over {_c(rivals[-1].get('name'))} is "
-            f"{m.ci((_neg(d), _neg(hi), _neg(lo)))} per customer."
-        )
+        if _ok(d) and d > 0:
+            # kept for erring least: a rival's policy scored more, within the margin
+            items.append(
+                f"Model choice: {_c(chosen.get('name'))} was kept because its predicted net "
+                f"values err least, although the policy of {_c(rivals[-1].get('name'))} "
+                f"scored {m.ci((d, lo, hi))} more per customer on the same data, a lead "
+                "too small to tell from luck; the better-scoring policy's estimate is the "
+                "more flattered of the two."
+            )
+        else:
+            items.append(
+                f"Winner's curse: {_c(chosen.get('name'))} was picked as the best of "
+                f"{len(rivals) + 1} learners on the same data, which flatters its profit "
+                f"estimate; its lead over {_c(rivals[-1].get('name'))} is "
+                f"{m.ci((_neg(d), _neg(hi), _neg(lo)))} per customer."
+            )
     items.extend(_purchases_caveats(s.get("rfm_from_purchases") or {}))
     items.extend(_unlock_caveats(m))
     clv = _get(m.spec, "value", "clv") or {}

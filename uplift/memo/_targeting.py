@@ -180,9 +180,17 @@ def _models(m: _Memo) -> list[str]:
         return lambda r: "—" if r.get("chosen") else m.ci(r, "difference", fmt, True)
 
     policies, learners = _rows(sel.get("policies")), _rows(sel.get("learners"))
-    # runs logged before the summary recorded the screen's width screened at one
+    # runs logged before the summary recorded the screen's width screened at one, and
+    # those before it recorded a margin chose the most valuable policy the screen kept
     recorded = sel.get("screen")
     width = recorded if _ok(recorded) else 1.0
+    margin = sel.get("margin")
+    rule = (
+        f"of the others, the one that errs least is chosen unless another's policy earns "
+        f"more than its policy by over {_standard_errors(margin)} of the difference"
+        if _ok(margin) and margin > 0
+        else "the most profitable of the others is chosen"
+    )
     boot = f"Intervals by bootstrap ({_int(sel.get('n_boot'))} replicates)."
     chosen = (
         f"Chosen learner: {_c(sel.get('chosen'))}; the rule: "
@@ -195,7 +203,7 @@ def _models(m: _Memo) -> list[str]:
             "and its difference to the chosen one on the same customers. A learner whose "
             "predicted net values err (squared, against the same doubly robust scores) more "
             f"than {_standard_errors(width)} above the learner that errs least is screened "
-            "out before the choice:"
+            f"out; {rule}:"
         )
         + _table(
             policies,
@@ -230,7 +238,7 @@ def _models(m: _Memo) -> list[str]:
 
 
 def _standard_errors(width: float) -> str:
-    """The screen's width in words: "one standard error", "2 standard errors"."""
+    """A width in words: "one standard error", "2 standard errors"."""
     return "one standard error" if width == 1 else f"{width:g} standard errors"
 
 

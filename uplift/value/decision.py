@@ -102,10 +102,10 @@ def decide(
     ``within_budget`` names the arms with which treating everyone fits the budget (default:
     every arm); treating everyone with another arm is never the verdict.
 
-    The policy is the most valuable of the learners' policies on the same data (among the
-    learners the risk screen keeps), which flatters its estimate a little (winner's curse);
-    with a handful of learners the bias is small beside the interval, and the paired
-    intervals of ``model_selection`` show it.
+    The policy is chosen among the learners' policies on the same data
+    (:func:`~uplift.value.policy.compare_policies`), which flatters its estimate a little
+    (winner's curse); with a handful of learners the bias is small beside the interval, and
+    the paired intervals of ``model_selection`` show it.
     """
     table = results.table
     rule = segment_rule(results)
