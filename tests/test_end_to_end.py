@@ -428,8 +428,9 @@ def test_the_chosen_learner_errs_least_unless_another_policy_clearly_earns_more(
     assert set(policies) == {row["name"] for row in summary["models"]}
     # the screen: a learner whose net values err more than one standard error (the
     # recorded width) above the least is not a candidate; the one that errs least always is
-    assert selection["screen"] == 1.0 and selection["margin"] == 1.0
-    assert "more than 1 times the paired difference's" in selection["criterion"]
+    margin = selection["margin"]
+    assert selection["screen"] == 1.0 and margin == 1.645
+    assert "more than 1.645 times the paired difference's" in selection["criterion"]
     assert "by more than 1 times the difference's" in selection["criterion"]
     for row in policies.values():
         se = row["risk_difference_se"]
@@ -445,14 +446,14 @@ def test_the_chosen_learner_errs_least_unless_another_policy_clearly_earns_more(
         return (row["difference_ci_high"] - row["difference_ci_low"]) / (2 * q)
 
     if chosen == lowest:
-        # no candidate's policy beats the lowest-risk learner's by over one standard error
+        # no candidate's policy beats the lowest-risk learner's by over the margin
         for name in candidates:
             row = policies[name]
-            assert name == lowest or row["difference"] <= standard_error(row)
+            assert name == lowest or row["difference"] <= margin * standard_error(row)
     else:
-        # the chosen policy beats the lowest-risk learner's by over one standard error
+        # the chosen policy beats the lowest-risk learner's by over the margin
         row = policies[lowest]
-        assert -row["difference"] > standard_error(row)
+        assert -row["difference"] > margin * standard_error(row)
     for row in policies.values():
         assert row["ci_low"] <= row["per_customer"] <= row["ci_high"]
     # the targeting section values the chosen learner's policy on its own scores

@@ -751,11 +751,11 @@ def test_the_memo_states_the_screen_width_the_run_used() -> None:
 def test_the_memo_states_the_margin_and_why_a_better_scoring_policy_was_passed_over() -> None:
     summary = make_summary()
     selection = summary["model_selection"]
-    selection["margin"] = 1.0
+    selection["margin"] = 1.645
     text = Page(render_memo(summary, make_spec(), {})).text("targeting")
     assert (
         "screened out; of the others, the one that errs least is chosen unless another's "
-        "policy earns more than its policy by over one standard error of the difference:"
+        "policy earns more than its policy by over 1.645 standard errors of the difference:"
     ) in text
     # the chosen learner errs least, and s_learner's policy scored more, within the margin
     s_row = next(r for r in selection["policies"] if r["name"] == "s_learner")

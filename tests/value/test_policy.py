@@ -384,7 +384,7 @@ def test_compare_policies_keeps_the_lowest_risk_unless_a_policy_is_clearly_worth
     }
     wide = {"net_values": nets, "screen": 1e6}  # no learner screened out: the margin alone
     result = compare_policies(choices, scores, **wide)
-    assert result.margin == VALUE_MARGIN == 1.0
+    assert result.margin == VALUE_MARGIN == 1.645
     table = result.to_frame().set_index("name")
     assert table["risk"].idxmin() == "steady"
     assert table["per_customer"].idxmax() == "sharp"
