@@ -264,3 +264,17 @@ def test_models_other_than_lightgbm_are_left_alone(tmp_path: Path) -> None:
     assert (report.compiled, report.kept) == (0, 0)
     assert report.describe() == "no LightGBM model to compile: scoring with the models as fitted"
     assert compiled.uplift.learner.models_t["a"] is uplift.learner.models_t["a"]
+
+
+def test_linear_trees_are_refused_before_compiling(tmp_path: Path) -> None:
+    # TL2cgen compiles constant leaves only: a linear tree is kept on LightGBM's predict,
+    # with the reason, and nothing is built
+    x, _, y = campaign(3000, 0)
+    linear = make_base("lightgbm", 0, {**SMALL, "linear_tree": True}).fit(x, y)
+    with pytest.raises(RuntimeError, match=r"linear trees \(linear_tree\)"):
+        compile_lightgbm(linear, cache_dir=tmp_path)
+    assert not list(tmp_path.rglob("*.so"))
+    # the package's default for a 0/1 metric has them
+    binary = make_base("lightgbm", 0, SMALL, binary=True).fit(x, (y > np.median(y)).astype(float))
+    with pytest.raises(RuntimeError, match="constant leaves only"):
+        compile_lightgbm(binary, cache_dir=tmp_path)

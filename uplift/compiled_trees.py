@@ -137,8 +137,8 @@ def compile_lightgbm(model: Any, *, cache_dir: Path | None = None) -> CompiledTr
     Raises
     ------
     RuntimeError
-        When TL2cgen or a C compiler is missing, compiling fails, or the compiled model
-        disagrees with the original; the message says which.
+        When the model has linear trees, TL2cgen or a C compiler is missing, compiling
+        fails, or the compiled model disagrees with the original; the message says which.
     """
     try:
         import tl2cgen
@@ -150,6 +150,10 @@ def compile_lightgbm(model: Any, *, cache_dir: Path | None = None) -> CompiledTr
         raise RuntimeError("no C compiler (gcc or cc) on the PATH")
     booster = model.booster_
     text = booster.model_to_string()
+    if "is_linear=1" in text:
+        # Treelite reads a linear leaf's constant and drops its coefficients: refused here
+        # rather than compiled and caught by the check below
+        raise RuntimeError("linear trees (linear_tree): TL2cgen compiles constant leaves only")
     # a library is only valid for the machine's architecture and the TL2cgen that wrote it
     where = f"{tl2cgen.__version__}\n{platform.machine()}\n{platform.system()}\n{compiler}"
     key = hashlib.sha256(f"{where}\n{text}".encode()).hexdigest()
