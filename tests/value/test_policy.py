@@ -253,20 +253,27 @@ def test_risk_is_the_mean_squared_error_against_the_scores_and_checks_its_arms()
         net_value_risk(net[["b", "a"]], scores)
 
 
-def test_compare_policies_screens_out_learners_whose_net_values_err_more() -> None:
-    from statsmodels.stats.weightstats import DescrStatsW
-
-    rng = np.random.default_rng(31)
+def learners_on_common_scores(
+    seed: int, noise: dict[str, float]
+) -> tuple[np.random.Generator, pd.DataFrame, dict[str, pd.DataFrame], pd.DataFrame]:
+    """An experiment of 20,000 customers, learners whose predicted net values are the true
+    uplift plus normal noise of the given size, and the doubly robust scores whose outcome
+    model averages them (as the pipeline builds them)."""
+    rng = np.random.default_rng(seed)
     e = experiment(20_000, rng)
     uplift = e["uplift"]
     assert isinstance(uplift, pd.DataFrame)
-    nets = {
-        "close": uplift + rng.normal(0.0, 0.6, uplift.shape),
-        "closer": uplift + rng.normal(0.0, 0.58, uplift.shape),
-        "wild": uplift + rng.normal(0.0, 3.0, uplift.shape),
-    }
+    nets = {name: uplift + rng.normal(0.0, sd, uplift.shape) for name, sd in noise.items()}
     args = (e["y"], e["arms"], "control", ["a", "b"], SHARES, e["baseline"])
-    scores = doubly_robust_scores(*args, sum(nets.values()) / 3)  # type: ignore[arg-type]
+    scores = doubly_robust_scores(*args, sum(nets.values()) / len(nets))  # type: ignore[arg-type]
+    return rng, uplift, nets, scores
+
+
+def test_compare_policies_screens_out_learners_whose_net_values_err_more() -> None:
+    from statsmodels.stats.weightstats import DescrStatsW
+
+    noise = {"close": 0.6, "closer": 0.58, "wild": 3.0}
+    _, uplift, nets, scores = learners_on_common_scores(31, noise)
     # the wild learner is handed the oracle's choice, the most valuable policy: without
     # the screen it wins the value comparison
     choices = {
@@ -362,17 +369,8 @@ def test_a_budgeted_policy_is_a_point_of_the_profit_curve() -> None:
 def test_compare_policies_keeps_the_lowest_risk_unless_a_policy_is_clearly_worth_more() -> None:
     from statsmodels.stats.weightstats import DescrStatsW
 
-    rng = np.random.default_rng(47)
-    e = experiment(20_000, rng)
-    uplift = e["uplift"]
-    assert isinstance(uplift, pd.DataFrame)
-    nets = {
-        "steady": uplift + rng.normal(0.0, 0.8, uplift.shape),
-        "sharp": uplift + rng.normal(0.0, 1.2, uplift.shape),
-        "blunt": uplift + rng.normal(0.0, 1.2, uplift.shape),
-    }
-    args = (e["y"], e["arms"], "control", ["a", "b"], SHARES, e["baseline"])
-    scores = doubly_robust_scores(*args, sum(nets.values()) / 3)  # type: ignore[arg-type]
+    noise = {"steady": 0.8, "sharp": 1.2, "blunt": 1.2}
+    rng, uplift, nets, scores = learners_on_common_scores(47, noise)
     # the learners of higher risk are handed better choices than their own: the oracle's,
     # and the oracle's on a random half of the customers (the steady one's on the rest)
     steady = choose_arms(nets["steady"])
