@@ -766,6 +766,15 @@ def test_the_memo_states_the_margin_and_why_a_better_scoring_policy_was_passed_o
         "t_learner was kept because its predicted net values err least, although the policy "
         "of s_learner scored 0.30 (95% CI -0.20 to 0.80) more per customer"
     ) in caveats
+    # a chosen learner that does not err least cleared the margin over the one that does
+    t_row = next(r for r in selection["policies"] if r["name"] == "t_learner")
+    t_row |= {"risk_difference": 0.5, "risk_difference_se": 1.0}
+    caveats = Page(render_memo(summary, make_spec(), {})).text("caveats")
+    assert "its predicted net values err least" not in caveats
+    assert (
+        "t_learner was kept because its policy clearly beat that of the learner whose net "
+        "values err least, although the policy of s_learner scored 0.30"
+    ) in caveats
 
 
 def test_two_learners_have_comparison_tables() -> None:

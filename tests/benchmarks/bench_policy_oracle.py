@@ -121,12 +121,16 @@ def measure(
         columns += ["difference_ci_high", "risk_difference", "risk_difference_se"]
         columns += ["screened_out", "chosen"]
         table = modelling.policies.to_frame()[columns]
-        table["in_sample_truth"] = _in_sample_truth(spec, data, modelling, table["name"])
+        # each learner's arms as the pipeline's own comparison valued them (the spec's
+        # budget included)
+        nets, spend = modelling.net_uplift, modelling.targeting.spend
+        choices = {label: pipeline._choose(spec, data, nets[label], spend[label]) for label in nets}
+        table["in_sample_truth"] = _in_sample_truth(spec, data, choices, table["name"])
         table["true_ratio"] = [
             _true_share(_refitted(spec, data, modelling, label), frame, truth, fixed)
             for label in table["name"]
         ]
-        table.attrs["rules"] = _rule_choices(spec, data, modelling)
+        table.attrs["rules"] = _rule_choices(choices, modelling)
         print(f"{name} seed {source.seed}: the learner choice (true_ratio: each learner")
         print("refitted and valued on the fresh base with the truth, as the chosen one is)")
         print(table.to_string(index=False), flush=True)
@@ -169,17 +173,15 @@ def measure(
     }, table
 
 
-def _rule_choices(spec: ExperimentSpec, data: Any, modelling: Any) -> dict[str, str]:
+def _rule_choices(choices: dict[str, pd.Series], modelling: Any) -> dict[str, str]:
     """The learner :func:`~uplift.value.policy.compare_policies` takes on this experiment
     with each width of its risk screen and each margin of its value comparison, keyed
     ``"width/margin"``."""
     from uplift.value.policy import compare_policies
 
-    nets, spend = modelling.net_uplift, modelling.targeting.spend
-    choices = {label: pipeline._choose(spec, data, nets[label], spend[label]) for label in nets}
     return {
         f"{width:g}/{margin:g}": compare_policies(
-            choices, modelling.scores, net_values=nets, screen=width, margin=margin
+            choices, modelling.scores, net_values=modelling.net_uplift, screen=width, margin=margin
         ).chosen
         for width in WIDTHS
         for margin in MARGINS
@@ -203,7 +205,7 @@ def _refitted(spec: ExperimentSpec, data: Any, modelling: Any, label: str) -> Sc
 
 
 def _in_sample_truth(
-    spec: ExperimentSpec, data: Any, modelling: Any, labels: pd.Series
+    spec: ExperimentSpec, data: Any, choices: dict[str, pd.Series], labels: pd.Series
 ) -> list[float]:
     """What each learner's out-of-fold policy truly earns per customer of the experiment
     (before the fixed cost): the quantity its out-of-fold value (``per_customer``)
@@ -218,11 +220,7 @@ def _in_sample_truth(
     column = {arm: i for i, arm in enumerate(data.treatments)}
     out = []
     for label in labels:
-        # the arms the pipeline's own comparison valued (the spec's budget included)
-        choice = pipeline._choose(
-            spec, data, modelling.net_uplift[label], modelling.targeting.spend[label]
-        )
-        picked = choice.map(column).fillna(len(column)).to_numpy(dtype=int)
+        picked = choices[label].map(column).fillna(len(column)).to_numpy(dtype=int)
         out.append(float(t[np.arange(len(t)), picked].mean()))
     return out
 

@@ -96,13 +96,18 @@ def _caveats(m: _Memo) -> str:
     if chosen is not None and rivals:
         d, lo, hi = (rivals[-1].get(k) for k in _KEYS["difference"])
         if _ok(d) and d > 0:
-            # kept for erring least: a rival's policy scored more, within the margin
+            # a rival's policy scored more but did not clear the margin over the learner
+            # that errs least: the chosen one is that learner, or one that did clear it
+            why = (
+                "its predicted net values err least"
+                if chosen.get("risk_difference") == 0
+                else "its policy clearly beat that of the learner whose net values err least"
+            )
             items.append(
-                f"Model choice: {_c(chosen.get('name'))} was kept because its predicted net "
-                f"values err least, although the policy of {_c(rivals[-1].get('name'))} "
-                f"scored {m.ci((d, lo, hi))} more per customer on the same data, a lead "
-                "too small to tell from luck; the better-scoring policy's estimate is the "
-                "more flattered of the two."
+                f"Model choice: {_c(chosen.get('name'))} was kept because {why}, although "
+                f"the policy of {_c(rivals[-1].get('name'))} scored {m.ci((d, lo, hi))} more "
+                "per customer on the same data, a lead too small to tell from luck; the "
+                "better-scoring policy's estimate is the more flattered of the two."
             )
         else:
             items.append(

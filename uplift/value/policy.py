@@ -534,9 +534,11 @@ def compare_policies(
     values = {name: policy_value(c, scores, name=name, alpha=alpha) for name, c in choices.items()}
     risk = _screened(net_values, scores, screen) if net_values is not None else None
     contenders = [n for n in values if risk is None or not risk.loc[n, "screened_out"]]
-    chosen = max(contenders, key=lambda name: values[name].per_customer)
-    if risk is not None and margin > 0:
-        # _screened keeps the learner of lowest risk whatever the width
+    if risk is None:
+        chosen = max(contenders, key=lambda name: values[name].per_customer)
+    else:
+        # _screened keeps the learner of lowest risk whatever the width; with a margin of
+        # 0 every policy worth more than its own clears it, so the most valuable is chosen
         lowest = str(risk["risk"].idxmin())
         clear = [n for n in contenders if _beats(picked[n], picked[lowest], margin)]
         chosen = max(clear, key=lambda n: values[n].per_customer) if clear else lowest
