@@ -412,3 +412,10 @@ def test_compare_policies_keeps_the_lowest_risk_unless_a_policy_is_clearly_worth
     # without the learners' net values there is no risk, so no margin to clear
     alone = compare_policies(choices, scores, margin=1e6)
     assert alone.chosen == "sharp" and alone.margin is None
+    # an infinite margin never leaves the learner of lowest risk; a negative or NaN width
+    # is no number of standard errors
+    assert compare_policies(choices, scores, **wide, margin=float("inf")).chosen == "steady"
+    with pytest.raises(ValueError, match=r"margin is a number of standard errors .* got -1\.0"):
+        compare_policies(choices, scores, **wide, margin=-1.0)
+    with pytest.raises(ValueError, match=r"screen is a number of standard errors .* got nan"):
+        compare_policies(choices, scores, net_values=nets, screen=float("nan"))

@@ -522,9 +522,23 @@ def compare_policies(
         policy of the learner of lowest risk to be chosen over it.
     alpha : float
         One minus the confidence level of the intervals.
+
+    Raises
+    ------
+    ValueError
+        If ``choices`` is empty, if ``net_values`` names other learners than
+        ``choices``, or if ``screen`` or ``margin`` is negative or NaN.
     """
     if not choices:
         raise ValueError("compare_policies needs at least one policy")
+    for key, width in (("screen", screen), ("margin", margin)):
+        # NaN fails this too; an infinite width is allowed (no screen, or never leave the
+        # learner of lowest risk)
+        if not width >= 0:
+            raise ValueError(
+                f"{key} is a number of standard errors and must be at least 0 (inf allowed); "
+                f"got {width!r}"
+            )
     if net_values is not None and set(net_values) != set(choices):
         raise ValueError(
             f"net_values need the same learners as choices: {sorted(choices)}; "
@@ -578,7 +592,7 @@ def _beats(challenger: np.ndarray, incumbent: np.ndarray, margin: float) -> bool
     """Whether the challenger's policy is worth more than the incumbent's by over ``margin``
     standard errors of the paired per-customer difference."""
     gap = challenger - incumbent
-    if len(gap) < 2:
+    if len(gap) < 2 or not gap.mean() > 0:
         return False
     return bool(gap.mean() > margin * gap.std(ddof=1) / np.sqrt(len(gap)))
 
