@@ -15,10 +15,13 @@ from matplotlib.figure import Figure
 from matplotlib.image import AxesImage
 from matplotlib.lines import Line2D
 
+from uplift.analysis.metrics import UpliftCurve, qini_curve
 from uplift.tracking.figures import (
+    _CURVE_POINTS,
     migration_figure,
     png_bytes,
     profit_curve_figure,
+    qini_figure,
     segment_forest_figure,
 )
 
@@ -368,3 +371,49 @@ def test_treat_all_markers_are_drawn_net_of_the_fixed_cost_like_the_curve() -> N
     np.testing.assert_allclose(bars.lines[0].get_xydata(), [[1.0, 0.2]])
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert "90% interval" in labels
+
+
+# ---------------------------------------------------------------- Qini curves
+
+
+def test_a_long_qini_curve_is_drawn_through_fewer_points_and_looks_the_same(
+    close_figures: list[Figure],
+) -> None:
+    from PIL import Image, ImageChops
+
+    # a Qini curve of 60,000 simulated customers whose uplift rises with the score
+    rng = np.random.default_rng(3)
+    n = 60_000
+    score = rng.normal(size=n)
+    treated = rng.integers(0, 2, n)
+    y = (rng.random(n) < 0.1 + 0.05 * treated * (score > 0)).astype(float)
+    curve = qini_curve(y, treated, score)
+    short = UpliftCurve(curve.fraction[:: n // 500], curve.gain[:: n // 500], "qini")
+
+    fig = qini_figure({"s_learner / email": curve, "t_learner / email": short}, "bought")
+    close_figures.append(fig)
+    drawn, _, whole, _, _ = fig.axes[0].get_lines()  # each curve, then its random line
+    x, g = drawn.get_xdata(), drawn.get_ydata()
+    assert len(x) <= _CURVE_POINTS + 2 < len(curve.fraction)
+    # every point drawn is a point of the curve: both ends, its peak and its low among them
+    at = np.searchsorted(curve.fraction, x)
+    np.testing.assert_array_equal(curve.fraction[at], x)
+    np.testing.assert_array_equal(curve.gain[at], g)
+    assert {0, n, int(np.argmax(curve.gain)), int(np.argmin(curve.gain))} <= set(at.tolist())
+    # a curve of fewer points is drawn whole
+    np.testing.assert_array_equal(whole.get_xdata(), short.fraction)
+
+    # and the picture is the one the whole curve gives: the two images differ (in the
+    # anti-aliasing along the line) by less than a fifth of what the whole curve's image
+    # differs from itself moved one pixel sideways
+    full = qini_figure({"s_learner / email": curve}, "bought")
+    close_figures.append(full)
+    full.axes[0].lines[0].set_data(curve.fraction, curve.gain)
+    thin = qini_figure({"s_learner / email": curve}, "bought")
+    close_figures.append(thin)
+    images = [Image.open(BytesIO(png_bytes(f))).convert("L") for f in (full, thin)]
+    assert images[0].size == images[1].size
+    difference = np.asarray(ImageChops.difference(*images), dtype=float) / 255
+    whole_image = np.asarray(images[0], dtype=float) / 255
+    one_pixel = np.abs(whole_image[:, 1:] - whole_image[:, :-1]).mean()
+    assert 0 < difference.mean() < one_pixel / 5
