@@ -1624,6 +1624,7 @@ def fit_models(spec: ExperimentSpec, data: PreparedData, report: Report = _quiet
     """Cross-fit every learner, compare them, and refit the chosen one for scoring."""
     from uplift.analysis.calibration import calibration_by_decile
     from uplift.analysis.features import FeatureEncoder
+    from uplift.analysis.fit_cache import FitCache
     from uplift.analysis.importance import permutation_importance
     from uplift.analysis.learners import cross_fit_uplift
     from uplift.analysis.metrics import metric_intervals, qini_curve
@@ -1639,6 +1640,8 @@ def fit_models(spec: ExperimentSpec, data: PreparedData, report: Report = _quiet
     results, rows, curves = [], [], {}
     quality_of: dict[str, dict[str, UpliftMetrics]] = {}
     learners = spec.models.configured()
+    # the T-, X- and DR-learners fit the same outcome models on the same folds: once each
+    shared_fits = FitCache()
     for step, learner in enumerate(learners, start=1):
         name = learner.label
         report(
@@ -1660,6 +1663,7 @@ def fit_models(spec: ExperimentSpec, data: PreparedData, report: Report = _quiet
             label=name,
             keep_fold_models=True,
             binary=_binary(spec, primary),
+            fit_cache=shared_fits,
         )
         results.append(fitted)
         for arm in data.treatments:

@@ -17,6 +17,8 @@ import pandas as pd
 from sklearn.base import clone
 from sklearn.model_selection import StratifiedKFold
 
+from uplift.analysis.fit_cache import CachedRegressor, FitCache
+
 __all__ = [
     "BASES",
     "LEARNERS",
@@ -159,6 +161,7 @@ def make_learner(
     base: str = "lightgbm",
     *,
     binary: bool = False,
+    fit_cache: FitCache | None = None,
 ) -> Any:
     """An unfitted causalml learner: a meta-learner on ``base``, or the uplift forest.
 
@@ -179,6 +182,10 @@ def make_learner(
         the first stage of the X-, R- and DR-learners) fit its log loss (see
         :func:`make_base`); the models of the effect, which can be negative, stay
         regressions.
+    fit_cache : FitCache, optional
+        Where the outcome models of the T-, X- and DR-learners are fitted
+        (:class:`~uplift.analysis.fit_cache.CachedRegressor`): learners given the same
+        cache fit each outcome model they share once, and predict the same.
     """
     from causalml.inference.meta import (
         BaseDRRegressor,
@@ -202,6 +209,8 @@ def make_learner(
     outcome = make_base(base, seed, base_params, binary=binary)
     if name == "s_learner":
         return SLearner(learner=outcome, control_name=control)
+    if fit_cache is not None and name != "r_learner":
+        outcome = CachedRegressor(outcome, fit_cache)
     if name == "t_learner":
         return BaseTRegressor(learner=outcome, control_name=control)
     effect = make_base(base, seed, base_params)
@@ -328,13 +337,15 @@ def fit_uplift(
     base: str = "lightgbm",
     base_params: Mapping[str, Any] | None = None,
     binary: bool = False,
+    fit_cache: FitCache | None = None,
 ) -> UpliftModel:
     """Fit one learner on every row given.
 
     The propensity learners (X, R, DR) get ``propensity`` when it is known (we assigned
     the arms); otherwise the arms' shares among these rows, which is the propensity of a
     randomized experiment. The uplift forest needs a 0/1 outcome, and so does ``binary``
-    (the outcome models fit its log loss, see :func:`make_learner`).
+    (the outcome models fit its log loss, see :func:`make_learner`). ``fit_cache`` shares
+    outcome models between learners (:func:`make_learner`).
     """
     x = X.to_numpy(dtype=float) if isinstance(X, pd.DataFrame) else np.asarray(X, float)
     arm_values = np.asarray(arms).astype(str)
@@ -343,7 +354,9 @@ def fit_uplift(
         _check_binary(target, "the uplift forest")
     elif binary:
         _check_binary(target, "a binary outcome model")
-    learner = make_learner(name, control, seed, base_params, base, binary=binary)
+    learner = make_learner(
+        name, control, seed, base_params, base, binary=binary, fit_cache=fit_cache
+    )
     if name == "uplift_forest":
         learner.fit(X=x, treatment=arm_values, y=target.astype(int))
         return UpliftModel(name, learner, control, tuple(treatments), None)
@@ -354,6 +367,9 @@ def fit_uplift(
         kwargs["p"] = {arm: np.full(len(x), p[arm]) for arm in treatments}
     if name == "r_learner":
         kwargs["verbose"] = False
+    if name == "dr_learner":
+        # its internal 3-fold split is shuffled; without a seed every fit differs
+        kwargs["seed"] = seed
     learner.fit(X=x, treatment=arm_values, y=target, **kwargs)
     return UpliftModel(name, learner, control, tuple(treatments), p)
 
@@ -395,6 +411,7 @@ def cross_fit_uplift(
     refit: bool = False,
     keep_fold_models: bool = False,
     binary: bool = False,
+    fit_cache: FitCache | None = None,
 ) -> CrossFitResult:
     """Out-of-fold predicted uplift of every treatment arm for every customer.
 
@@ -432,6 +449,10 @@ def cross_fit_uplift(
         re-predict held-out customers, such as permutation importance.
     binary : bool
         ``y`` is 0/1: its models fit the log loss (see :func:`make_learner`).
+    fit_cache : FitCache, optional
+        Shares the folds' outcome models with other learners cross-fitted on the same
+        folds with the same cache (:func:`make_learner`); the predictions are the same
+        as without. The refit on every customer does not use it.
     """
     arm_values = arms.astype(str).to_numpy()
     x = X.to_numpy(dtype=float)
@@ -449,7 +470,14 @@ def cross_fit_uplift(
     kept = []
     for k, (train, test) in enumerate(splitter.split(x, arm_values)):
         model = fit_uplift(
-            name, x[train], arm_values[train], target[train], control, treatments, **options
+            name,
+            x[train],
+            arm_values[train],
+            target[train],
+            control,
+            treatments,
+            **options,
+            fit_cache=fit_cache,
         )
         out[test] = model.predict(x[test]).to_numpy()
         fold[test] = k
