@@ -74,10 +74,14 @@ def test_the_dr_learner_is_reproducible_for_a_seed() -> None:
     )
 
 
+def _regression(n: int, columns: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, columns))
+    return x, x[:, 0] + rng.normal(size=n)
+
+
 def test_a_fit_is_shared_only_for_the_same_parameters_and_data() -> None:
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(500, 3))
-    y = x[:, 0] + rng.normal(size=500)
+    x, y = _regression(500, 3, seed=0)
     cache = FitCache()
     model = CachedRegressor(make_base("lightgbm", 1, SMALL), cache)
     first = clone(model).fit(x, y).estimator_
@@ -97,9 +101,7 @@ def test_a_fit_is_shared_only_for_the_same_parameters_and_data() -> None:
 
 
 def test_copies_share_the_cache_and_a_pickled_model_leaves_it_behind() -> None:
-    rng = np.random.default_rng(1)
-    x = rng.normal(size=(400, 2))
-    y = x[:, 1] + rng.normal(size=400)
+    x, y = _regression(400, 2, seed=1)
     cache = FitCache()
     model = CachedRegressor(make_base("lightgbm", 0, SMALL), cache)
     # causalml deep-copies its base learners; scikit-learn's clone deep-copies parameters
