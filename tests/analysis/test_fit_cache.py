@@ -98,6 +98,12 @@ def test_a_fit_is_shared_only_for_the_same_parameters_and_data() -> None:
     ]
     assert all(f is not first for f in fitted)
     assert (cache.hits, cache.misses, len(cache)) == (1, 5, 5)
+    # a generator's state is not in the parameters: never shared, never remembered
+    drawn = CachedRegressor(
+        make_base("lightgbm", 0, {**SMALL, "random_state": np.random.RandomState(0)}), cache
+    )
+    assert drawn.fit(x, y).estimator_ is not clone(drawn).fit(x, y).estimator_
+    assert (cache.hits, cache.misses, len(cache)) == (1, 5, 5)
 
 
 def test_copies_share_the_cache_and_a_pickled_model_leaves_it_behind() -> None:

@@ -2,11 +2,11 @@
 
 The T- and X-learners of one cross-fitting fold fit the same outcome models: the
 control's outcome and each treatment arm's, with the same base model on the same rows.
-:class:`CachedRegressor` asks a
-:class:`FitCache` before it fits, and the cache answers with the model fitted earlier on
-the same parameters and the same data. The base models are deterministic given their
-parameters (the seed among them) and data, so a shared fit predicts exactly what a fit of
-its own would.
+:class:`CachedRegressor` asks a :class:`FitCache` before it fits, and the cache answers
+with the model fitted earlier on the same parameters and the same data. The base models
+are deterministic given their parameters (an integer seed among them) and data, so a
+shared fit predicts exactly what a fit of its own would. A model seeded by a random
+generator object is fitted afresh every time: its parameters do not say its state.
 """
 
 from __future__ import annotations
@@ -57,7 +57,10 @@ class FitCache:
     def fit(self, estimator: Any, X: np.ndarray, y: np.ndarray) -> Any:
         """A clone of ``estimator`` fitted on ``X`` and ``y``: the one fitted before on
         the same parameters and data, or a new fit, remembered."""
-        key = _key(estimator, X, y)
+        params = estimator.get_params(deep=False)
+        if any(isinstance(v, np.random.RandomState | np.random.Generator) for v in params.values()):
+            return clone(estimator).fit(X, y)
+        key = _key(estimator, params, X, y)
         fitted = self._fitted.get(key)
         if fitted is None:
             fitted = clone(estimator).fit(X, y)
@@ -99,12 +102,11 @@ class CachedRegressor(RegressorMixin, BaseEstimator):
         return np.asarray(self.estimator_.predict(X))
 
 
-def _key(estimator: Any, X: np.ndarray, y: np.ndarray) -> str:
-    """The estimator's class and parameters, and a digest of the data's shape, type and
+def _key(estimator: Any, params: dict[str, Any], X: np.ndarray, y: np.ndarray) -> str:
+    """A digest of the estimator's class and parameters, and of the data's shape, type and
     bytes."""
     digest = hashlib.blake2b(digest_size=20)
-    params = sorted(estimator.get_params(deep=False).items())
-    digest.update(f"{type(estimator).__qualname__}{params!r}".encode())
+    digest.update(f"{type(estimator).__qualname__}{sorted(params.items())!r}".encode())
     for array in (X, y):
         contiguous = np.ascontiguousarray(array)
         digest.update(f"{contiguous.shape}{contiguous.dtype.str}".encode())
