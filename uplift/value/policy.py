@@ -559,10 +559,7 @@ def compare_policies(
     q = float(stats.norm.ppf(1 - alpha / 2))
     rows = []
     for name, value in values.items():
-        gap = picked[name] - picked[chosen]
-        n = len(gap)
-        mean = float(gap.mean()) if n else float("nan")
-        se = float(gap.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
+        mean, se = _paired(picked[name] - picked[chosen])
         rows.append(
             {
                 "name": name,
@@ -591,10 +588,17 @@ def compare_policies(
 def _beats(challenger: np.ndarray, incumbent: np.ndarray, margin: float) -> bool:
     """Whether the challenger's policy is worth more than the incumbent's by over ``margin``
     standard errors of the paired per-customer difference."""
-    gap = challenger - incumbent
-    if len(gap) < 2 or not gap.mean() > 0:
-        return False
-    return bool(gap.mean() > margin * gap.std(ddof=1) / np.sqrt(len(gap)))
+    mean, se = _paired(challenger - incumbent)
+    # NaN (fewer than two customers) fails both; an infinite margin is never cleared
+    return mean > 0 and mean > margin * se
+
+
+def _paired(gap: np.ndarray) -> tuple[float, float]:
+    """The mean of per-customer differences and its standard error (NaN where undefined)."""
+    n = len(gap)
+    mean = float(gap.mean()) if n else float("nan")
+    se = float(gap.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
+    return mean, se
 
 
 def _screened(
@@ -607,10 +611,7 @@ def _screened(
     lowest = min(risk, key=lambda name: risk[name])
     rows = {}
     for name, values in loss.items():
-        gap = values - loss[lowest]
-        n = len(gap)
-        se = float(gap.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
-        difference = float(gap.mean()) if n else float("nan")
+        difference, se = _paired(values - loss[lowest])
         rows[name] = {
             "risk": risk[name],
             "risk_difference": difference,
